@@ -1,0 +1,43 @@
+/* The op registry: one entry per op. Each entry knows its ONNX name and domain,
+ * its arity, and its shape and type inference; later issues add the gradient
+ * rule, the reference kernel and the lowering to the same entry, so adding an
+ * op touches one place (plus its tests). */
+#ifndef DC_OP_REGISTRY_H
+#define DC_OP_REGISTRY_H
+
+#include "ir.h"
+
+#define DC_DOMAIN_ONNX ""
+#define DC_DOMAIN_DINOC "ai.dinoc"
+
+/* Infers the output types of `node` from its inputs' types (and from input
+ * data known at compile time, `dc_value.constant`) and attributes, writing
+ * node->outputs[i]->type. It may also set `constant` on outputs whose data it
+ * can compute cheaply (shape arithmetic). On a contradiction it returns an
+ * error naming what was expected and what was found. `opset` is the version of
+ * the node's domain imported by the graph. */
+typedef dc_status (*dc_infer_fn)(dc_graph *g, dc_node *node, int64_t opset);
+
+struct dc_op_schema {
+    const char *name;
+    const char *domain;
+    int min_inputs, max_inputs;   /* max -1 = variadic */
+    int min_outputs, max_outputs;
+    dc_infer_fn infer;
+};
+
+/* NULL when (domain, name) is not an op dinoc knows. "ai.onnx" is the default domain. */
+const dc_op_schema *dc_op_lookup(const char *domain, const char *name);
+/* All registered schemas, for listing (`dinoc ops`) and tests. */
+const dc_op_schema *const *dc_op_all(int *count);
+
+/* Input/output counts within the schema's range, required ones present.
+ * The node must have a schema. */
+dc_status dc_check_arity(const dc_node *node);
+
+/* Infers one node's outputs and reconciles them with types already declared on
+ * the outputs (from an ONNX file's value_info/outputs): declared dims that
+ * contradict the inferred ones are an error; unknown ones are filled in. */
+dc_status dc_infer_node(dc_graph *g, dc_node *node);
+
+#endif

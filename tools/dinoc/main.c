@@ -1,0 +1,61 @@
+/* dinoc: one binary, one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "dc_status.h"
+
+#ifndef DINOC_VERSION
+#define DINOC_VERSION "dev"
+#endif
+
+static const dinoc_command commands[] = {
+    {"inspect", "print an ONNX model as text or Graphviz",
+     "dinoc inspect MODEL.onnx [--dot FILE]", cmd_inspect},
+    {"convert", "read an ONNX model, verify it, infer shapes, write it back",
+     "dinoc convert IN.onnx OUT.onnx", cmd_convert},
+    {"ops", "list the ops dinoc knows", "dinoc ops", cmd_ops},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "dinoc %s: train DINOv2 vision transformers without PyTorch\n\n"
+                 "usage: dinoc COMMAND [ARGS]\n\ncommands:\n", DINOC_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n             %s\n", commands[i].name, commands[i].summary,
+                commands[i].usage);
+    fprintf(out, "  %-10s %s\n  %-10s %s\n", "help", "show this list", "version", "print the version");
+}
+
+int dinoc_fail(const char *cmd)
+{
+    fprintf(stderr, "dinoc %s: %s\n", cmd, dc_error_message());
+    return 1;
+}
+
+int dinoc_usage(const char *cmd)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, cmd) == 0)
+            fprintf(stderr, "usage: %s\n", commands[i].usage);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        print_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("dinoc %s\n", DINOC_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "dinoc: unknown command '%s' (see 'dinoc help')\n", argv[1]);
+    return 2;
+}
