@@ -203,6 +203,7 @@ dc_status dc_graph_new_value(dc_graph *g, const char *name, const dc_type *type,
         return NOMEM("value");
     v->name = n;
     v->type = type ? *type : dc_type_unknown(DC_UNDEFINED);
+    v->declared = dc_type_unknown(DC_UNDEFINED);
     v->id = g->n_values;
     if (!dc_strmap_put(g->names, v->name, v))
         return NOMEM("name map");

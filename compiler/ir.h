@@ -41,6 +41,9 @@ typedef struct dc_type {
 typedef struct dc_value {
     const char *name;
     dc_type type;
+    /* The type a file states for a node output (value_info, graph output);
+     * rank -1 and dtype UNDEFINED when none. Inference must agree with it. */
+    dc_type declared;
     dc_node *producer;     /* NULL for graph inputs, initializers and outer-scope values */
     int producer_index;    /* which output of the producer */
     /* Data known at compile time: an initializer's data, a Constant's value, or
@@ -244,7 +247,8 @@ dc_type dc_type_make(dc_dtype dtype, int rank, const int64_t *dims);
 dc_type dc_type_unknown(dc_dtype dtype);
 bool dc_type_is_static(const dc_type *t);
 bool dc_dim_equal(dc_dim a, dc_dim b);
-/* Element count of a static type; -1 when any dim is not static. */
+/* Element count of a static type; -1 when any dim is not static or the count
+ * exceeds what a tensor may hold (DC_TENSOR_MAX_BYTES). */
 int64_t dc_type_numel(const dc_type *t);
 /* Writes "f32[2,3,M]" (or "f32[?]" for unknown rank) into buf. */
 const char *dc_type_str(const dc_type *t, char *buf, size_t size);

@@ -24,6 +24,15 @@ struct dc_op_schema {
     int min_inputs, max_inputs;   /* max -1 = variadic */
     int min_outputs, max_outputs;
     dc_infer_fn infer;
+    /* Lowering. Inputs that only carry static information (Reshape's shape,
+     * Slice's starts/ends/axes/steps, ...) must be compile-time constants and
+     * become attributes of the plan step: static_inputs[i] names the attribute
+     * for input i, NULL for a data input. */
+    const char *const *static_inputs;
+    int n_static_inputs;
+    /* Output 0 is input 0 with another shape (same bytes): lowering aliases the
+     * buffers instead of copying. */
+    bool is_view;
 };
 
 /* NULL when (domain, name) is not an op dinoc knows. "ai.onnx" is the default domain. */

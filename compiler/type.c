@@ -40,10 +40,13 @@ int64_t dc_type_numel(const dc_type *t)
 {
     if (!dc_type_is_static(t))
         return -1;
-    int64_t n = 1;
+    int64_t dims[DC_MAX_RANK];
     for (int i = 0; i < t->rank; i++)
-        n *= t->dims[i].size;
-    return n;
+        dims[i] = t->dims[i].size;
+    uint64_t n;
+    if (dc_shape_numel(t->rank, dims, DC_U8, &n) != DC_OK)
+        return -1;
+    return (int64_t)n;
 }
 
 const char *dc_type_str(const dc_type *t, char *buf, size_t size)

@@ -43,7 +43,8 @@ dc_status dc_tensor_create(dc_tensor **out, const char *name, dc_dtype dtype, in
         return dc_error(DC_ERR_NOMEM, "tensor header");
     t->dtype = dtype;
     t->rank = rank;
-    memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    if (rank > 0)
+        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->nbytes = (size_t)numel * dc_dtype_size(dtype);
     /* calloc(0) may return NULL; always keep a valid pointer. */
     t->data = calloc(t->nbytes ? t->nbytes : 1, 1);
@@ -114,8 +115,15 @@ int64_t dc_tensor_get_i64(const dc_tensor *t, uint64_t i)
     case DC_I8: return ((const int8_t *)p)[i];
     case DC_U8: case DC_BOOL: return ((const uint8_t *)p)[i];
     default: {
+        /* Saturate: converting an out-of-range double is undefined behaviour. */
         double d = dc_tensor_get_f64(t, i);
-        return isfinite(d) ? (int64_t)d : 0;
+        if (!(d == d))
+            return 0;
+        if (d >= 9223372036854775807.0)
+            return INT64_MAX;
+        if (d <= -9223372036854775808.0)
+            return INT64_MIN;
+        return (int64_t)d;
     }
     }
 }

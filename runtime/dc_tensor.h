@@ -37,7 +37,8 @@ dc_status dc_tensor_clone(dc_tensor **out, const dc_tensor *src);
 void dc_tensor_destroy(dc_tensor *t);
 uint64_t dc_tensor_numel(const dc_tensor *t);
 
-/* Element i converted to double / int64 (for printing, shape data and tests). */
+/* Element i converted to double / int64 (for printing, shape data and tests);
+ * the int64 conversion saturates and maps NaN to 0. */
 double dc_tensor_get_f64(const dc_tensor *t, uint64_t i);
 int64_t dc_tensor_get_i64(const dc_tensor *t, uint64_t i);
 
