@@ -65,10 +65,7 @@ dc_value *dc_param_f32(dc_graph *g, const char *name, int rank, const int64_t *d
     return dc_param(g, name, t);
 }
 
-dc_value *dc_scalar_f32(dc_graph *g, float v)
-{
-    return dc_param_f32(g, dc_graph_unique_name(g, "const"), 0, NULL, v);
-}
+dc_value *dc_scalar_f32(dc_graph *g, float v) { return dc_scalar(g, DC_F32, v); }
 
 dc_value *dc_const_i64(dc_graph *g, const int64_t *v, int n)
 {
@@ -79,7 +76,32 @@ dc_value *dc_const_i64(dc_graph *g, const int64_t *v, int n)
     dc_status s = dc_tensor_create(&t, NULL, DC_I64, 1, dims);
     if (s != DC_OK)
         return fail(g, s);
-    memcpy(t->data, v, (size_t)n * sizeof *v);
+    if (n > 0)
+        memcpy(t->data, v, (size_t)n * sizeof *v);
+    return dc_param(g, dc_graph_unique_name(g, "const"), t);
+}
+
+dc_value *dc_scalar(dc_graph *g, dc_dtype dtype, double v)
+{
+    if (g->build_status != DC_OK)
+        return NULL;
+    dc_tensor *t;
+    dc_status s = dc_tensor_create(&t, NULL, dtype, 0, NULL);
+    if (s != DC_OK)
+        return fail(g, s);
+    void *p = t->data;
+    switch (dtype) {
+    case DC_F32: *(float *)p = (float)v; break;
+    case DC_F64: *(double *)p = v; break;
+    case DC_F16: *(uint16_t *)p = dc_f32_to_f16((float)v); break;
+    case DC_BF16: *(uint16_t *)p = dc_f32_to_bf16((float)v); break;
+    case DC_I64: *(int64_t *)p = (int64_t)v; break;
+    case DC_I32: *(int32_t *)p = (int32_t)v; break;
+    default:
+        dc_tensor_destroy(t);
+        return fail(g, dc_error(DC_ERR_UNSUPPORTED, "builder: scalar of type %s",
+                                dc_dtype_name(dtype)));
+    }
     return dc_param(g, dc_graph_unique_name(g, "const"), t);
 }
 
@@ -182,9 +204,12 @@ dc_value *dc_layer_norm(dc_graph *g, dc_value *x, dc_value *scale, dc_value *bia
 
 dc_value *dc_gelu(dc_graph *g, dc_value *x)
 {
-    dc_value *inner = dc_unary(g, "Erf", dc_div(g, x, dc_scalar_f32(g, (float)M_SQRT2)));
-    dc_value *one_plus = dc_add(g, inner, dc_scalar_f32(g, 1.0f));
-    return dc_mul(g, dc_mul(g, x, one_plus), dc_scalar_f32(g, 0.5f));
+    if (!usable(g, &x, 1))
+        return NULL;
+    dc_dtype t = x->type.dtype;
+    dc_value *inner = dc_unary(g, "Erf", dc_div(g, x, dc_scalar(g, t, M_SQRT2)));
+    dc_value *one_plus = dc_add(g, inner, dc_scalar(g, t, 1.0));
+    return dc_mul(g, dc_mul(g, x, one_plus), dc_scalar(g, t, 0.5));
 }
 
 dc_value *dc_reduce(dc_graph *g, const char *op_type, dc_value *x, const int64_t *axes, int n_axes,
@@ -262,6 +287,22 @@ dc_value *dc_cast(dc_graph *g, dc_value *x, dc_dtype to)
     dc_node *n = dc_node_begin(g, "Cast", "", &x, 1, 1);
     SET(g, n, dc_node_set_int(n, g, "to", to));
     return dc_node_finish(g, n);
+}
+
+dc_value *dc_where(dc_graph *g, dc_value *cond, dc_value *a, dc_value *b)
+{
+    dc_value *in[] = {cond, a, b};
+    if (!usable(g, in, 3))
+        return NULL;
+    return dc_node_finish(g, dc_node_begin(g, "Where", "", in, 3, 1));
+}
+
+dc_value *dc_expand(dc_graph *g, dc_value *x, const int64_t *shape, int rank)
+{
+    dc_value *in[] = {x, dc_const_i64(g, shape, rank)};
+    if (!usable(g, in, 2))
+        return NULL;
+    return dc_node_finish(g, dc_node_begin(g, "Expand", "", in, 2, 1));
 }
 
 dc_value *dc_conv(dc_graph *g, dc_value *x, dc_value *w, dc_value *b, const int64_t *strides,

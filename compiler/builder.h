@@ -21,6 +21,8 @@ dc_value *dc_param_f32(dc_graph *g, const char *name, int rank, const int64_t *d
 /* Small constants, as initializers with fresh names. */
 dc_value *dc_scalar_f32(dc_graph *g, float v);
 dc_value *dc_const_i64(dc_graph *g, const int64_t *v, int n);
+/* A scalar of any numeric element type holding `v` (rounded to the type). */
+dc_value *dc_scalar(dc_graph *g, dc_dtype dtype, double v);
 dc_status dc_output(dc_graph *g, dc_value *v);
 
 /* ---- generic node construction -------------------------------------------- */
@@ -56,6 +58,9 @@ dc_value *dc_gather(dc_graph *g, dc_value *x, dc_value *indices, int64_t axis);
 dc_value *dc_slice(dc_graph *g, dc_value *x, int64_t axis, int64_t start, int64_t end);
 dc_value *dc_unsqueeze(dc_graph *g, dc_value *x, const int64_t *axes, int n_axes);
 dc_value *dc_cast(dc_graph *g, dc_value *x, dc_dtype to);
+dc_value *dc_where(dc_graph *g, dc_value *cond, dc_value *a, dc_value *b);
+/* Broadcasts x to `shape` (ONNX Expand). */
+dc_value *dc_expand(dc_graph *g, dc_value *x, const int64_t *shape, int rank);
 dc_value *dc_conv(dc_graph *g, dc_value *x, dc_value *w, dc_value *b, const int64_t *strides,
                   const int64_t *pads, int spatial);
 
