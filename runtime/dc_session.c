@@ -1,0 +1,201 @@
+/* Running a plan: regions, prepared kernels, inputs in, outputs out. */
+#include "dc_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernel_context.h"
+
+typedef struct session_step {
+    const dc_kernel *kernel;
+    void *state;
+    int prepared;
+    dc_kernel_args args;
+    /* n_inputs + n_outputs entries each; args.in/out/in_data/out_data point here. */
+    const dc_plan_buffer **bufs;
+    void **data;
+} session_step;
+
+struct dc_session {
+    const dc_plan *plan;
+    dc_kernel_context *ctx;
+    uint8_t *region[3];
+    session_step *steps;
+};
+
+static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
+
+/* "f32[2,3]" */
+static void format_type(char *buf, size_t cap, dc_dtype dtype, int rank, const int64_t *dims)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s[", dc_dtype_short_name(dtype));
+    for (int i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "", (long long)dims[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
+static dc_status step_error(dc_status s, int index, const dc_plan_step *st)
+{
+    return dc_error_context(s, "step %d '%s' (%s)", index, st->node ? st->node : "", st->kernel);
+}
+
+void *dc_session_buffer(dc_session *s, int index)
+{
+    if (!s || index < 0 || index >= s->plan->n_buffers)
+        return NULL;
+    const dc_plan_buffer *b = &s->plan->buffers[index];
+    return s->region[b->region] + b->offset;
+}
+
+dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
+{
+    *out = NULL;
+    DC_TRY(dc_plan_validate(plan, "plan"));
+    dc_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return dc_error(DC_ERR_NOMEM, "session");
+    s->plan = plan;
+    dc_status st = DC_OK;
+    for (int r = 0; r < 3 && st == DC_OK; r++) {
+        /* Round up so aligned_alloc's size rule holds; never allocate 0 bytes. */
+        size_t bytes = (size_t)((plan->region_bytes[r] + DC_PLAN_ALIGN - 1) / DC_PLAN_ALIGN * DC_PLAN_ALIGN);
+        s->region[r] = aligned_alloc(DC_PLAN_ALIGN, bytes ? bytes : DC_PLAN_ALIGN);
+        if (!s->region[r])
+            st = dc_error(DC_ERR_NOMEM, "region %s of %llu bytes", region_names[r],
+                          (unsigned long long)plan->region_bytes[r]);
+        else
+            memset(s->region[r], 0, bytes ? bytes : DC_PLAN_ALIGN);
+    }
+    if (st == DC_OK && plan->region_bytes[DC_REGION_CONST])
+        memcpy(s->region[DC_REGION_CONST], plan->constants, (size_t)plan->region_bytes[DC_REGION_CONST]);
+    if (st == DC_OK)
+        st = dc_kernel_context_create(threads, &s->ctx);
+    if (st == DC_OK && !(s->steps = calloc(plan->n_steps ? (size_t)plan->n_steps : 1, sizeof *s->steps)))
+        st = dc_error(DC_ERR_NOMEM, "%d steps", plan->n_steps);
+
+    for (int i = 0; st == DC_OK && i < plan->n_steps; i++) {
+        const dc_plan_step *ps = &plan->steps[i];
+        session_step *ss = &s->steps[i];
+        ss->kernel = dc_kernel_find(ps->kernel);
+        if (!ss->kernel) {
+            st = step_error(dc_error(DC_ERR_UNSUPPORTED, "unknown kernel '%s' for op %s", ps->kernel,
+                                     ps->op_type),
+                            i, ps);
+            break;
+        }
+        if (strcmp(ss->kernel->op_type, ps->op_type) != 0) {
+            st = step_error(dc_error(DC_ERR_INVALID, "kernel '%s' runs %s, not %s", ps->kernel,
+                                     ss->kernel->op_type, ps->op_type),
+                            i, ps);
+            break;
+        }
+        int nargs = ps->n_inputs + ps->n_outputs;
+        ss->bufs = calloc(nargs ? (size_t)nargs : 1, sizeof *ss->bufs);
+        ss->data = calloc(nargs ? (size_t)nargs : 1, sizeof *ss->data);
+        if (!ss->bufs || !ss->data) {
+            st = dc_error(DC_ERR_NOMEM, "step %d arguments", i);
+            break;
+        }
+        for (int a = 0; a < nargs; a++)
+            if (ps->args[a] >= 0) {
+                ss->bufs[a] = &plan->buffers[ps->args[a]];
+                ss->data[a] = dc_session_buffer(s, ps->args[a]);
+            }
+        ss->args = (dc_kernel_args){
+            .step = ps,
+            .in = ss->bufs,
+            .out = ss->bufs + ps->n_inputs,
+            .in_data = ss->data,
+            .out_data = ss->data + ps->n_inputs,
+            .ctx = s->ctx,
+        };
+        st = ss->kernel->check(&ss->args);
+        if (st == DC_OK)
+            st = ss->kernel->prepare(&ss->args, &ss->state);
+        if (st != DC_OK) {
+            st = step_error(st, i, ps);
+            break;
+        }
+        ss->prepared = 1;
+    }
+    if (st != DC_OK) {
+        dc_session_destroy(s);
+        return st;
+    }
+    *out = s;
+    return DC_OK;
+}
+
+void dc_session_destroy(dc_session *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; s->steps && i < s->plan->n_steps; i++) {
+        session_step *ss = &s->steps[i];
+        if (ss->prepared && ss->kernel->release)
+            ss->kernel->release(ss->state);
+        free(ss->bufs);
+        free(ss->data);
+    }
+    free(s->steps);
+    dc_kernel_context_destroy(s->ctx);
+    for (int r = 0; r < 3; r++)
+        free(s->region[r]);
+    free(s);
+}
+
+dc_status dc_session_set_input(dc_session *s, const char *name, const dc_tensor *t)
+{
+    const dc_plan *p = s->plan;
+    for (int i = 0; i < p->n_inputs; i++) {
+        if (strcmp(p->inputs[i].name, name) != 0)
+            continue;
+        const dc_plan_buffer *b = &p->buffers[p->inputs[i].buffer];
+        int same = t->dtype == b->dtype && t->rank == b->rank;
+        for (int d = 0; same && d < b->rank; d++)
+            same = t->dims[d] == b->dims[d];
+        if (!same || t->nbytes != b->nbytes) {
+            char want[160], got[160];
+            format_type(want, sizeof want, b->dtype, b->rank, b->dims);
+            format_type(got, sizeof got, t->dtype, t->rank, t->dims);
+            return dc_error(DC_ERR_SHAPE, "input '%s': expected %s, got %s", name, want, got);
+        }
+        if (b->nbytes)
+            memcpy(dc_session_buffer(s, p->inputs[i].buffer), t->data, b->nbytes);
+        return DC_OK;
+    }
+    char names[512];
+    size_t n = 0;
+    names[0] = '\0';
+    for (int i = 0; i < p->n_inputs && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", p->inputs[i].name);
+    return dc_error(DC_ERR_INVALID, "no input named '%s' (the plan's inputs: %s)", name,
+                    p->n_inputs ? names : "none");
+}
+
+dc_status dc_session_run(dc_session *s)
+{
+    dc_kernel_context_apply_threads(s->ctx);
+    for (int i = 0; i < s->plan->n_steps; i++) {
+        session_step *ss = &s->steps[i];
+        dc_status st = ss->kernel->run(ss->state);
+        if (st != DC_OK)
+            return step_error(st, i, &s->plan->steps[i]);
+    }
+    return DC_OK;
+}
+
+dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out)
+{
+    *out = NULL;
+    const dc_plan *p = s->plan;
+    if (index < 0 || index >= p->n_outputs)
+        return dc_error(DC_ERR_INVALID, "output %d: the plan has %d outputs", index, p->n_outputs);
+    const dc_plan_buffer *b = &p->buffers[p->outputs[index].buffer];
+    DC_TRY(dc_tensor_create(out, p->outputs[index].name, b->dtype, b->rank, b->dims));
+    if (b->nbytes)
+        memcpy((*out)->data, dc_session_buffer(s, p->outputs[index].buffer), b->nbytes);
+    return DC_OK;
+}

@@ -1,0 +1,30 @@
+/* Running a plan: memory for its regions, prepared kernels, inputs in, outputs out. */
+#ifndef DC_SESSION_H
+#define DC_SESSION_H
+
+#include "dc_kernel.h"
+
+typedef struct dc_session dc_session;
+
+/* Validates the plan, allocates the regions (DC_PLAN_ALIGN-aligned, zeroed),
+ * copies constants, resolves every step's kernel by name and checks and
+ * prepares it. `threads` <= 0 means the machine's cores (it sets OpenMP's
+ * thread count). The plan must outlive the session. */
+dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out);
+void dc_session_destroy(dc_session *s);
+
+/* Copies `t` into the named input; its type and shape must match the plan's
+ * signature exactly (error names the input, expected and found). */
+dc_status dc_session_set_input(dc_session *s, const char *name, const dc_tensor *t);
+/* Runs every step once, in order; a failing step stops the run and the
+ * message names it ("step 12 'gather0' (c.Gather): ..."). */
+dc_status dc_session_run(dc_session *s);
+/* A copy of output `index` (named as in the plan). */
+dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out);
+
+/* The bytes of plan->buffers[index] (nbytes of them) for the session's
+ * lifetime, or NULL for an index out of range: how the trainer loads and saves
+ * STATE (parameters, moments, centers), and how tests look at intermediates. */
+void *dc_session_buffer(dc_session *s, int index);
+
+#endif

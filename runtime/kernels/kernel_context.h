@@ -1,0 +1,26 @@
+/* The backend handles every kernel of a session shares (internal to the
+ * runtime: dc_kernel.c, dc_session.c and runtime/kernels/ include it).
+ *
+ * dc_kernel_context_create() makes the oneDNN CPU engine and one in-order
+ * stream up front, so a dnnl.* kernel can use ctx->engine and ctx->stream in
+ * `prepare` and `run` directly; it also sets the OpenMP thread count that both
+ * oneDNN (an OpenMP build) and the c.* kernels use. `check` may be called
+ * with ctx == NULL (the compiler does so when choosing kernels). */
+#ifndef DC_KERNEL_CONTEXT_H
+#define DC_KERNEL_CONTEXT_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "dc_kernel.h"
+
+struct dc_kernel_context {
+    int threads;          /* OpenMP threads for every kernel, >= 1 */
+    dnnl_engine_t engine; /* dnnl_cpu, index 0 */
+    dnnl_stream_t stream; /* in-order; dnnl kernels wait on it before returning from run */
+};
+
+/* Re-applies ctx->threads to the calling thread's OpenMP settings
+ * (omp_set_num_threads is per thread, so a run from another thread needs it). */
+void dc_kernel_context_apply_threads(const dc_kernel_context *ctx);
+
+#endif
