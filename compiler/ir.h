@@ -266,4 +266,26 @@ void dc_graph_print(const dc_graph *g, FILE *out);
 /* Graphviz dot. */
 void dc_graph_print_dot(const dc_graph *g, FILE *out);
 
+/* ---- editing (compiler/graph_edit.c) ---------------------------------------
+ *
+ * For passes that remove work: constant folding turns a node's outputs into
+ * initializers, dead-code elimination drops nodes and initializers. Values are
+ * never deleted (names stay reserved); a removed node's outputs are left
+ * without a producer, so a remaining use shows up in dc_graph_verify as a
+ * dangling value. */
+
+/* Takes `node` out of the schedule; the other nodes keep their order and are
+ * renumbered (node->id = position). Its outputs lose their producer. */
+dc_status dc_graph_remove_node(dc_graph *g, dc_node *node);
+/* Makes `v` an initializer holding `t` (the graph takes ownership of `t`, also
+ * on failure). `v` must have no producer (remove it first). It keeps its name,
+ * its uses and its place among the graph outputs; its type becomes t's. */
+dc_status dc_graph_make_initializer(dc_graph *g, dc_value *v, dc_tensor *t);
+/* Removes initializer `v` from the initializer list and frees its data unless
+ * another value or attribute shares it. A value that is also a graph input
+ * stays one (then without default data). */
+dc_status dc_graph_remove_initializer(dc_graph *g, dc_value *v);
+/* Every use of `old` (node inputs, graph outputs) becomes `replacement`. */
+void dc_graph_replace_uses(dc_graph *g, dc_value *old, dc_value *replacement);
+
 #endif

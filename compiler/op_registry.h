@@ -18,12 +18,32 @@
  * the node's domain imported by the graph. */
 typedef dc_status (*dc_infer_fn)(dc_graph *g, dc_node *node, int64_t opset);
 
+/* Runs the op on data: the test oracle (and constant folding), never the fast
+ * path. inputs[i] is NULL for an omitted optional input; the kernel allocates
+ * outputs[i] (dc_tensor_create) for every output the node has (non-NULL
+ * node->outputs[i]) with shapes computed from the actual input data. Bad data
+ * (an index out of range, a shape that does not fit) is an error, not a crash.
+ * The caller passes outputs[] all NULL and destroys whatever is non-NULL
+ * afterwards, on failure too. `opset` is the version of the node's domain
+ * imported by the graph. Kernels: compiler/reference/. */
+typedef dc_status (*dc_reference_fn)(const dc_node *node, int64_t opset, dc_tensor *const *inputs,
+                                     dc_tensor **outputs);
+
+/* Gradient rule (passes/autodiff): given dy[k], the gradient of the loss with
+ * respect to output k (NULL where the loss does not depend on it), appends
+ * nodes computing dx[i] for every input i with needs[i] set, through the
+ * builder API. dx[i] may stay NULL for a zero gradient. */
+typedef dc_status (*dc_gradient_fn)(dc_graph *g, const dc_node *node, dc_value *const *dy,
+                                    const bool *needs, dc_value **dx);
+
 struct dc_op_schema {
     const char *name;
     const char *domain;
     int min_inputs, max_inputs;   /* max -1 = variadic */
     int min_outputs, max_outputs;
     dc_infer_fn infer;
+    dc_reference_fn reference;
+    dc_gradient_fn gradient;       /* NULL: not differentiable (yet) */
     /* Lowering. Inputs that only carry static information (Reshape's shape,
      * Slice's starts/ends/axes/steps, ...) must be compile-time constants and
      * become attributes of the plan step: static_inputs[i] names the attribute

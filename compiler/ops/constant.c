@@ -6,6 +6,8 @@
 #include <strings.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* ---- Constant --------------------------------------------------------------- */
 
@@ -201,23 +203,28 @@ const dc_op_schema dc_op_Constant = {
     .name = "Constant", .domain = "",
     .min_inputs = 0, .max_inputs = 0, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_constant,
+    .reference = dc_ref_Constant,
 };
 static const char *const static_inputs_ConstantOfShape[] = {"shape"};
 const dc_op_schema dc_op_ConstantOfShape = {
     .name = "ConstantOfShape", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_constant_of_shape,
+    .reference = dc_ref_ConstantOfShape,
     .static_inputs = static_inputs_ConstantOfShape, .n_static_inputs = 1,
 };
 const dc_op_schema dc_op_Cast = {
     .name = "Cast", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_cast,
+    .reference = dc_ref_Cast,
+    .gradient = dc_grad_Cast,
 };
 static const char *const static_inputs_Dropout[] = {NULL, "ratio", "training_mode"};
 const dc_op_schema dc_op_Dropout = {
     .name = "Dropout", .domain = "",
     .min_inputs = 1, .max_inputs = 3, .min_outputs = 1, .max_outputs = 2,
     .infer = infer_dropout,
+    .reference = dc_ref_Dropout,
     .static_inputs = static_inputs_Dropout, .n_static_inputs = 3,
 };

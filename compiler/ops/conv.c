@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* Conv's per-spatial-axis INTS attributes (strides, dilations, pads). */
 typedef struct conv_attrs {
@@ -138,4 +140,6 @@ const dc_op_schema dc_op_Conv = {
     .name = "Conv", .domain = "",
     .min_inputs = 2, .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_conv,
+    .reference = dc_ref_Conv,
+    .gradient = dc_grad_Conv,
 };

@@ -4,6 +4,8 @@
 #include <stdint.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* ---- unary ------------------------------------------------------------------ */
 
@@ -132,6 +134,8 @@ static dc_status infer_where(dc_graph *g, dc_node *n, int64_t opset)
         .name = #sym, .domain = "",                                                  \
         .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,        \
         .infer = fn,                                                                 \
+        .reference = dc_ref_##sym,                                                   \
+        .gradient = dc_grad_##sym,                                                   \
     };
 UNARY(Sqrt, infer_unary_float)
 UNARY(Reciprocal, infer_unary_float)
@@ -149,34 +153,47 @@ const dc_op_schema dc_op_Add = {
     .name = "Add", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_add,
+    .reference = dc_ref_Add,
+    .gradient = dc_grad_Add,
 };
 const dc_op_schema dc_op_Sub = {
     .name = "Sub", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_sub,
+    .reference = dc_ref_Sub,
+    .gradient = dc_grad_Sub,
 };
 const dc_op_schema dc_op_Mul = {
     .name = "Mul", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_mul,
+    .reference = dc_ref_Mul,
+    .gradient = dc_grad_Mul,
 };
 const dc_op_schema dc_op_Div = {
     .name = "Div", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_div,
+    .reference = dc_ref_Div,
+    .gradient = dc_grad_Div,
 };
 const dc_op_schema dc_op_Pow = {
     .name = "Pow", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_pow,
+    .reference = dc_ref_Pow,
+    .gradient = dc_grad_Pow,
 };
 const dc_op_schema dc_op_Equal = {
     .name = "Equal", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_equal,
+    .reference = dc_ref_Equal,
 };
 const dc_op_schema dc_op_Where = {
     .name = "Where", .domain = "",
     .min_inputs = 3, .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_where,
+    .reference = dc_ref_Where,
+    .gradient = dc_grad_Where,
 };

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* A[..., M, K] x B[..., K, N] -> [batch..., M, N]; a 1-D A is [1, K] with M
  * dropped from the result, a 1-D B is [K, 1] with N dropped. */
@@ -82,9 +84,13 @@ const dc_op_schema dc_op_MatMul = {
     .name = "MatMul", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_matmul,
+    .reference = dc_ref_MatMul,
+    .gradient = dc_grad_MatMul,
 };
 const dc_op_schema dc_op_Gemm = {
     .name = "Gemm", .domain = "",
     .min_inputs = 2, .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_gemm,
+    .reference = dc_ref_Gemm,
+    .gradient = dc_grad_Gemm,
 };

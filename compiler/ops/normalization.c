@@ -3,6 +3,8 @@
 #include <inttypes.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* Softmax/LogSoftmax: before opset 13 the input was coerced to 2-D at `axis`
  * (default 1); from 13 it is one axis (default -1). The shape is unchanged
@@ -69,14 +71,20 @@ const dc_op_schema dc_op_Softmax = {
     .name = "Softmax", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_softmax,
+    .reference = dc_ref_Softmax,
+    .gradient = dc_grad_Softmax,
 };
 const dc_op_schema dc_op_LogSoftmax = {
     .name = "LogSoftmax", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_softmax,
+    .reference = dc_ref_LogSoftmax,
+    .gradient = dc_grad_LogSoftmax,
 };
 const dc_op_schema dc_op_LayerNormalization = {
     .name = "LayerNormalization", .domain = "",
     .min_inputs = 2, .max_inputs = 3, .min_outputs = 1, .max_outputs = 3,
     .infer = infer_layer_norm,
+    .reference = dc_ref_LayerNormalization,
+    .gradient = dc_grad_LayerNormalization,
 };

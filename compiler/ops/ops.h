@@ -30,7 +30,9 @@
     /* constant.c */                                                               \
     DC_OP(Constant) DC_OP(ConstantOfShape) DC_OP(Cast) DC_OP(Dropout)              \
     /* resize.c */                                                                 \
-    DC_OP(Resize)
+    DC_OP(Resize)                                                                  \
+    /* training.c (domain ai.dinoc) */                                             \
+    DC_OP(AdamW) DC_OP(EMA)
 
 #define DC_OP(sym) extern const dc_op_schema dc_op_##sym;
 DC_ALL_OPS

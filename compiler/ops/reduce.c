@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* Input rank `x` with the axes in `mask` kept as 1 or removed. */
 static dc_type reduce_shape(const dc_type *x, const bool mask[DC_MAX_RANK], bool keepdims)
@@ -93,6 +95,8 @@ const dc_op_schema dc_op_ReduceMean = {
     .name = "ReduceMean", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_reduce,
+    .reference = dc_ref_ReduceMean,
+    .gradient = dc_grad_ReduceMean,
     .static_inputs = static_inputs_ReduceMean, .n_static_inputs = 2,
 };
 static const char *const static_inputs_ReduceSum[] = {NULL, "axes"};
@@ -100,6 +104,8 @@ const dc_op_schema dc_op_ReduceSum = {
     .name = "ReduceSum", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_reduce,
+    .reference = dc_ref_ReduceSum,
+    .gradient = dc_grad_ReduceSum,
     .static_inputs = static_inputs_ReduceSum, .n_static_inputs = 2,
 };
 static const char *const static_inputs_ReduceMax[] = {NULL, "axes"};
@@ -107,6 +113,8 @@ const dc_op_schema dc_op_ReduceMax = {
     .name = "ReduceMax", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_reduce,
+    .reference = dc_ref_ReduceMax,
+    .gradient = dc_grad_ReduceExtreme,
     .static_inputs = static_inputs_ReduceMax, .n_static_inputs = 2,
 };
 static const char *const static_inputs_ReduceMin[] = {NULL, "axes"};
@@ -114,15 +122,19 @@ const dc_op_schema dc_op_ReduceMin = {
     .name = "ReduceMin", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_reduce,
+    .reference = dc_ref_ReduceMin,
+    .gradient = dc_grad_ReduceExtreme,
     .static_inputs = static_inputs_ReduceMin, .n_static_inputs = 2,
 };
 const dc_op_schema dc_op_ArgMax = {
     .name = "ArgMax", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_arg,
+    .reference = dc_ref_ArgMax,
 };
 const dc_op_schema dc_op_ArgMin = {
     .name = "ArgMin", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_arg,
+    .reference = dc_ref_ArgMin,
 };

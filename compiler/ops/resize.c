@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
 
 /* `s` is one of the NULL-terminated `options`, else an error naming `attr`. */
 static dc_status check_option(const char *attr, const char *s,
@@ -110,5 +111,6 @@ const dc_op_schema dc_op_Resize = {
     .name = "Resize", .domain = "",
     .min_inputs = 1, .max_inputs = 4, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_resize,
+    .reference = dc_ref_Resize,
     .static_inputs = static_inputs_Resize, .n_static_inputs = 4,
 };

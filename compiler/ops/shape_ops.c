@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* ---- Reshape ---------------------------------------------------------------- */
 
@@ -354,6 +356,8 @@ const dc_op_schema dc_op_Reshape = {
     .name = "Reshape", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_reshape,
+    .reference = dc_ref_Reshape,
+    .gradient = dc_grad_View,
     .static_inputs = static_inputs_Reshape, .n_static_inputs = 2,
     .is_view = true,
 };
@@ -361,18 +365,24 @@ const dc_op_schema dc_op_Flatten = {
     .name = "Flatten", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_flatten,
+    .reference = dc_ref_Flatten,
+    .gradient = dc_grad_View,
     .is_view = true,
 };
 const dc_op_schema dc_op_Transpose = {
     .name = "Transpose", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_transpose,
+    .reference = dc_ref_Transpose,
+    .gradient = dc_grad_Transpose,
 };
 static const char *const static_inputs_Squeeze[] = {NULL, "axes"};
 const dc_op_schema dc_op_Squeeze = {
     .name = "Squeeze", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_squeeze,
+    .reference = dc_ref_Squeeze,
+    .gradient = dc_grad_View,
     .static_inputs = static_inputs_Squeeze, .n_static_inputs = 2,
     .is_view = true,
 };
@@ -381,6 +391,8 @@ const dc_op_schema dc_op_Unsqueeze = {
     .name = "Unsqueeze", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_unsqueeze,
+    .reference = dc_ref_Unsqueeze,
+    .gradient = dc_grad_View,
     .static_inputs = static_inputs_Unsqueeze, .n_static_inputs = 2,
     .is_view = true,
 };
@@ -389,15 +401,19 @@ const dc_op_schema dc_op_Expand = {
     .name = "Expand", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_expand,
+    .reference = dc_ref_Expand,
+    .gradient = dc_grad_Expand,
     .static_inputs = static_inputs_Expand, .n_static_inputs = 2,
 };
 const dc_op_schema dc_op_Shape = {
     .name = "Shape", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_shape,
+    .reference = dc_ref_Shape,
 };
 const dc_op_schema dc_op_Size = {
     .name = "Size", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_size,
+    .reference = dc_ref_Size,
 };

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "ops/infer_util.h"
+#include "reference/reference.h"
+#include "gradients/grad_util.h"
 
 /* Product of dims [lo, hi) of a static type (small: the caller checked its numel). */
 static int64_t span(const dc_type *t, int lo, int hi)
@@ -362,12 +364,16 @@ const dc_op_schema dc_op_Concat = {
     .name = "Concat", .domain = "",
     .min_inputs = 1, .max_inputs = -1, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_concat,
+    .reference = dc_ref_Concat,
+    .gradient = dc_grad_Concat,
 };
 static const char *const static_inputs_Split[] = {NULL, "split"};
 const dc_op_schema dc_op_Split = {
     .name = "Split", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = -1,
     .infer = infer_split,
+    .reference = dc_ref_Split,
+    .gradient = dc_grad_Split,
     .static_inputs = static_inputs_Split, .n_static_inputs = 2,
 };
 static const char *const static_inputs_Slice[] = {NULL, "starts", "ends", "axes", "steps"};
@@ -375,10 +381,14 @@ const dc_op_schema dc_op_Slice = {
     .name = "Slice", .domain = "",
     .min_inputs = 1, .max_inputs = 5, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_slice,
+    .reference = dc_ref_Slice,
+    .gradient = dc_grad_Slice,
     .static_inputs = static_inputs_Slice, .n_static_inputs = 5,
 };
 const dc_op_schema dc_op_Gather = {
     .name = "Gather", .domain = "",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_gather,
+    .reference = dc_ref_Gather,
+    .gradient = dc_grad_Gather,
 };
