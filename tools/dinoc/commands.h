@@ -13,6 +13,9 @@ typedef struct dinoc_command {
 int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_conformance(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */
 int dinoc_fail(const char *cmd);

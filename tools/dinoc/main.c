@@ -15,6 +15,12 @@ static const dinoc_command commands[] = {
     {"convert", "read an ONNX model, verify it, infer shapes, write it back",
      "dinoc convert IN.onnx OUT.onnx", cmd_convert},
     {"ops", "list the ops dinoc knows", "dinoc ops", cmd_ops},
+    {"compile", "lower an ONNX model to a plan artifact (.dnc)",
+     "dinoc compile MODEL.onnx -o OUT.dnc [--explain]", cmd_compile},
+    {"run", "run an ONNX model or a .dnc artifact once on tensor files",
+     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]", cmd_run},
+    {"conformance", "run the ONNX backend node tests",
+     "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

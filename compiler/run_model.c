@@ -1,0 +1,132 @@
+/* Compiling and running a model once (`dinoc compile`, `dinoc run`). */
+#include "run_model.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dc_npy.h"
+#include "dc_session.h"
+#include "onnx_io.h"
+
+/* The first bytes of `path`; fewer when the file is shorter. */
+static dc_status read_magic(const char *path, char *magic, size_t n, size_t *got)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dc_error(DC_ERR_IO, "%s: %s", path, strerror(errno));
+    *got = fread(magic, 1, n, f);
+    fclose(f);
+    return DC_OK;
+}
+
+dc_status dc_tensor_load_file(const char *path, dc_tensor **out)
+{
+    char magic[6];
+    size_t got = 0;
+    DC_TRY(read_magic(path, magic, sizeof magic, &got));
+    if (got == sizeof magic && memcmp(magic, "\x93NUMPY", 6) == 0)
+        return dc_npy_load(path, out);
+    return dc_tensor_load_pb(path, out);
+}
+
+void dc_tensors_free(dc_tensor **tensors, int n)
+{
+    for (int i = 0; tensors && i < n; i++)
+        dc_tensor_destroy(tensors[i]);
+    free(tensors);
+}
+
+dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
+                          bool *bound, FILE *explain, dc_memory_stats *memory, dc_plan **out)
+{
+    *out = NULL;
+    dc_graph *g;
+    DC_TRY(dc_onnx_load(path, &g));
+    char producer[512];
+    snprintf(producer, sizeof producer, "dinoc lower of %s", path);
+    dc_lower_options opt = {.producer = producer, .memory = memory};
+    dc_status s = n_inputs ? dc_specialize_inputs(g, inputs, n_inputs, bound) : DC_OK;
+    if (s == DC_OK)
+        s = dc_lower(g, &opt, out, explain);
+    dc_graph_destroy(g);
+    return s == DC_OK ? DC_OK : dc_error_context(s, "%s", path);
+}
+
+/* Copies the given inputs into the session; every plan input exactly once. */
+static dc_status set_inputs(dc_session *sess, const dc_plan *plan, const dc_named_tensor *inputs,
+                            int n_inputs, const bool *skip)
+{
+    for (int i = 0; i < n_inputs; i++) {
+        if (skip && skip[i])
+            continue;
+        for (int k = 0; k < i; k++)
+            if (!(skip && skip[k]) && strcmp(inputs[k].name, inputs[i].name) == 0)
+                return dc_error(DC_ERR_INVALID, "input '%s' is given twice", inputs[i].name);
+        DC_TRY(dc_session_set_input(sess, inputs[i].name, inputs[i].tensor));
+    }
+    for (int p = 0; p < plan->n_inputs; p++) {
+        bool given = false;
+        for (int i = 0; i < n_inputs && !given; i++)
+            given = !(skip && skip[i]) && strcmp(inputs[i].name, plan->inputs[p].name) == 0;
+        if (!given)
+            return dc_error(DC_ERR_INVALID, "input '%s' is missing", plan->inputs[p].name);
+    }
+    return DC_OK;
+}
+
+static dc_status get_outputs(dc_session *sess, const dc_plan *plan, dc_tensor ***outputs)
+{
+    *outputs = calloc(plan->n_outputs ? (size_t)plan->n_outputs : 1, sizeof **outputs);
+    if (!*outputs)
+        return dc_error(DC_ERR_NOMEM, "%d outputs", plan->n_outputs);
+    for (int i = 0; i < plan->n_outputs; i++)
+        DC_TRY(dc_session_get_output(sess, i, &(*outputs)[i]));
+    return DC_OK;
+}
+
+dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
+                      const bool *skip, int threads, dc_tensor ***outputs, int *n_outputs)
+{
+    *outputs = NULL;
+    *n_outputs = 0;
+    dc_session *sess;
+    DC_TRY(dc_session_create(plan, threads, &sess));
+    dc_status s = set_inputs(sess, plan, inputs, n_inputs, skip);
+    if (s == DC_OK)
+        s = dc_session_run(sess);
+    if (s == DC_OK)
+        s = get_outputs(sess, plan, outputs);
+    dc_session_destroy(sess);
+    if (s != DC_OK) {
+        dc_tensors_free(*outputs, plan->n_outputs);
+        *outputs = NULL;
+        return s;
+    }
+    *n_outputs = plan->n_outputs;
+    return DC_OK;
+}
+
+dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_inputs,
+                       int threads, dc_tensor ***outputs, int *n_outputs)
+{
+    *outputs = NULL;
+    *n_outputs = 0;
+    char magic[8];
+    size_t got = 0;
+    DC_TRY(read_magic(path, magic, sizeof magic, &got));
+    bool *bound = calloc(n_inputs ? (size_t)n_inputs : 1, sizeof *bound);
+    if (!bound)
+        return dc_error(DC_ERR_NOMEM, "%d inputs", n_inputs);
+    dc_plan *plan = NULL;
+    dc_status s;
+    if (got == sizeof magic && memcmp(magic, "DINOCPLN", sizeof magic) == 0)
+        s = dc_plan_read(path, &plan);
+    else
+        s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, NULL, &plan);
+    if (s == DC_OK)
+        s = dc_run_plan(plan, inputs, n_inputs, bound, threads, outputs, n_outputs);
+    dc_plan_destroy(plan);
+    free(bound);
+    return s;
+}

@@ -1,0 +1,40 @@
+/* Compiling and running a model once: the library side of `dinoc compile`
+ * and `dinoc run`, which tests call directly.
+ *
+ * A model file is either a compiled artifact (.dnc, told by its "DINOCPLN"
+ * magic) or an ONNX model, compiled in memory for the inputs given. */
+#ifndef DC_RUN_MODEL_H
+#define DC_RUN_MODEL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "dc_plan.h"
+#include "lower.h"
+#include "specialize.h"
+
+/* Reads a tensor file: NumPy .npy (told by its magic) or a serialized ONNX
+ * TensorProto (.pb). */
+dc_status dc_tensor_load_file(const char *path, dc_tensor **out);
+
+/* Loads the ONNX model at `path` and lowers it. `inputs` (may be NULL)
+ * specialise it first (specialize.h); bound[i] (may be NULL) tells which were
+ * compiled into the plan. `explain` and `memory` as for dc_lower. */
+dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
+                          bool *bound, FILE *explain, dc_memory_stats *memory, dc_plan **out);
+
+/* Runs `plan` once. Each plan input must be given exactly once with exactly
+ * its type ("input 'x': expected f32[2,3], got f32[3,2]"); inputs[i] with
+ * skip[i] set (skip may be NULL) were compiled in and are not passed again.
+ * *outputs receives the plan's outputs, named, in order (dc_tensors_free). */
+dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
+                      const bool *skip, int threads, dc_tensor ***outputs, int *n_outputs);
+
+/* dc_run_plan on the model at `path`: an artifact as it is, an ONNX model
+ * compiled for these inputs. `threads` <= 0: every core. */
+dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_inputs,
+                       int threads, dc_tensor ***outputs, int *n_outputs);
+
+void dc_tensors_free(dc_tensor **tensors, int n);
+
+#endif

@@ -1,0 +1,43 @@
+/* Memory planning: offsets in the one ARENA region of a plan, from the
+ * lifetimes of its buffers over the step schedule (DESIGN.md step 4).
+ *
+ * A buffer is live from the step that defines it to its last use; graph
+ * inputs from step 0, graph outputs to the end. A view (Reshape, Flatten,
+ * Identity, ...) is a buffer of its own that aliases its root's bytes, so its
+ * uses extend the root's lifetime. Buffers whose lifetimes do not overlap may
+ * share bytes; an element-wise step may write its output over an input that
+ * dies at that step (in place). Offsets are found by best fit, largest
+ * buffers first, each at a multiple of DC_PLAN_ALIGN. */
+#ifndef DC_PLAN_MEMORY_H
+#define DC_PLAN_MEMORY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dc_plan.h"
+
+typedef struct dc_memory_stats {
+    uint64_t peak_bytes;  /* the planned ARENA size, region_bytes[ARENA] */
+    uint64_t naive_bytes; /* every ARENA root buffer in its own bytes, DC_PLAN_ALIGN-rounded */
+    int n_roots;          /* ARENA buffers that are not views */
+    int n_inplace;        /* steps that write their output over a dying input */
+} dc_memory_stats;
+
+/* Places every ARENA buffer of `plan` and sets region_bytes[ARENA].
+ * `alias[i]` is the buffer that buffer i views (a root, itself no view), or
+ * -1; a view gets its root's region and offset. CONST and STATE buffers keep
+ * their offsets. `stats` may be NULL. */
+dc_status dc_plan_memory(dc_plan *plan, const int32_t *alias, dc_memory_stats *stats);
+
+/* May a step of `op_type` write its output 0 over its input `input`?
+ * True for element-wise ops that read each input element only to compute the
+ * output element at the same index (the one place this rule lives). */
+bool dc_op_may_run_in_place(const char *op_type, int input);
+
+/* The placement as text, for golden tests and `dinoc compile --explain`:
+ * a header with the region sizes, then one line per buffer:
+ *   "  3 t1  f32[2,8]  ARENA @64 +64". */
+void dc_plan_memory_print(const dc_plan *plan, FILE *out);
+
+#endif

@@ -1,0 +1,25 @@
+/* Every CUnit suite, one line each. A test file defines `void register_<name>(void)`
+ * that adds its suite; add its name here. */
+#ifndef DC_SUITES_H
+#define DC_SUITES_H
+
+#define DC_SUITES      \
+    DC_SUITE(runtime_tensor) \
+    DC_SUITE(runtime_npy) \
+    DC_SUITE(runtime_plan) \
+    DC_SUITE(runtime_c_kernels) \
+    DC_SUITE(compiler_ir) \
+    DC_SUITE(compiler_builder) \
+    DC_SUITE(compiler_shape_inference) \
+    DC_SUITE(compiler_onnx_io) \
+    DC_SUITE(compiler_fuzz_regressions) \
+    DC_SUITE(compiler_node_models) \
+    DC_SUITE(runtime_dnnl_kernels) \
+    DC_SUITE(compile_run) \
+    DC_SUITE(reference_kernels) \
+    DC_SUITE(pass_fold_constants) \
+    DC_SUITE(pass_dce) \
+    DC_SUITE(pass_autodiff) \
+    DC_SUITE(conformance)
+
+#endif

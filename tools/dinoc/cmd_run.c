@@ -1,0 +1,105 @@
+/* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]:
+ * run a model once; inputs from .pb (ONNX TensorProto) or .npy files, outputs
+ * written as DIR/<output name>.pb (and .npy with --npy). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "dc_npy.h"
+#include "onnx_io.h"
+#include "run_model.h"
+
+/* DIR/<name><ext>, with '/' in the name replaced so it stays one file. */
+static char *output_path(const char *dir, const char *name, const char *ext)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+    char *p = malloc(n);
+    if (!p)
+        return NULL;
+    snprintf(p, n, "%s/%s%s", dir, name, ext);
+    for (char *c = p + strlen(dir) + 1; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    return p;
+}
+
+static dc_status write_outputs(const char *dir, dc_tensor **outs, int n, int npy)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return dc_error(DC_ERR_IO, "%s: %s", dir, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < 1 + npy; k++) {
+            char *path = output_path(dir, outs[i]->name, k ? ".npy" : ".pb");
+            if (!path)
+                return dc_error(DC_ERR_NOMEM, "output path");
+            dc_status s = k ? dc_npy_save(outs[i], path) : dc_tensor_save_pb(outs[i], path);
+            if (s == DC_OK) {
+                dc_type t = dc_type_make(outs[i]->dtype, outs[i]->rank, outs[i]->dims);
+                char ty[160];
+                printf("%s: %s -> %s\n", outs[i]->name, dc_type_str(&t, ty, sizeof ty), path);
+            }
+            free(path);
+            DC_TRY(s);
+        }
+    }
+    return DC_OK;
+}
+
+/* Reads "NAME=FILE" into `in`. */
+static dc_status read_input(const char *spec, dc_named_tensor *in)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1])
+        return dc_error(DC_ERR_INVALID, "-i '%s': expected NAME=FILE", spec);
+    in->name = strndup(spec, (size_t)(eq - spec));
+    if (!in->name)
+        return dc_error(DC_ERR_NOMEM, "input name");
+    dc_status s = dc_tensor_load_file(eq + 1, &in->tensor);
+    return s == DC_OK ? DC_OK : dc_error_context(s, "input '%s'", in->name);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *model = NULL, *dir = NULL;
+    int npy = 0, threads = 0, n_in = 0, bad_usage = 0;
+    dc_named_tensor *in = calloc(argc ? (size_t)argc : 1, sizeof *in);
+    dc_status s = in ? DC_OK : dc_error(DC_ERR_NOMEM, "inputs");
+    for (int i = 0; s == DC_OK && !bad_usage && i < argc; i++) {
+        if (strcmp(argv[i], "-i") == 0 && i + 1 < argc)
+            s = read_input(argv[++i], &in[n_in++]);
+        else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && !dir)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--npy") == 0)
+            npy = 1;
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && !model)
+            model = argv[i];
+        else
+            bad_usage = 1;
+    }
+    int rc = 0;
+    if (s != DC_OK) {
+        rc = dinoc_fail("run");
+    } else if (bad_usage || !model || !dir) {
+        rc = dinoc_usage("run");
+    } else {
+        dc_tensor **outs;
+        int n_out;
+        s = dc_run_model(model, in, n_in, threads, &outs, &n_out);
+        if (s == DC_OK) {
+            s = write_outputs(dir, outs, n_out, npy);
+            dc_tensors_free(outs, n_out);
+        }
+        rc = s == DC_OK ? 0 : dinoc_fail("run");
+    }
+    for (int i = 0; i < n_in; i++) {
+        free((char *)in[i].name);
+        dc_tensor_destroy(in[i].tensor);
+    }
+    free(in);
+    return rc;
+}
