@@ -265,7 +265,8 @@ static dc_conformance_outcome run_loaded(dc_graph *g, const char *set, int threa
     if (s == DC_OK)
         s = dc_lower(g, NULL, &plan, NULL);
     if (s == DC_OK)
-        s = dc_run_plan(plan, d.inputs, d.n_inputs, bound, threads, &got, &n_got);
+        s = dc_run_plan(plan, d.inputs, d.n_inputs, bound, &(dc_run_options){.threads = threads},
+                        &got, &n_got);
     dc_conformance_outcome o = DC_CONFORMANCE_PASS;
     if (s != DC_OK) {
         o = outcome_of(s);

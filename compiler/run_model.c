@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dc_npy.h"
 #include "dc_session.h"
@@ -85,16 +86,53 @@ static dc_status get_outputs(dc_session *sess, const dc_plan *plan, dc_tensor **
     return DC_OK;
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* opt->repeat timed runs after the warm-up; median and minimum into opt. */
+static dc_status timed_runs(dc_session *sess, dc_run_options *opt)
+{
+    double *ms = malloc((size_t)opt->repeat * sizeof *ms);
+    if (!ms)
+        return dc_error(DC_ERR_NOMEM, "%d timings", opt->repeat);
+    dc_status s = DC_OK;
+    for (int i = 0; i < opt->repeat && s == DC_OK; i++) {
+        double t0 = now_ms();
+        s = dc_session_run(sess);
+        ms[i] = now_ms() - t0;
+    }
+    if (s == DC_OK) {
+        qsort(ms, (size_t)opt->repeat, sizeof *ms, compare_doubles);
+        opt->median_ms = ms[opt->repeat / 2];
+        opt->min_ms = ms[0];
+    }
+    free(ms);
+    return s;
+}
+
 dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
-                      const bool *skip, int threads, dc_tensor ***outputs, int *n_outputs)
+                      const bool *skip, dc_run_options *opt, dc_tensor ***outputs,
+                      int *n_outputs)
 {
     *outputs = NULL;
     *n_outputs = 0;
     dc_session *sess;
-    DC_TRY(dc_session_create(plan, threads, &sess));
+    DC_TRY(dc_session_create(plan, opt ? opt->threads : 0, &sess));
     dc_status s = set_inputs(sess, plan, inputs, n_inputs, skip);
     if (s == DC_OK)
         s = dc_session_run(sess);
+    if (s == DC_OK && opt && opt->repeat > 0)
+        s = timed_runs(sess, opt);
     if (s == DC_OK)
         s = get_outputs(sess, plan, outputs);
     dc_session_destroy(sess);
@@ -108,7 +146,7 @@ dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_
 }
 
 dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_inputs,
-                       int threads, dc_tensor ***outputs, int *n_outputs)
+                       dc_run_options *opt, dc_tensor ***outputs, int *n_outputs)
 {
     *outputs = NULL;
     *n_outputs = 0;
@@ -125,7 +163,7 @@ dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_in
     else
         s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, NULL, &plan);
     if (s == DC_OK)
-        s = dc_run_plan(plan, inputs, n_inputs, bound, threads, outputs, n_outputs);
+        s = dc_run_plan(plan, inputs, n_inputs, bound, opt, outputs, n_outputs);
     dc_plan_destroy(plan);
     free(bound);
     return s;

@@ -23,17 +23,27 @@ dc_status dc_tensor_load_file(const char *path, dc_tensor **out);
 dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
                           bool *bound, FILE *explain, dc_memory_stats *memory, dc_plan **out);
 
-/* Runs `plan` once. Each plan input must be given exactly once with exactly
+/* How to run a plan: `threads` <= 0 means every core. For benchmarks,
+ * `repeat` > 0 adds that many timed runs after the first (warm-up) one, and
+ * their median and minimum wall times are written back. */
+typedef struct dc_run_options {
+    int threads;
+    int repeat;
+    double median_ms, min_ms;
+} dc_run_options;
+
+/* Runs `plan` once (plus opt->repeat timed runs; opt may be NULL). Each plan input must be given exactly once with exactly
  * its type ("input 'x': expected f32[2,3], got f32[3,2]"); inputs[i] with
  * skip[i] set (skip may be NULL) were compiled in and are not passed again.
  * *outputs receives the plan's outputs, named, in order (dc_tensors_free). */
 dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
-                      const bool *skip, int threads, dc_tensor ***outputs, int *n_outputs);
+                      const bool *skip, dc_run_options *opt, dc_tensor ***outputs,
+                      int *n_outputs);
 
 /* dc_run_plan on the model at `path`: an artifact as it is, an ONNX model
- * compiled for these inputs. `threads` <= 0: every core. */
+ * compiled for these inputs. */
 dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_inputs,
-                       int threads, dc_tensor ***outputs, int *n_outputs);
+                       dc_run_options *opt, dc_tensor ***outputs, int *n_outputs);
 
 void dc_tensors_free(dc_tensor **tensors, int n);
 

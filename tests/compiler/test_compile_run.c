@@ -70,7 +70,7 @@ static double vit_diff(const char *path)
     DC_ASSERT_OK(dc_npy_load(VIT_OUTPUT, &want));
     if (x && want) {
         dc_named_tensor in = {"pixels", x};
-        dc_status s = dc_run_model(path, &in, 1, 0, &out, &n_out);
+        dc_status s = dc_run_model(path, &in, 1, NULL, &out, &n_out);
         DC_ASSERT_OK(s);
         if (s == DC_OK && n_out == 1)
             diff = max_abs_diff(out[0], want);
@@ -122,7 +122,7 @@ static void check_poisoned_pixel(float poison)
         goto done;
     ((float *)x->data)[5] = poison; /* image 0, pixel (0, 5) */
     dc_named_tensor in = {"pixels", x};
-    DC_ASSERT_OK(dc_run_model(VIT_ONNX, &in, 1, 0, &out, &n_out));
+    DC_ASSERT_OK(dc_run_model(VIT_ONNX, &in, 1, NULL, &out, &n_out));
     if (n_out != 1)
         goto done;
     const float *y = out[0]->data, *t = want->data;
@@ -236,7 +236,7 @@ static void test_softmax_opset11(void)
         for (int i = 0; i < 24; i++)
             xv[i] = 0.1f * (float)(i % 7) - 0.2f * (float)(i / 12);
         dc_named_tensor in = {"x", xt};
-        DC_ASSERT_OK(dc_run_plan(plan, &in, 1, NULL, 1, &out, &n_out));
+        DC_ASSERT_OK(dc_run_plan(plan, &in, 1, NULL, &(dc_run_options){.threads = 1}, &out, &n_out));
     }
     for (int row = 0; n_out == 1 && row < 2; row++) {
         const float *xv = (const float *)xt->data + 12 * row, *y = (const float *)out[0]->data + 12 * row;

@@ -1,6 +1,7 @@
-/* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]:
+/* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N] [--repeat N]:
  * run a model once; inputs from .pb (ONNX TensorProto) or .npy files, outputs
- * written as DIR/<output name>.pb (and .npy with --npy). */
+ * written as DIR/<output name>.pb (and .npy with --npy). --repeat N times N
+ * more runs after the first and prints their median and minimum. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,8 @@ static dc_status read_input(const char *spec, dc_named_tensor *in)
 int cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *dir = NULL;
-    int npy = 0, threads = 0, n_in = 0, bad_usage = 0;
+    int npy = 0, n_in = 0, bad_usage = 0;
+    dc_run_options opt = {0};
     dc_named_tensor *in = calloc(argc ? (size_t)argc : 1, sizeof *in);
     dc_status s = in ? DC_OK : dc_error(DC_ERR_NOMEM, "inputs");
     for (int i = 0; s == DC_OK && !bad_usage && i < argc; i++) {
@@ -75,7 +77,9 @@ int cmd_run(int argc, char **argv)
         else if (strcmp(argv[i], "--npy") == 0)
             npy = 1;
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            threads = atoi(argv[++i]);
+            opt.threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+            opt.repeat = atoi(argv[++i]);
         else if (argv[i][0] != '-' && !model)
             model = argv[i];
         else
@@ -89,7 +93,10 @@ int cmd_run(int argc, char **argv)
     } else {
         dc_tensor **outs;
         int n_out;
-        s = dc_run_model(model, in, n_in, threads, &outs, &n_out);
+        s = dc_run_model(model, in, n_in, &opt, &outs, &n_out);
+        if (s == DC_OK && opt.repeat > 0)
+            printf("time: median_ms=%.3f min_ms=%.3f over %d runs\n", opt.median_ms, opt.min_ms,
+                   opt.repeat);
         if (s == DC_OK) {
             s = write_outputs(dir, outs, n_out, npy);
             dc_tensors_free(outs, n_out);

@@ -18,7 +18,8 @@ static const dinoc_command commands[] = {
     {"compile", "lower an ONNX model to a plan artifact (.dnc)",
      "dinoc compile MODEL.onnx -o OUT.dnc [--explain]", cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
-     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]", cmd_run},
+     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N] [--repeat N]",
+     cmd_run},
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
 };
