@@ -51,6 +51,14 @@ dc_value *dc_param(dc_graph *g, const char *name, dc_tensor *t)
     return s == DC_OK ? v : fail(g, s);
 }
 
+dc_value *dc_state(dc_graph *g, const char *name, dc_tensor *t)
+{
+    dc_value *v = dc_param(g, name, t);
+    if (v)
+        v->is_state = true;
+    return v;
+}
+
 dc_value *dc_param_f32(dc_graph *g, const char *name, int rank, const int64_t *dims, float fill)
 {
     if (g->build_status != DC_OK)

@@ -16,6 +16,10 @@ dc_status dc_build_status(const dc_graph *g);
 dc_value *dc_input(dc_graph *g, const char *name, dc_dtype dtype, int rank, const int64_t *dims);
 /* An initializer (parameter, buffer); the graph takes `t`. */
 dc_value *dc_param(dc_graph *g, const char *name, dc_tensor *t);
+/* Training state (parameters, moments, counters): an initializer holding the
+ * starting value, marked so that no pass treats it as a constant. Give it a
+ * next value with dc_graph_add_state_update. The graph takes `t`. */
+dc_value *dc_state(dc_graph *g, const char *name, dc_tensor *t);
 /* A fresh initializer of the given shape filled with `fill` (f32). */
 dc_value *dc_param_f32(dc_graph *g, const char *name, int rank, const int64_t *dims, float fill);
 /* Small constants, as initializers with fresh names. */

@@ -246,6 +246,31 @@ dc_status dc_graph_add_initializer(dc_graph *g, const char *name, dc_tensor *t, 
     return DC_OK;
 }
 
+dc_status dc_graph_add_state_update(dc_graph *g, dc_value *state, dc_value *next)
+{
+    if (!state->is_initializer)
+        return dc_error(DC_ERR_INVALID, "state update: '%s' is not an initializer", state->name);
+    if (dc_graph_state_update(g, state))
+        return dc_error(DC_ERR_INVALID, "state update: '%s' already has one", state->name);
+    if (state->type.dtype != next->type.dtype || dc_type_numel(&state->type) != dc_type_numel(&next->type)) {
+        char a[128], b[128];
+        return dc_error(DC_ERR_SHAPE, "state update: '%s' is %s but its next value '%s' is %s",
+                        state->name, dc_type_str(&state->type, a, sizeof a), next->name,
+                        dc_type_str(&next->type, b, sizeof b));
+    }
+    state->is_state = true;
+    dc_state_update u = {state, next};
+    return PUSH(g, g->state_updates, g->n_state_updates, g->cap_state_updates, u);
+}
+
+const dc_state_update *dc_graph_state_update(const dc_graph *g, const dc_value *state)
+{
+    for (int i = 0; i < g->n_state_updates; i++)
+        if (g->state_updates[i].state == state)
+            return &g->state_updates[i];
+    return NULL;
+}
+
 dc_status dc_graph_add_output(dc_graph *g, dc_value *v)
 {
     return PUSH(g, g->outputs, g->n_outputs, g->cap_outputs, v);

@@ -51,6 +51,10 @@ typedef struct dc_value {
      * Owned by the graph. */
     dc_tensor *constant;
     bool is_initializer;   /* `constant` is a parameter/initializer of the graph */
+    /* Persistent training state (parameters, optimizer moments, centers, the
+     * step count): an initializer whose data is only the starting value, so
+     * no pass may treat it as a constant. A state update gives its next value. */
+    bool is_state;
     int id;                /* index in dc_graph.values */
 } dc_value;
 
@@ -135,6 +139,12 @@ typedef struct dc_string_pair {
     const char *key, *value;
 } dc_string_pair;
 
+/* After each run (one training step), `state` takes the data of `next`. */
+typedef struct dc_state_update {
+    dc_value *state;
+    dc_value *next;
+} dc_state_update;
+
 typedef struct dc_dim_symbol {
     const char *name;
     int64_t bound; /* DC_DIM_UNKNOWN when unbounded */
@@ -156,6 +166,8 @@ struct dc_graph {
     int n_outputs, cap_outputs;
     dc_value **initializers;
     int n_initializers, cap_initializers;
+    dc_state_update *state_updates;
+    int n_state_updates, cap_state_updates;
 
     /* Model-level information; subgraphs read their root's. */
     int64_t ir_version;
@@ -204,6 +216,11 @@ dc_status dc_graph_add_input(dc_graph *g, const char *name, const dc_type *type,
 /* Adds an initializer; the graph takes ownership of `t` (also on failure). */
 dc_status dc_graph_add_initializer(dc_graph *g, const char *name, dc_tensor *t, dc_value **out);
 dc_status dc_graph_add_output(dc_graph *g, dc_value *v);
+/* Declares that initializer `state` takes the value of `next` after every
+ * run, and marks it as state. Each state has at most one update. */
+dc_status dc_graph_add_state_update(dc_graph *g, dc_value *state, dc_value *next);
+/* The update of `state`, or NULL. */
+const dc_state_update *dc_graph_state_update(const dc_graph *g, const dc_value *state);
 /* Hands `t` to the graph, freed with it. */
 dc_status dc_graph_own_tensor(dc_graph *g, dc_tensor *t);
 /* A fresh name "<prefix>_<n>" not used in the graph (arena-owned). */

@@ -21,6 +21,9 @@ typedef struct lowering {
     int32_t *value_buffer; /* per value id: the buffer holding it, -1 while it has none */
     uint8_t *consts;       /* contents of the CONST region, DC_PLAN_ALIGN-spaced */
     size_t consts_size, consts_cap;
+    uint8_t *state;        /* initial contents of the STATE region */
+    size_t state_size;
+    int *last_reader;      /* per value id: index of the last node reading it, -1 if none */
     FILE *explain;
 } lowering;
 
@@ -157,6 +160,86 @@ static dc_status read_buffer(lowering *L, const dc_value *v, int32_t *out)
     return dc_error(DC_ERR_INVALID, "value '%s' is read before any step computes it", v->name);
 }
 
+static dc_status new_step(lowering *L, const char *op_type, const char *node, int n_inputs,
+                          int n_outputs, int *index);
+static dc_status choose_kernel(lowering *L, int index);
+
+/* ------------------------------------------------------------ training state */
+
+/* Every state initializer gets a STATE buffer holding its starting value. */
+static dc_status lower_state(lowering *L)
+{
+    const dc_graph *g = L->g;
+    for (int i = 0; i < g->n_initializers; i++) {
+        const dc_value *v = g->initializers[i];
+        if (!v->is_state)
+            continue;
+        const dc_tensor *t = v->constant;
+        size_t at = (L->state_size + DC_PLAN_ALIGN - 1) / DC_PLAN_ALIGN * DC_PLAN_ALIGN;
+        uint8_t *grown = realloc(L->state, at + t->nbytes + 1);
+        if (!grown)
+            return dc_error(DC_ERR_NOMEM, "state '%s' of %zu bytes", v->name, t->nbytes);
+        L->state = grown;
+        memset(L->state + L->state_size, 0, at - L->state_size);
+        memcpy(L->state + at, t->data, t->nbytes);
+        L->state_size = at + t->nbytes;
+        int32_t b;
+        DC_TRY(add_buffer(L, v->name, t->dtype, t->rank, t->dims, DC_REGION_STATE, &b));
+        L->p->buffers[b].offset = at;
+        L->value_buffer[v->id] = b;
+    }
+    return DC_OK;
+}
+
+/* Node `index`'s output `v` may be written straight into the state it
+ * updates when no later node reads the old state. */
+static const dc_value *in_place_state(const lowering *L, const dc_value *v, int index)
+{
+    const dc_graph *g = L->g;
+    for (int i = 0; i < g->n_state_updates; i++) {
+        const dc_state_update *u = &g->state_updates[i];
+        if (u->next == v && L->last_reader[u->state->id] <= index)
+            return u->state;
+    }
+    return NULL;
+}
+
+/* State whose next value lives elsewhere is copied over at the end of the step. */
+static dc_status copy_state_updates(lowering *L)
+{
+    const dc_graph *g = L->g;
+    for (int i = 0; i < g->n_state_updates; i++) {
+        const dc_state_update *u = &g->state_updates[i];
+        int32_t from, to = L->value_buffer[u->state->id];
+        DC_TRY(read_buffer(L, u->next, &from));
+        if (root_of(L, from) == root_of(L, to))
+            continue; /* computed in place */
+        int index;
+        DC_TRY(new_step(L, "Identity", u->state->name, 1, 1, &index));
+        DC_TRY(dc_lower_set_int(&L->p->steps[index], "opset", dc_graph_opset(g, "")));
+        L->p->steps[index].args[0] = from;
+        L->p->steps[index].args[1] = to;
+        DC_TRY(choose_kernel(L, index));
+    }
+    return DC_OK;
+}
+
+static dc_status find_last_readers(lowering *L)
+{
+    const dc_graph *g = L->g;
+    if (!(L->last_reader = malloc(((size_t)g->n_values + 1) * sizeof *L->last_reader)))
+        return dc_error(DC_ERR_NOMEM, "lowering");
+    for (int i = 0; i < g->n_values; i++)
+        L->last_reader[i] = -1;
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int k = 0; k < g->nodes[n]->n_inputs; k++) {
+            const dc_value *v = g->nodes[n]->inputs[k];
+            if (v && v->id < g->n_values && g->values[v->id] == v)
+                L->last_reader[v->id] = n;
+        }
+    return DC_OK;
+}
+
 /* ------------------------------------------------------------ steps */
 
 static dc_status new_step(lowering *L, const char *op_type, const char *node, int n_inputs,
@@ -266,8 +349,9 @@ static bool is_static_input(const dc_node *n, int i)
     return i < n->schema->n_static_inputs && n->schema->static_inputs[i];
 }
 
-/* A node that computes: one step, outputs in fresh ARENA buffers. */
-static dc_status lower_compute(lowering *L, const dc_node *n)
+/* A node that computes: one step, outputs in fresh ARENA buffers (or, for
+ * the next value of training state, in the state's own bytes). */
+static dc_status lower_compute(lowering *L, const dc_node *n, int node_index)
 {
     int index;
     DC_TRY(new_step(L, n->op_type, n->name, n->n_inputs, n->n_outputs, &index));
@@ -282,7 +366,11 @@ static dc_status lower_compute(lowering *L, const dc_node *n)
             continue;
         DC_TRY(value_dims(n, v, dims));
         int32_t b;
-        DC_TRY(add_buffer(L, v->name, v->type.dtype, v->type.rank, dims, DC_REGION_ARENA, &b));
+        const dc_value *state = in_place_state(L, v, node_index);
+        if (state)
+            DC_TRY(add_view(L, L->value_buffer[state->id], v->name, v->type.rank, dims, &b));
+        else
+            DC_TRY(add_buffer(L, v->name, v->type.dtype, v->type.rank, dims, DC_REGION_ARENA, &b));
         L->p->steps[index].args[n->n_inputs + i] = b;
         L->value_buffer[v->id] = b;
     }
@@ -318,13 +406,13 @@ static bool outputs_known(const dc_node *n)
     return true;
 }
 
-static dc_status lower_node(lowering *L, const dc_node *n)
+static dc_status lower_node(lowering *L, const dc_node *n, int index)
 {
     if (outputs_known(n)) /* Constant nodes and folded ones: consumers read CONST */
         return DC_OK;
     if (n->schema->is_view && n->n_outputs >= 1 && n->outputs[0])
         return lower_view(L, n);
-    return lower_compute(L, n);
+    return lower_compute(L, n, index);
 }
 
 /* ------------------------------------------------------------ inputs, outputs */
@@ -402,14 +490,20 @@ static dc_status simplify(dc_graph *g)
 
 static dc_status lower_graph(lowering *L, const dc_lower_options *opt)
 {
+    DC_TRY(find_last_readers(L));
+    DC_TRY(lower_state(L));
     DC_TRY(lower_inputs(L));
     for (int i = 0; i < L->g->n_nodes; i++)
-        DC_TRY(lower_node(L, L->g->nodes[i]));
+        DC_TRY(lower_node(L, L->g->nodes[i], i));
     DC_TRY(lower_outputs(L));
+    DC_TRY(copy_state_updates(L));
     dc_plan *p = L->p;
     p->region_bytes[DC_REGION_CONST] = L->consts_size;
     p->constants = L->consts;
     L->consts = NULL;
+    p->region_bytes[DC_REGION_STATE] = L->state_size;
+    p->state_init = L->state;
+    L->state = NULL;
     DC_TRY(dc_plan_memory(p, L->alias, opt ? opt->memory : NULL));
     if (!(p->producer = strdup(opt && opt->producer ? opt->producer : "dinoc")))
         return dc_error(DC_ERR_NOMEM, "producer");
@@ -430,6 +524,8 @@ dc_status dc_lower(dc_graph *g, const dc_lower_options *opt, dc_plan **out, FILE
     free(L.value_buffer);
     free(L.alias);
     free(L.consts);
+    free(L.state);
+    free(L.last_reader);
     if (s != DC_OK) {
         dc_plan_destroy(L.p);
         return s;

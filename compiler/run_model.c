@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "dc_npy.h"
@@ -38,8 +39,21 @@ void dc_tensors_free(dc_tensor **tensors, int n)
     free(tensors);
 }
 
+dc_status dc_read_named_tensor(const char *spec, dc_named_tensor *out)
+{
+    const char *eq = strchr(spec, '=');
+    *out = (dc_named_tensor){0};
+    if (!eq || eq == spec || !eq[1])
+        return dc_error(DC_ERR_INVALID, "-i '%s': expected NAME=FILE", spec);
+    if (!(out->name = strndup(spec, (size_t)(eq - spec))))
+        return dc_error(DC_ERR_NOMEM, "input name");
+    dc_status s = dc_tensor_load_file(eq + 1, &out->tensor);
+    return s == DC_OK ? DC_OK : dc_error_context(s, "input '%s'", out->name);
+}
+
 dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
-                          bool *bound, FILE *explain, dc_memory_stats *memory, dc_plan **out)
+                          bool *bound, const dc_graph_transform *transform, FILE *explain,
+                          dc_memory_stats *memory, dc_plan **out)
 {
     *out = NULL;
     dc_graph *g;
@@ -48,6 +62,8 @@ dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n
     snprintf(producer, sizeof producer, "dinoc lower of %s", path);
     dc_lower_options opt = {.producer = producer, .memory = memory};
     dc_status s = n_inputs ? dc_specialize_inputs(g, inputs, n_inputs, bound) : DC_OK;
+    if (s == DC_OK && transform)
+        s = transform->apply(g, transform->ctx);
     if (s == DC_OK)
         s = dc_lower(g, &opt, out, explain);
     dc_graph_destroy(g);
@@ -120,6 +136,51 @@ static dc_status timed_runs(dc_session *sess, dc_run_options *opt)
     return s;
 }
 
+/* One line per step: "step 3: loss=0.4123 ..." for the plan's scalar outputs. */
+static void log_step(dc_session *sess, const dc_plan *plan, int step, FILE *log)
+{
+    fprintf(log, "step %d:", step);
+    for (int i = 0; i < plan->n_outputs; i++) {
+        const dc_plan_buffer *b = &plan->buffers[plan->outputs[i].buffer];
+        if (b->nbytes != dc_dtype_size(b->dtype) || (b->dtype != DC_F32 && b->dtype != DC_F64))
+            continue;
+        const void *p = dc_session_buffer(sess, plan->outputs[i].buffer);
+        double v = b->dtype == DC_F32 ? *(const float *)p : *(const double *)p;
+        fprintf(log, " %s=%.6g", plan->outputs[i].name, v);
+    }
+    fputc('\n', log);
+}
+
+dc_status dc_save_state(dc_session *sess, const dc_plan *plan, const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return dc_error(DC_ERR_IO, "%s: %s", dir, strerror(errno));
+    for (int i = 0; i < plan->n_buffers; i++) {
+        const dc_plan_buffer *b = &plan->buffers[i];
+        bool root = true; /* views of state (in-place updates) share a root's bytes */
+        for (int k = 0; k < i && root; k++)
+            root = !(plan->buffers[k].region == DC_REGION_STATE && plan->buffers[k].offset == b->offset);
+        if (b->region != DC_REGION_STATE || !root)
+            continue;
+        dc_tensor *t;
+        DC_TRY(dc_tensor_create(&t, b->name, b->dtype, b->rank, b->dims));
+        memcpy(t->data, dc_session_buffer(sess, i), b->nbytes);
+        size_t n = strlen(dir) + strlen(b->name) + 8;
+        char *path = malloc(n);
+        dc_status s = path ? DC_OK : dc_error(DC_ERR_NOMEM, "state path");
+        if (s == DC_OK) {
+            snprintf(path, n, "%s/%s.pb", dir, b->name);
+            for (char *c = path + strlen(dir) + 1; *c; c++)
+                *c = *c == '/' ? '_' : *c;
+            s = dc_tensor_save_pb(t, path);
+        }
+        free(path);
+        dc_tensor_destroy(t);
+        DC_TRY(s);
+    }
+    return DC_OK;
+}
+
 dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
                       const bool *skip, dc_run_options *opt, dc_tensor ***outputs,
                       int *n_outputs)
@@ -129,10 +190,20 @@ dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_
     dc_session *sess;
     DC_TRY(dc_session_create(plan, opt ? opt->threads : 0, &sess));
     dc_status s = set_inputs(sess, plan, inputs, n_inputs, skip);
-    if (s == DC_OK)
+    int steps = opt && opt->steps > 1 ? opt->steps : 1;
+    for (int i = 0; i < steps && s == DC_OK; i++) {
         s = dc_session_run(sess);
+        if (s == DC_OK && opt && opt->step_log)
+            log_step(sess, plan, i + 1, opt->step_log);
+    }
+    if (s == DC_OK && opt && opt->save_state)
+        s = dc_save_state(sess, plan, opt->save_state);
+    if (opt && opt->profile)
+        dc_session_set_profile(sess, true);
     if (s == DC_OK && opt && opt->repeat > 0)
         s = timed_runs(sess, opt);
+    if (s == DC_OK && opt && opt->profile)
+        dc_session_print_profile(sess, stderr);
     if (s == DC_OK)
         s = get_outputs(sess, plan, outputs);
     dc_session_destroy(sess);
@@ -161,7 +232,7 @@ dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_in
     if (got == sizeof magic && memcmp(magic, "DINOCPLN", sizeof magic) == 0)
         s = dc_plan_read(path, &plan);
     else
-        s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, NULL, &plan);
+        s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, NULL, NULL, &plan);
     if (s == DC_OK)
         s = dc_run_plan(plan, inputs, n_inputs, bound, opt, outputs, n_outputs);
     dc_plan_destroy(plan);

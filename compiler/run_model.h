@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "dc_plan.h"
+#include "dc_session.h"
 #include "lower.h"
 #include "specialize.h"
 
@@ -17,11 +18,24 @@
  * TensorProto (.pb). */
 dc_status dc_tensor_load_file(const char *path, dc_tensor **out);
 
+/* Reads "NAME=FILE" (`dinoc run -i`): the name is malloc'ed, the tensor loaded
+ * with dc_tensor_load_file; errors name the input. */
+dc_status dc_read_named_tensor(const char *spec, dc_named_tensor *out);
+
+/* A change made to a loaded graph before it is lowered (a training step, the
+ * gradients `dinoc grad` asks for). */
+typedef struct dc_graph_transform {
+    dc_status (*apply)(dc_graph *g, void *ctx);
+    void *ctx;
+} dc_graph_transform;
+
 /* Loads the ONNX model at `path` and lowers it. `inputs` (may be NULL)
  * specialise it first (specialize.h); bound[i] (may be NULL) tells which were
- * compiled into the plan. `explain` and `memory` as for dc_lower. */
+ * compiled into the plan. `transform` (may be NULL) runs after that, before
+ * lowering. `explain` and `memory` as for dc_lower. */
 dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
-                          bool *bound, FILE *explain, dc_memory_stats *memory, dc_plan **out);
+                          bool *bound, const dc_graph_transform *transform, FILE *explain,
+                          dc_memory_stats *memory, dc_plan **out);
 
 /* How to run a plan: `threads` <= 0 means every core. For benchmarks,
  * `repeat` > 0 adds that many timed runs after the first (warm-up) one, and
@@ -29,8 +43,18 @@ dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n
 typedef struct dc_run_options {
     int threads;
     int repeat;
+    bool profile; /* print time per kernel to stderr after the runs */
     double median_ms, min_ms;
+    /* Training plans: run `steps` times (each run is one step; 0 counts as
+     * 1), printing each step's scalar outputs to `step_log` (may be NULL), and
+     * write the training state afterwards as <save_state>/<name>.pb. */
+    int steps;
+    FILE *step_log;
+    const char *save_state;
 } dc_run_options;
+
+/* Writes every STATE tensor of a session as DIR/<name>.pb. */
+dc_status dc_save_state(dc_session *sess, const dc_plan *plan, const char *dir);
 
 /* Runs `plan` once (plus opt->repeat timed runs; opt may be NULL). Each plan input must be given exactly once with exactly
  * its type ("input 'x': expected f32[2,3], got f32[3,2]"); inputs[i] with

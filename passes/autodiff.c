@@ -81,26 +81,14 @@ static dc_status backprop_node(dc_graph *g, autodiff_state *st, const dc_node *n
     return DC_OK;
 }
 
-/* An initializer shaped and typed like `v`, every element `fill` (0 or 1). */
-static dc_value *filled_like(dc_graph *g, const char *suffix, const dc_value *v, double fill)
+/* The seed d loss / d loss: ones shaped and typed like the loss. */
+static dc_value *seed_like(dc_graph *g, const dc_value *loss)
 {
     int64_t dims[DC_MAX_RANK];
-    for (int i = 0; i < v->type.rank; i++)
-        dims[i] = v->type.dims[i].size;
-    dc_tensor *t;
-    if (dc_tensor_create(&t, NULL, v->type.dtype, v->type.rank, dims) != DC_OK)
-        return NULL;
-    for (uint64_t i = 0; fill != 0 && i < dc_tensor_numel(t); i++) {
-        switch (t->dtype) {
-        case DC_F64: ((double *)t->data)[i] = fill; break;
-        case DC_F32: ((float *)t->data)[i] = (float)fill; break;
-        case DC_F16: ((uint16_t *)t->data)[i] = dc_f32_to_f16((float)fill); break;
-        default: ((uint16_t *)t->data)[i] = dc_f32_to_bf16((float)fill); break;
-        }
-    }
-    char name[256];
-    snprintf(name, sizeof name, "%s.%s", v->name, suffix);
-    return dc_param(g, dc_graph_unique_name(g, name), t);
+    for (int i = 0; i < loss->type.rank; i++)
+        dims[i] = loss->type.dims[i].size;
+    dc_value *one = dc_scalar(g, loss->type.dtype, 1.0);
+    return loss->type.rank ? dc_expand(g, one, dims, loss->type.rank) : one;
 }
 
 dc_status dc_autodiff(dc_graph *g, dc_value *loss, dc_value *const *wrt, int n_wrt,
@@ -130,16 +118,13 @@ dc_status dc_autodiff(dc_graph *g, dc_value *loss, dc_value *const *wrt, int n_w
         mark_forward(g, &st, n_forward);
         st.reaches_loss[loss->id] = true;
         mark_backward(g, &st, n_forward);
-        /* The seed d loss / d loss = 1, shaped like the loss. */
-        st.grad[loss->id] = filled_like(g, "grad_seed", loss, 1.0);
-        s = st.grad[loss->id] ? dc_build_status(g) : dc_error(DC_ERR_NOMEM, "autodiff seed");
+        st.grad[loss->id] = seed_like(g, loss);
+        s = dc_build_status(g);
     }
     for (int i = n_forward - 1; i >= 0 && s == DC_OK; i--)
         s = backprop_node(g, &st, g->nodes[i]);
-    for (int i = 0; i < n_wrt && s == DC_OK; i++) {
-        grads[i] = st.grad[wrt[i]->id] ? st.grad[wrt[i]->id] : filled_like(g, "grad_zero", wrt[i], 0);
-        s = grads[i] ? dc_build_status(g) : dc_error(DC_ERR_NOMEM, "autodiff zero gradient");
-    }
+    for (int i = 0; i < n_wrt && s == DC_OK; i++)
+        grads[i] = st.grad[wrt[i]->id];
     free(st.depends_on_wrt);
     free(st.reaches_loss);
     free(st.grad);

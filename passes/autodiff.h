@@ -11,8 +11,9 @@
 #include "ir.h"
 
 /* `loss` must hold one element. grads[i] receives the gradient value of
- * wrt[i] (same type), a zero initializer when the loss does not depend on it.
- * Fails, naming the node, when an op on the path has no gradient rule. */
+ * wrt[i] (same type), or NULL when the loss does not depend on it (as
+ * PyTorch leaves .grad None). Fails, naming the node, when an op on the path
+ * has no gradient rule. */
 dc_status dc_autodiff(dc_graph *g, dc_value *loss, dc_value *const *wrt, int n_wrt,
                       dc_value **grads);
 

@@ -48,6 +48,12 @@ dc_status dc_eliminate_dead_code(dc_graph *g)
         if (id >= 0)
             live[id] = true;
     }
+    /* The next values of training state are results too. */
+    for (int i = 0; i < g->n_state_updates; i++) {
+        int id = slot(g, g->state_updates[i].next);
+        if (id >= 0)
+            live[id] = true;
+    }
     /* Backwards: a node is live when one of its outputs is read later. */
     for (int n = g->n_nodes - 1; n >= 0; n--) {
         const dc_node *node = g->nodes[n];

@@ -7,10 +7,11 @@
 #include "op_registry.h"
 
 /* v's data is known at compile time and cannot change: initializers that the
- * caller cannot override, Constant outputs, inference results. */
+ * caller cannot override and that are not training state, Constant outputs,
+ * inference results. */
 static bool is_known(const dc_graph *g, const dc_value *v)
 {
-    if (!v->constant)
+    if (!v->constant || v->is_state)
         return false;
     for (int i = 0; i < g->n_inputs; i++)
         if (g->inputs[i] == v)

@@ -62,9 +62,12 @@ static void compute_liveness(const dc_plan *p, const int32_t *alias, liveness *l
 {
     for (int i = 0; i < p->n_buffers; i++)
         lv[i] = (liveness){.start = INT_MAX, .end = -1};
+    /* Inputs hold their bytes for the whole run: a caller may set them once
+     * and run again (training steps on one batch, timed repeats). */
     for (int i = 0; i < p->n_inputs; i++) {
         liveness *r = &lv[root_of(alias, p->inputs[i].buffer)];
         touch(r, 0);
+        touch(r, p->n_steps);
         r->pinned = true;
     }
     for (int s = 0; s < p->n_steps; s++) {

@@ -9,7 +9,7 @@
  *    16  u64  body_size  bytes after the header
  *    24  u32  crc32      CRC-32 (zlib's polynomial) of the body
  *    28  u32  reserved   0
- *   body: six sections in this order, each `u32 tag, u32 0, u64 length, payload`
+ *   body: seven sections in this order, each `u32 tag, u32 0, u64 length, payload`
  *     PROD  str producer
  *     REGN  u64 region_bytes[3]                      ARENA, CONST, STATE
  *     BUFS  u64 count, then per buffer:
@@ -22,6 +22,8 @@
  *             INTS: u32 n, i64[n] | FLOATS: u32 n, f32[n]
  *     IOSG  u64 n_inputs, (str name, i32 buffer)*, u64 n_outputs, (str name, i32 buffer)*
  *     CNST  the initial bytes of the CONST region (length = region_bytes[CONST])
+ *     STAT  the initial bytes of the STATE region (length = region_bytes[STATE]),
+ *           or nothing (length 0) when the state starts zeroed
  *   str = u32 length, bytes (no terminator, no NUL inside)
  *
  * The header is checked first (magic, version, flags, size, checksum), so a
@@ -40,9 +42,10 @@
 #include <unistd.h>
 
 #define PLAN_MAGIC "DINOCPLN"
-enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, N_SECTIONS = 6 };
+enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, N_SECTIONS = 7 };
 
-static const char *const section_tags[N_SECTIONS] = {"PROD", "REGN", "BUFS", "STEP", "IOSG", "CNST"};
+static const char *const section_tags[N_SECTIONS] = {"PROD", "REGN", "BUFS", "STEP",
+                                                     "IOSG", "CNST", "STAT"};
 static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
 
 static uint32_t tag_value(const char *tag)
@@ -377,6 +380,14 @@ static void encode_metadata(const dc_plan *p, bytes *b)
     put_u64(b, p->region_bytes[DC_REGION_CONST]);
 }
 
+/* STAT's header, written after the constants; its blob follows it. */
+static void encode_state_header(const dc_plan *p, bytes *b)
+{
+    put_u32(b, tag_value(section_tags[6]));
+    put_u32(b, 0);
+    put_u64(b, p->state_init ? p->region_bytes[DC_REGION_STATE] : 0);
+}
+
 static dc_status write_all(int fd, const void *data, size_t n, const char *path)
 {
     const uint8_t *p = data;
@@ -415,25 +426,32 @@ dc_status dc_plan_write(const dc_plan *plan, const char *path)
         free(meta.data);
         return dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
     }
+    bytes state_head = {0};
+    encode_state_header(plan, &state_head);
     uint64_t const_bytes = plan->region_bytes[DC_REGION_CONST];
+    uint64_t state_bytes = plan->state_init ? plan->region_bytes[DC_REGION_STATE] : 0;
     uint32_t crc = crc32_update(0, meta.data, meta.len);
     if (const_bytes)
         crc = crc32_update(crc, plan->constants, (size_t)const_bytes);
+    crc = crc32_update(crc, state_head.data, state_head.len);
+    if (state_bytes)
+        crc = crc32_update(crc, plan->state_init, (size_t)state_bytes);
 
     bytes head = {0};
     put(&head, PLAN_MAGIC, 8);
     put_u32(&head, DC_PLAN_FORMAT_VERSION);
     put_u32(&head, 0);
-    put_u64(&head, (uint64_t)meta.len + const_bytes);
+    put_u64(&head, (uint64_t)meta.len + const_bytes + state_head.len + state_bytes);
     put_u32(&head, crc);
     put_u32(&head, 0);
 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
-    if (!tmp || head.failed) {
+    if (!tmp || head.failed || state_head.failed) {
         free(tmp);
         free(meta.data);
         free(head.data);
+        free(state_head.data);
         return dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
     }
     memcpy(tmp, path, plen);
@@ -449,6 +467,10 @@ dc_status dc_plan_write(const dc_plan *plan, const char *path)
             s = write_all(fd, meta.data, meta.len, tmp);
         if (s == DC_OK && const_bytes)
             s = write_all(fd, plan->constants, (size_t)const_bytes, tmp);
+        if (s == DC_OK)
+            s = write_all(fd, state_head.data, state_head.len, tmp);
+        if (s == DC_OK && state_bytes)
+            s = write_all(fd, plan->state_init, (size_t)state_bytes, tmp);
         if (s == DC_OK && fsync(fd) != 0)
             s = dc_error(DC_ERR_IO, "%s: fsync failed: %m", tmp);
         if (close(fd) != 0 && s == DC_OK)
@@ -463,6 +485,7 @@ dc_status dc_plan_write(const dc_plan *plan, const char *path)
     free(tmp);
     free(meta.data);
     free(head.data);
+    free(state_head.data);
     return s;
 }
 
@@ -802,6 +825,19 @@ static dc_status parse_body(reader *r, size_t body_end, dc_plan *p)
         r->pos += len;
     }
     DC_TRY(leave_section(r, 5));
+
+    DC_TRY(enter_section(r, body_end, 6));
+    len = r->end - r->pos;
+    if (len != 0 && len != p->region_bytes[DC_REGION_STATE])
+        return dc_error(DC_ERR_PARSE, "%s: %zu initial state bytes for a STATE region of %llu",
+                        r->what, len, (unsigned long long)p->region_bytes[DC_REGION_STATE]);
+    if (len) {
+        if (!(p->state_init = malloc(len)))
+            return dc_error(DC_ERR_NOMEM, "%s: %zu state bytes", r->what, len);
+        memcpy(p->state_init, r->data + r->pos, len);
+        r->pos += len;
+    }
+    DC_TRY(leave_section(r, 6));
     if (r->pos != body_end)
         return dc_error(DC_ERR_PARSE, "%s: %zu bytes after the last section", r->what,
                         body_end - r->pos);
@@ -903,6 +939,7 @@ void dc_plan_destroy(dc_plan *p)
     free(p->inputs);
     free(p->outputs);
     free(p->constants);
+    free(p->state_init);
     free(p->producer);
     free(p);
 }

@@ -9,8 +9,9 @@
  *          from liveness, so buffers whose lifetimes do not overlap share bytes;
  *   CONST  initializers and folded constants, loaded from the artifact;
  *   STATE  persistent training state (parameters, optimizer moments, centers),
- *          kept across steps (zero-filled when a session starts; the trainer
- *          loads and saves it through dc_session_buffer()).
+ *          kept across steps; a session starts from the plan's initial
+ *          contents (state_init, or zeros), and a trainer loads and saves
+ *          it through dc_session_buffer() (checkpoints).
  * The planner places buffers at multiples of DC_PLAN_ALIGN bytes; a view that
  * aliases part of another buffer (a Split output, a Concat input written in
  * place) may sit at any multiple of its element size. Each region is at most
@@ -97,6 +98,7 @@ typedef struct dc_plan_io {
 typedef struct dc_plan {
     uint64_t region_bytes[3];   /* size of ARENA, CONST, STATE */
     void *constants;            /* initial contents of CONST (region_bytes[CONST] bytes) */
+    void *state_init;           /* initial contents of STATE, or NULL: zeroed */
     dc_plan_buffer *buffers;
     int n_buffers;
     dc_plan_step *steps;

@@ -2,6 +2,7 @@
 #include "dc_session.h"
 
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ typedef struct session_step {
     /* n_inputs + n_outputs entries each; args.in/out/in_data/out_data point here. */
     const dc_plan_buffer **bufs;
     void **data;
+    double profile_ms; /* accumulated run time when profiling */
 } session_step;
 
 struct dc_session {
@@ -22,6 +24,8 @@ struct dc_session {
     dc_kernel_context *ctx;
     uint8_t *region[3];
     session_step *steps;
+    bool profile;
+    int profiled_runs;
 };
 
 static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
@@ -70,6 +74,8 @@ dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
     }
     if (st == DC_OK && plan->region_bytes[DC_REGION_CONST])
         memcpy(s->region[DC_REGION_CONST], plan->constants, (size_t)plan->region_bytes[DC_REGION_CONST]);
+    if (st == DC_OK && plan->state_init)
+        memcpy(s->region[DC_REGION_STATE], plan->state_init, (size_t)plan->region_bytes[DC_REGION_STATE]);
     if (st == DC_OK)
         st = dc_kernel_context_create(threads, &s->ctx);
     if (st == DC_OK && !(s->steps = calloc(plan->n_steps ? (size_t)plan->n_steps : 1, sizeof *s->steps)))
@@ -175,16 +181,59 @@ dc_status dc_session_set_input(dc_session *s, const char *name, const dc_tensor 
                     p->n_inputs ? names : "none");
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 dc_status dc_session_run(dc_session *s)
 {
     dc_kernel_context_apply_threads(s->ctx);
     for (int i = 0; i < s->plan->n_steps; i++) {
         session_step *ss = &s->steps[i];
+        double t0 = s->profile ? now_ms() : 0;
         dc_status st = ss->kernel->run(ss->state);
+        if (s->profile)
+            ss->profile_ms += now_ms() - t0;
         if (st != DC_OK)
             return step_error(st, i, &s->plan->steps[i]);
     }
+    s->profiled_runs += s->profile;
     return DC_OK;
+}
+
+void dc_session_set_profile(dc_session *s, bool on)
+{
+    s->profile = on;
+}
+
+/* Time per kernel (summed over its steps) and the slowest steps, per run. */
+void dc_session_print_profile(const dc_session *s, FILE *out)
+{
+    const dc_plan *p = s->plan;
+    int runs = s->profiled_runs ? s->profiled_runs : 1, n = p->n_steps;
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += s->steps[i].profile_ms / runs;
+    fprintf(out, "profile: %.3f ms per run over %d runs\n  by kernel:\n", total, s->profiled_runs);
+    bool *done = calloc((size_t)n + 1, sizeof *done);
+    for (int i = 0; done && i < n; i++) {
+        if (done[i])
+            continue;
+        double ms = 0;
+        int count = 0;
+        for (int k = i; k < n; k++)
+            if (!done[k] && strcmp(p->steps[k].kernel, p->steps[i].kernel) == 0) {
+                ms += s->steps[k].profile_ms / runs;
+                count++;
+                done[k] = true;
+            }
+        fprintf(out, "    %-28s %4d steps %10.3f ms %5.1f%%\n", p->steps[i].kernel, count, ms,
+                total > 0 ? 100 * ms / total : 0);
+    }
+    free(done);
 }
 
 dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out)

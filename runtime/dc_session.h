@@ -2,6 +2,9 @@
 #ifndef DC_SESSION_H
 #define DC_SESSION_H
 
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "dc_kernel.h"
 
 typedef struct dc_session dc_session;
@@ -19,6 +22,11 @@ dc_status dc_session_set_input(dc_session *s, const char *name, const dc_tensor 
 /* Runs every step once, in order; a failing step stops the run and the
  * message names it ("step 12 'gather0' (c.Gather): ..."). */
 dc_status dc_session_run(dc_session *s);
+/* Profiling: with it on, every run adds each step's wall time; the report
+ * lists the time per kernel and per run. */
+void dc_session_set_profile(dc_session *s, bool on);
+void dc_session_print_profile(const dc_session *s, FILE *out);
+
 /* A copy of output `index` (named as in the plan). */
 dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out);
 

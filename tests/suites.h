@@ -20,6 +20,7 @@
     DC_SUITE(pass_fold_constants) \
     DC_SUITE(pass_dce) \
     DC_SUITE(pass_autodiff) \
+    DC_SUITE(pass_training) \
     DC_SUITE(conformance)
 
 #endif

@@ -144,7 +144,7 @@ dc_status dc_ints_input(const dc_node *n, int i, dc_ints *out)
     char what[32];
     snprintf(what, sizeof what, "input %d", i);
     DC_TRY(dc_need_integer(n, &v->type, what));
-    const dc_tensor *c = v->constant;
+    const dc_tensor *c = v->is_state ? NULL : v->constant;
     int rank = c ? c->rank : v->type.rank;
     if (rank > 1 || (c && !dc_dtype_is_integer(c->dtype)))
         return dc_error(DC_ERR_SHAPE, "%s: %s must be a 1-D integer tensor, found %s", n->op_type,
@@ -269,7 +269,7 @@ int64_t dc_small_numel(const dc_type *t)
 
 bool dc_foldable(const dc_value *v)
 {
-    if (!v || !v->constant || !foldable_dtype(v->constant->dtype) ||
+    if (!v || !v->constant || v->is_state || !foldable_dtype(v->constant->dtype) ||
         v->constant->dtype != v->type.dtype || dc_small_numel(&v->type) < 0 ||
         v->constant->rank != v->type.rank)
         return false;

@@ -1,11 +1,78 @@
-/* dinoc compile MODEL.onnx -o OUT.dnc [--explain]: lower an ONNX model to a
- * plan artifact and say what it became: steps, kernels per backend, memory. */
+/* dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [TRAINING OPTIONS]]:
+ * lower an ONNX model to a plan artifact and say what it became: steps,
+ * kernels per backend, memory. With --train the plan is one training step
+ * of the model's scalar loss: gradients, clipping and AdamW (training.h). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "run_model.h"
+#include "training.h"
+
+enum { MAX_PATTERNS = 64 };
+
+typedef struct train_request {
+    dc_train_options opt;
+    const char *frozen[MAX_PATTERNS];
+    dc_param_group groups[MAX_PATTERNS];
+    int n_trained;
+} train_request;
+
+static dc_status apply_training(dc_graph *g, void *ctx)
+{
+    train_request *t = ctx;
+    return dc_make_training_step(g, &t->opt, &t->n_trained);
+}
+
+/* "--group PATTERN:lr_scale=X,decay=0|1" */
+static int parse_group(const char *spec, dc_param_group *grp)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec)
+        return 0;
+    *grp = (dc_param_group){.pattern = strndup(spec, (size_t)(colon - spec)), .lr_scale = 1,
+                            .weight_decay = true};
+    for (const char *p = colon + 1; *p;) {
+        char *end;
+        if (strncmp(p, "lr_scale=", 9) == 0)
+            grp->lr_scale = strtof(p + 9, &end);
+        else if (strncmp(p, "decay=", 6) == 0)
+            grp->weight_decay = strtol(p + 6, &end, 10) != 0;
+        else
+            return 0;
+        if (*end != ',' && *end != '\0')
+            return 0;
+        p = *end ? end + 1 : end;
+    }
+    return grp->pattern != NULL;
+}
+
+/* Training options; returns 0 for a usage error. */
+static int parse_train_option(int argc, char **argv, int *i, train_request *t)
+{
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    dc_train_options *o = &t->opt;
+    if (!v)
+        return 0;
+    if (strcmp(a, "--loss") == 0)
+        o->loss = v;
+    else if (strcmp(a, "--freeze") == 0 && o->n_frozen < MAX_PATTERNS)
+        t->frozen[o->n_frozen++] = v;
+    else if (strcmp(a, "--group") == 0 && o->adamw.n_groups < MAX_PATTERNS)
+        return parse_group(v, &t->groups[o->adamw.n_groups++]) ? (++*i, 1) : 0;
+    else if (strcmp(a, "--clip") == 0)
+        o->adamw.clip_norm = strtof(v, NULL);
+    else if (strcmp(a, "--betas") == 0)
+        return sscanf(v, "%f,%f", &o->adamw.beta1, &o->adamw.beta2) == 2 ? (++*i, 1) : 0;
+    else if (strcmp(a, "--eps") == 0)
+        o->adamw.epsilon = strtof(v, NULL);
+    else
+        return 0;
+    ++*i;
+    return 1;
+}
 
 /* "dnnl 40, c 12": steps per backend (the kernel name's prefix), in first-seen order. */
 static void print_backends(const dc_plan *plan)
@@ -38,26 +105,37 @@ static void print_backends(const dc_plan *plan)
 int cmd_compile(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL;
-    int explain = 0;
+    int explain = 0, train = 0;
+    train_request t = {.opt = {.frozen = t.frozen, .adamw = {.groups = t.groups}}};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && !out)
             out = argv[++i];
         else if (strcmp(argv[i], "--explain") == 0)
             explain = 1;
+        else if (strcmp(argv[i], "--train") == 0)
+            train = 1;
         else if (argv[i][0] != '-' && !model)
             model = argv[i];
-        else
+        else if (!parse_train_option(argc, argv, &i, &t))
             return dinoc_usage("compile");
     }
     if (!model || !out)
         return dinoc_usage("compile");
+    dc_graph_transform training = {apply_training, &t};
     dc_memory_stats mem;
     dc_plan *plan;
-    if (dc_compile_onnx(model, NULL, 0, NULL, explain ? stdout : NULL, &mem, &plan) != DC_OK)
+    dc_status s = dc_compile_onnx(model, NULL, 0, NULL, train ? &training : NULL,
+                                  explain ? stdout : NULL, &mem, &plan);
+    for (int i = 0; i < t.opt.adamw.n_groups; i++)
+        free((char *)t.groups[i].pattern);
+    if (s != DC_OK)
         return dinoc_fail("compile");
-    dc_status s = dc_plan_write(plan, out);
+    s = dc_plan_write(plan, out);
     if (s == DC_OK) {
         printf("%s: %d steps\n", out, plan->n_steps);
+        if (train)
+            printf("training: %d parameters, %" PRIu64 " bytes of state (parameters and moments)\n",
+                   t.n_trained, plan->region_bytes[DC_REGION_STATE]);
         print_backends(plan);
         printf("memory: planned peak %" PRIu64 " bytes (sum of intermediates %" PRIu64
                " bytes, %d steps in place), constants %" PRIu64 " bytes\n",

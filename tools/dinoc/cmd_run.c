@@ -1,7 +1,11 @@
-/* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N] [--repeat N]:
+/* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]
+ *           [--repeat N] [--profile] [--steps N] [--save-state DIR]:
  * run a model once; inputs from .pb (ONNX TensorProto) or .npy files, outputs
- * written as DIR/<output name>.pb (and .npy with --npy). --repeat N times N
- * more runs after the first and prints their median and minimum. */
+ * written as DIR/<output name>.pb (and .npy with --npy).
+ * --repeat N times N more runs after the first and prints their median and
+ * minimum; --profile prints the time per kernel of those runs.
+ * A training plan (dinoc compile --train) runs --steps N times, printing each
+ * step's loss, and --save-state writes its parameters and moments afterwards. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,19 +53,6 @@ static dc_status write_outputs(const char *dir, dc_tensor **outs, int n, int npy
     return DC_OK;
 }
 
-/* Reads "NAME=FILE" into `in`. */
-static dc_status read_input(const char *spec, dc_named_tensor *in)
-{
-    const char *eq = strchr(spec, '=');
-    if (!eq || eq == spec || !eq[1])
-        return dc_error(DC_ERR_INVALID, "-i '%s': expected NAME=FILE", spec);
-    in->name = strndup(spec, (size_t)(eq - spec));
-    if (!in->name)
-        return dc_error(DC_ERR_NOMEM, "input name");
-    dc_status s = dc_tensor_load_file(eq + 1, &in->tensor);
-    return s == DC_OK ? DC_OK : dc_error_context(s, "input '%s'", in->name);
-}
-
 int cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *dir = NULL;
@@ -71,7 +62,7 @@ int cmd_run(int argc, char **argv)
     dc_status s = in ? DC_OK : dc_error(DC_ERR_NOMEM, "inputs");
     for (int i = 0; s == DC_OK && !bad_usage && i < argc; i++) {
         if (strcmp(argv[i], "-i") == 0 && i + 1 < argc)
-            s = read_input(argv[++i], &in[n_in++]);
+            s = dc_read_named_tensor(argv[++i], &in[n_in++]);
         else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && !dir)
             dir = argv[++i];
         else if (strcmp(argv[i], "--npy") == 0)
@@ -80,6 +71,14 @@ int cmd_run(int argc, char **argv)
             opt.threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
             opt.repeat = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--profile") == 0)
+            opt.profile = true;
+        else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
+            opt.steps = atoi(argv[++i]);
+            opt.step_log = stdout;
+        }
+        else if (strcmp(argv[i], "--save-state") == 0 && i + 1 < argc)
+            opt.save_state = argv[++i];
         else if (argv[i][0] != '-' && !model)
             model = argv[i];
         else

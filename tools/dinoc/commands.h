@@ -15,6 +15,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */

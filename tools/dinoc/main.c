@@ -16,10 +16,15 @@ static const dinoc_command commands[] = {
      "dinoc convert IN.onnx OUT.onnx", cmd_convert},
     {"ops", "list the ops dinoc knows", "dinoc ops", cmd_ops},
     {"compile", "lower an ONNX model to a plan artifact (.dnc)",
-     "dinoc compile MODEL.onnx -o OUT.dnc [--explain]", cmd_compile},
+     "dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [--loss NAME] [--freeze PATTERN]...\n"
+     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM] [--betas B1,B2] [--eps E]]",
+     cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
-     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N] [--repeat N]",
+     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
+     "               [--steps N] [--save-state DIR]",
      cmd_run},
+    {"grad", "the loss and its gradients for named initializers or inputs",
+     "dinoc grad MODEL.onnx --loss NAME --wrt NAME[,NAME...] -i NAME=FILE ... -o DIR", cmd_grad},
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
 };

@@ -1,0 +1,35 @@
+/* The optimizer as graph nodes: AdamW with PyTorch's semantics, parameter
+ * groups chosen by name pattern, and global-norm gradient clipping.
+ *
+ * lr and weight decay enter every step as scalar graph inputs ("lr",
+ * "weight_decay"), so one artifact serves a whole schedule. The moments
+ * ("<param>.exp_avg", "<param>.exp_avg_sq", as in torch's state dict) and the
+ * step count ("optimizer.step") are training state of the artifact. */
+#ifndef DC_OPTIMIZER_H
+#define DC_OPTIMIZER_H
+
+#include "ir.h"
+
+typedef struct dc_param_group {
+    const char *pattern; /* fnmatch(3) pattern on the parameter name */
+    float lr_scale;      /* multiplies the step's lr (layer-wise decay, 0 freezes) */
+    bool weight_decay;   /* apply the step's weight decay (off for biases and norms) */
+} dc_param_group;
+
+typedef struct dc_adamw_options {
+    float beta1, beta2, epsilon;    /* 0.9, 0.999, 1e-8 when all zero */
+    float clip_norm;                /* clip the global gradient norm to this; 0 = no clipping */
+    const dc_param_group *groups;   /* the first matching pattern wins; parameters */
+    int n_groups;                   /* matching none get lr_scale 1 and weight decay */
+} dc_adamw_options;
+
+/* The group of parameter `name` (lr_scale 1, weight decay on when none matches). */
+dc_param_group dc_param_group_of(const dc_adamw_options *opt, const char *name);
+
+/* Adds one AdamW update per parameter (initializers, which become training
+ * state) from its gradient, after clipping; the updated values replace the
+ * parameters after each run. */
+dc_status dc_add_adamw(dc_graph *g, dc_value *const *params, dc_value *const *grads, int n,
+                       const dc_adamw_options *opt);
+
+#endif

@@ -1,0 +1,303 @@
+/* Training graphs against PyTorch and against their formulas:
+ *   - `dinoc grad`'s path: gradients of a torch-exported model (LayerNorm,
+ *     erf-GELU, softmax attention, residuals, a weight shared by two
+ *     branches) match torch's within 1e-4 relative;
+ *   - ten AdamW steps with weight decay, two param groups and gradient
+ *     clipping match torch's parameters within 1e-4;
+ *   - the EMA and center updates, and the AdamW kernels, match their formulas.
+ * The reference data comes from tests/models/export_grad_model.py. */
+#include <math.h>
+#include <string.h>
+
+#include "builder.h"
+#include "dc_npy.h"
+#include "ema.h"
+#include "interpret.h"
+#include "run_model.h"
+#include "test_util.h"
+#include "training.h"
+
+#define MODELS DINOC_SOURCE_DIR "/tests/models/"
+
+static const char *const params[] = {"shared", "norm.weight", "norm.bias", "qkv.weight",
+                                     "proj.weight", "proj.bias", "fc.weight", "fc.bias"};
+enum { N_PARAMS = sizeof params / sizeof params[0] };
+
+static dc_tensor *load_npy(const char *prefix, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, MODELS "%s%s.npy", prefix, name);
+    dc_tensor *t = NULL;
+    DC_ASSERT_OK(dc_npy_load(path, &t));
+    return t;
+}
+
+/* max |got − want| / max |want|, the relative error of a whole tensor. */
+static double relative_error(const dc_tensor *got, const void *got_data, const dc_tensor *want)
+{
+    double diff = 0, scale = 1e-12;
+    const float *a = got_data, *b = want->data;
+    for (uint64_t i = 0; i < dc_tensor_numel(want); i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    (void)got;
+    return diff / scale;
+}
+
+static void load_inputs(dc_named_tensor in[2])
+{
+    in[0] = (dc_named_tensor){"x", load_npy("grad_", "x")};
+    in[1] = (dc_named_tensor){"target", load_npy("grad_", "target")};
+}
+
+typedef struct grad_ctx {
+    bool reached[N_PARAMS];
+} grad_ctx;
+
+static dc_status gradient_outputs(dc_graph *g, void *ctx)
+{
+    return dc_add_gradient_outputs(g, "loss", params, N_PARAMS, ((grad_ctx *)ctx)->reached);
+}
+
+static void test_gradients_match_torch(void)
+{
+    grad_ctx ctx = {{false}};
+    dc_graph_transform t = {gradient_outputs, &ctx};
+    dc_plan *plan = NULL;
+    DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &t, NULL, NULL, &plan));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+    dc_named_tensor in[2];
+    load_inputs(in);
+    dc_tensor **out = NULL;
+    int n_out = 0;
+    DC_ASSERT_OK(dc_run_plan(plan, in, 2, NULL, NULL, &out, &n_out));
+    CU_ASSERT_EQUAL_FATAL(n_out, 1 + N_PARAMS);
+    for (int i = 0; i < N_PARAMS; i++) {
+        CU_ASSERT(ctx.reached[i]);
+        dc_tensor *want = load_npy("grad_", params[i]);
+        CU_ASSERT_EQUAL(dc_tensor_numel(out[1 + i]), dc_tensor_numel(want));
+        double err = relative_error(out[1 + i], out[1 + i]->data, want);
+        if (!(err < 1e-4))
+            fprintf(stderr, "\n    d loss / d %s: relative error %.3g\n", params[i], err);
+        CU_ASSERT(err < 1e-4);
+        dc_tensor_destroy(want);
+    }
+    dc_tensors_free(out, n_out);
+    dc_tensor_destroy(in[0].tensor);
+    dc_tensor_destroy(in[1].tensor);
+    dc_plan_destroy(plan);
+}
+
+/* The settings of export_grad_model.py: lr 0.05, weight decay 0.1, biases and
+ * norm parameters at half the lr without decay, clipping at 0.5. */
+static const dc_param_group groups[] = {{"*bias", 0.5f, false}, {"norm*", 0.5f, false}};
+
+static dc_status training_step(dc_graph *g, void *ctx)
+{
+    dc_train_options opt = {.loss = "loss",
+                            .adamw = {.clip_norm = 0.5f, .groups = groups, .n_groups = 2}};
+    return dc_make_training_step(g, &opt, ctx);
+}
+
+static int buffer_named(const dc_plan *p, const char *name)
+{
+    for (int i = 0; i < p->n_buffers; i++)
+        if (p->buffers[i].region == DC_REGION_STATE && strcmp(p->buffers[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static dc_tensor *scalar(float v)
+{
+    dc_tensor *t;
+    dc_tensor_create(&t, NULL, DC_F32, 0, NULL);
+    *(float *)t->data = v;
+    return t;
+}
+
+static void test_adamw_steps_match_torch(void)
+{
+    int n_trained = 0;
+    dc_graph_transform t = {training_step, &n_trained};
+    dc_plan *plan = NULL;
+    DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &t, NULL, NULL, &plan));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+    CU_ASSERT_EQUAL(n_trained, N_PARAMS);
+    dc_session *sess;
+    DC_ASSERT_OK(dc_session_create(plan, 1, &sess));
+    dc_named_tensor in[2];
+    load_inputs(in);
+    dc_tensor *lr = scalar(0.05f), *wd = scalar(0.1f), *losses = load_npy("adamw_", "losses");
+    DC_ASSERT_OK(dc_session_set_input(sess, "x", in[0].tensor));
+    DC_ASSERT_OK(dc_session_set_input(sess, "target", in[1].tensor));
+    DC_ASSERT_OK(dc_session_set_input(sess, "lr", lr));
+    DC_ASSERT_OK(dc_session_set_input(sess, "weight_decay", wd));
+    for (int step = 0; step < 10; step++) {
+        DC_ASSERT_OK(dc_session_run(sess));
+        dc_tensor *loss;
+        DC_ASSERT_OK(dc_session_get_output(sess, 0, &loss));
+        double want = ((const float *)losses->data)[step], got = dc_tensor_get_f64(loss, 0);
+        if (!(fabs(got - want) <= 1e-4 * fabs(want)))
+            fprintf(stderr, "\n    step %d: loss %.7g, torch %.7g\n", step + 1, got, want);
+        CU_ASSERT(fabs(got - want) <= 1e-4 * fabs(want));
+        dc_tensor_destroy(loss);
+    }
+    for (int i = 0; i < N_PARAMS; i++) {
+        int b = buffer_named(plan, params[i]);
+        CU_ASSERT_FATAL(b >= 0);
+        dc_tensor *want = load_npy("adamw_", params[i]);
+        double err = relative_error(want, dc_session_buffer(sess, b), want);
+        if (!(err < 1e-4))
+            fprintf(stderr, "\n    %s after 10 steps: relative error %.3g\n", params[i], err);
+        CU_ASSERT(err < 1e-4);
+        dc_tensor_destroy(want);
+    }
+    dc_tensor_destroy(lr);
+    dc_tensor_destroy(wd);
+    dc_tensor_destroy(losses);
+    dc_tensor_destroy(in[0].tensor);
+    dc_tensor_destroy(in[1].tensor);
+    dc_session_destroy(sess);
+    dc_plan_destroy(plan);
+}
+
+/* A teacher t ← m·t + (1 − m)·s and a center c ← 0.9·c + 0.1·mean_rows(x),
+ * run for three steps with different momenta, against the formulas. */
+static void test_ema_and_center_updates(void)
+{
+    enum { K = 3, ROWS = 4 };
+    dc_graph *g = dc_graph_create("ema");
+    const int64_t tk[] = {K}, ck[] = {1, K}, xk[] = {ROWS, K};
+    dc_value *m = dc_input(g, "momentum", DC_F32, 0, NULL);
+    dc_value *s = dc_input(g, "student", DC_F32, 1, tk);
+    dc_value *x = dc_input(g, "x", DC_F32, 2, xk);
+    dc_tensor *t0, *c0;
+    DC_ASSERT_OK(dc_tensor_create(&t0, NULL, DC_F32, 1, tk));
+    DC_ASSERT_OK(dc_tensor_create(&c0, NULL, DC_F32, 2, ck));
+    for (int i = 0; i < K; i++)
+        ((float *)t0->data)[i] = (float)i;
+    dc_value *teacher = dc_state(g, "teacher", t0), *center = dc_state(g, "center", c0);
+    DC_ASSERT_OK(dc_add_ema(g, m, &teacher, &s, 1));
+    DC_ASSERT_OK(dc_add_center_update(g, center, x, 0.9f));
+    DC_ASSERT_OK(dc_output(g, dc_reduce(g, "ReduceSum", x, NULL, 0, false)));
+    DC_ASSERT_OK(dc_graph_verify(g));
+
+    dc_plan *plan = NULL;
+    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+    dc_session *sess;
+    DC_ASSERT_OK(dc_session_create(plan, 1, &sess));
+    double want_t[K] = {0, 1, 2}, want_c[K] = {0};
+    const float momenta[] = {0.9f, 0.5f, 0.996f};
+    dc_tensor *st, *xt;
+    DC_ASSERT_OK(dc_tensor_create(&st, NULL, DC_F32, 1, tk));
+    DC_ASSERT_OK(dc_tensor_create(&xt, NULL, DC_F32, 2, xk));
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < K; i++)
+            ((float *)st->data)[i] = (float)(10 * step + i);
+        for (int i = 0; i < ROWS * K; i++)
+            ((float *)xt->data)[i] = (float)((i * 7 + step) % 5) - 2.0f;
+        dc_tensor *mt = scalar(momenta[step]);
+        DC_ASSERT_OK(dc_session_set_input(sess, "momentum", mt));
+        DC_ASSERT_OK(dc_session_set_input(sess, "student", st));
+        DC_ASSERT_OK(dc_session_set_input(sess, "x", xt));
+        DC_ASSERT_OK(dc_session_run(sess));
+        dc_tensor_destroy(mt);
+        for (int k = 0; k < K; k++) {
+            double mean = 0;
+            for (int r = 0; r < ROWS; r++)
+                mean += ((float *)xt->data)[r * K + k] / (double)ROWS;
+            want_t[k] = momenta[step] * want_t[k] + (1 - momenta[step]) * ((float *)st->data)[k];
+            want_c[k] = 0.9 * want_c[k] + 0.1 * mean;
+        }
+    }
+    const float *got_t = dc_session_buffer(sess, buffer_named(plan, "teacher"));
+    const float *got_c = dc_session_buffer(sess, buffer_named(plan, "center"));
+    for (int k = 0; k < K; k++) {
+        CU_ASSERT_DOUBLE_EQUAL(got_t[k], want_t[k], 1e-5 * (1 + fabs(want_t[k])));
+        CU_ASSERT_DOUBLE_EQUAL(got_c[k], want_c[k], 1e-6);
+    }
+    dc_tensor_destroy(st);
+    dc_tensor_destroy(xt);
+    dc_session_destroy(sess);
+    dc_plan_destroy(plan);
+    dc_graph_destroy(g);
+}
+
+/* One AdamW node: the reference kernel (interpreter) and the runtime kernel
+ * agree with the formula written out here, at step 3 with weight decay. */
+static void test_adamw_kernels_match_formula(void)
+{
+    enum { N = 5 };
+    const int64_t d[] = {N};
+    dc_graph *g = dc_graph_create("adamw");
+    dc_value *in[7];
+    const char *names[] = {"p", "g", "m", "v"};
+    for (int i = 0; i < 4; i++)
+        in[i] = dc_input(g, names[i], DC_F32, 1, d);
+    in[4] = dc_input(g, "lr", DC_F32, 0, NULL);
+    in[5] = dc_input(g, "wd", DC_F32, 0, NULL);
+    in[6] = dc_input(g, "step", DC_I64, 0, NULL);
+    DC_ASSERT_OK(dc_graph_set_opset(g, "ai.dinoc", 1));
+    dc_node *node = dc_node_begin(g, "AdamW", "ai.dinoc", in, 7, 3);
+    DC_ASSERT_OK(dc_node_set_float(node, g, "lr_scale", 0.5f));
+    dc_node_finish(g, node);
+    for (int i = 0; i < 3; i++)
+        DC_ASSERT_OK(dc_output(g, node->outputs[i]));
+    DC_ASSERT_OK(dc_build_status(g));
+
+    dc_tensor *data[7];
+    for (int i = 0; i < 4; i++) {
+        DC_ASSERT_OK(dc_tensor_create(&data[i], names[i], DC_F32, 1, d));
+        for (int k = 0; k < N; k++)
+            ((float *)data[i]->data)[k] = i == 3 ? 0.01f * (k + 1) : 0.3f * (k - 2) + 0.1f * i;
+    }
+    data[4] = scalar(0.01f);
+    data[5] = scalar(0.05f);
+    DC_ASSERT_OK(dc_tensor_create(&data[6], NULL, DC_I64, 0, NULL));
+    *(int64_t *)data[6]->data = 3;
+    dc_tensor *ref[3] = {NULL};
+    DC_ASSERT_OK(dc_interpret(g, data, 7, ref));
+    dc_named_tensor named[7];
+    const char *all[] = {"p", "g", "m", "v", "lr", "wd", "step"};
+    for (int i = 0; i < 7; i++)
+        named[i] = (dc_named_tensor){all[i], data[i]};
+    dc_plan *plan = NULL;
+    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    dc_tensor **run = NULL;
+    int n_run = 0;
+    DC_ASSERT_OK(dc_run_plan(plan, named, 7, NULL, NULL, &run, &n_run));
+    CU_ASSERT_EQUAL_FATAL(n_run, 3);
+    for (int k = 0; k < N; k++) {
+        double p = ((float *)data[0]->data)[k], gr = ((float *)data[1]->data)[k];
+        double m = 0.9 * ((float *)data[2]->data)[k] + 0.1 * gr;
+        double v = 0.999 * ((float *)data[3]->data)[k] + 0.001 * gr * gr;
+        double lr = 0.01 * 0.5, t = 3;
+        p = p * (1 - lr * 0.05) - lr / (1 - pow(0.9, t)) * m / (sqrt(v) / sqrt(1 - pow(0.999, t)) + 1e-8);
+        const double want[3] = {p, m, v};
+        for (int o = 0; o < 3; o++) {
+            CU_ASSERT_DOUBLE_EQUAL(dc_tensor_get_f64(ref[o], k), want[o], 1e-6);
+            CU_ASSERT_DOUBLE_EQUAL(dc_tensor_get_f64(run[o], k), want[o], 1e-6);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        dc_tensor_destroy(ref[i]);
+    for (int i = 0; i < 7; i++)
+        dc_tensor_destroy(data[i]);
+    dc_tensors_free(run, n_run);
+    dc_plan_destroy(plan);
+    dc_graph_destroy(g);
+}
+
+void register_pass_training(void)
+{
+    static const dc_test_case tests[] = {
+        {"gradients of a torch-exported model match torch", test_gradients_match_torch},
+        {"ten AdamW steps with groups and clipping match torch", test_adamw_steps_match_torch},
+        {"EMA and center updates follow their formulas", test_ema_and_center_updates},
+        {"AdamW reference and runtime kernels follow the formula", test_adamw_kernels_match_formula},
+        {NULL, NULL},
+    };
+    dc_add_suite("pass_training", tests);
+}
