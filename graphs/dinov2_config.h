@@ -1,0 +1,68 @@
+/* The DINOv2 configuration: backbone, heads, losses and recipe, with names and
+ * defaults as Lightly and the official DINOv2 repo write them
+ * (../shared/reference/dinov2.md, section numbers below). Named configs live
+ * in graphs/configs.c; any field can be overridden by name ("embed_dim=192"). */
+#ifndef DC_DINOV2_CONFIG_H
+#define DC_DINOV2_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The ViT backbone (§1.1), timm's VisionTransformer as Lightly builds it. */
+typedef struct dc_vit_config {
+    int image_size;        /* global crop size, e.g. 224 */
+    int patch_size;        /* 16 */
+    int in_chans;          /* 3, or 1 for Fashion-MNIST */
+    int embed_dim;         /* 384 */
+    int depth;             /* 12 */
+    int num_heads;         /* 6 */
+    float mlp_ratio;       /* 4: hidden = mlp_ratio · embed_dim */
+    bool swiglu;           /* SwiGLU FFN (official ViT-g) instead of Linear-GELU-Linear */
+    int n_registers;       /* register tokens after cls (0 in Lightly) */
+    float layerscale_init; /* 1e-5; 0 disables LayerScale */
+    float ln_eps;          /* 1e-6 */
+    float drop_path;       /* student per-sample drop-path rate, uniform over blocks (0.1) */
+} dc_vit_config;
+
+/* A DINO/iBOT projection head (§1.3). */
+typedef struct dc_head_config {
+    int hidden_dim;        /* 2048 */
+    int bottleneck_dim;    /* 256 */
+    int output_dim;        /* K = 65536 */
+} dc_head_config;
+
+typedef enum dc_centering { DC_CENTERING_MEAN = 0, DC_CENTERING_SINKHORN = 1 } dc_centering;
+
+typedef struct dc_dinov2_config {
+    const char *name;
+    dc_vit_config vit;
+    dc_head_config head;
+    bool ibot_separate_head;   /* false: iBOT shares the DINO head (Lightly default) */
+    bool teacher_heads_copied; /* false: independent init (Lightly), true: official */
+    int batch_size;            /* images per step per process (B) */
+    int n_local_views;         /* 8 */
+    int local_crop_size;       /* 96 */
+    float global_crop_scale[2], local_crop_scale[2]; /* (0.32, 1), (0.05, 0.32) */
+    float student_temp;        /* 0.1 */
+    float teacher_temp, warmup_teacher_temp; /* 0.07 reached after warmup_teacher_temp_epochs, from 0.04 */
+    int warmup_teacher_temp_epochs;          /* 30 */
+    float center_momentum;     /* 0.9 */
+    dc_centering centering;    /* mean, or Sinkhorn-Knopp (3 iterations) */
+    float koleo_weight;        /* 0.1 */
+    float ibot_weight;         /* 1 */
+    float mask_ratio[2];       /* (0.1, 0.5) per masked image */
+    float mask_probability;    /* 0.5 of the images get a mask */
+    /* Optimizer and schedules (§4). */
+    float lr, min_lr;          /* peak lr (after warm-up) and final */
+    int warmup_epochs;
+    float weight_decay, weight_decay_end;         /* cosine 0.04 -> 0.4 */
+    float momentum_teacher, momentum_teacher_end; /* cosine 0.992 -> 1 */
+    float layerwise_decay;     /* 1: none; 0.9 in the benchmark */
+    float patch_embed_lr_mult; /* 1: none; 0.2 in the benchmark */
+    float clip_grad;           /* 0: none; 3 */
+    int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §4.4) */
+    bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§9 quirk) */
+    int epochs;
+} dc_dinov2_config;
+
+#endif
