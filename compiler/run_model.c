@@ -51,6 +51,21 @@ dc_status dc_read_named_tensor(const char *spec, dc_named_tensor *out)
     return s == DC_OK ? DC_OK : dc_error_context(s, "input '%s'", out->name);
 }
 
+dc_status dc_read_named_scalar(const char *spec, dc_named_tensor *out)
+{
+    const char *eq = strchr(spec, '=');
+    *out = (dc_named_tensor){0};
+    char *end = NULL;
+    double v = eq ? strtod(eq + 1, &end) : 0;
+    if (!eq || eq == spec || end == eq + 1 || *end)
+        return dc_error(DC_ERR_INVALID, "--scalar '%s': expected NAME=NUMBER", spec);
+    if (!(out->name = strndup(spec, (size_t)(eq - spec))))
+        return dc_error(DC_ERR_NOMEM, "input name");
+    DC_TRY(dc_tensor_create(&out->tensor, out->name, DC_F32, 0, NULL));
+    *(float *)out->tensor->data = (float)v;
+    return DC_OK;
+}
+
 dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
                           bool *bound, const dc_graph_transform *transform, FILE *explain,
                           dc_memory_stats *memory, dc_plan **out)

@@ -22,6 +22,9 @@ dc_status dc_tensor_load_file(const char *path, dc_tensor **out);
  * with dc_tensor_load_file; errors name the input. */
 dc_status dc_read_named_tensor(const char *spec, dc_named_tensor *out);
 
+/* Reads "NAME=VALUE" (`dinoc run --scalar`) into a float32 scalar. */
+dc_status dc_read_named_scalar(const char *spec, dc_named_tensor *out);
+
 /* A change made to a loaded graph before it is lowered (a training step, the
  * gradients `dinoc grad` asks for). */
 typedef struct dc_graph_transform {

@@ -1,6 +1,7 @@
 /* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]
  *           [--repeat N] [--profile] [--steps N] [--save-state DIR]:
- * run a model once; inputs from .pb (ONNX TensorProto) or .npy files, outputs
+ * run a model once; inputs from .pb (ONNX TensorProto) or .npy files, or
+ * --scalar NAME=VALUE for a float32 scalar (a learning rate), outputs
  * written as DIR/<output name>.pb (and .npy with --npy).
  * --repeat N times N more runs after the first and prints their median and
  * minimum; --profile prints the time per kernel of those runs.
@@ -71,6 +72,8 @@ int cmd_run(int argc, char **argv)
             opt.threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
             opt.repeat = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--scalar") == 0 && i + 1 < argc)
+            s = dc_read_named_scalar(argv[++i], &in[n_in++]);
         else if (strcmp(argv[i], "--profile") == 0)
             opt.profile = true;
         else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {

@@ -20,7 +20,7 @@ static const dinoc_command commands[] = {
      "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM] [--betas B1,B2] [--eps E]]",
      cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
-     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
+     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
      "               [--steps N] [--save-state DIR]",
      cmd_run},
     {"grad", "the loss and its gradients for named initializers or inputs",
