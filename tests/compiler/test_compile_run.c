@@ -94,7 +94,7 @@ static void test_vit_dnc(void)
     tmp_path(dnc, sizeof dnc, "vit.dnc");
     dc_plan *plan = NULL;
     dc_memory_stats mem;
-    DC_ASSERT_OK(dc_compile_onnx(VIT_ONNX, NULL, 0, NULL, NULL, &mem, &plan));
+    DC_ASSERT_OK(dc_compile_onnx(VIT_ONNX, NULL, 0, NULL, NULL, NULL, &mem, &plan));
     if (!plan)
         return;
     DC_ASSERT_OK(dc_plan_write(plan, dnc));
