@@ -16,7 +16,7 @@ typedef struct dc_vit_config {
     int embed_dim;         /* 384 */
     int depth;             /* 12 */
     int num_heads;         /* 6 */
-    float mlp_ratio;       /* 4: hidden = mlp_ratio · embed_dim */
+    float mlp_ratio;       /* 4: hidden = mlp_ratio · embed_dim (SwiGLU: dc_vit_mlp_hidden) */
     bool swiglu;           /* SwiGLU FFN (official ViT-g) instead of Linear-GELU-Linear */
     int n_registers;       /* register tokens after cls (0 in Lightly) */
     float layerscale_init; /* 1e-5; 0 disables LayerScale */

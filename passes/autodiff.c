@@ -19,8 +19,9 @@ static void mark_forward(const dc_graph *g, autodiff_state *st, int n_forward)
         bool any = false;
         for (int k = 0; k < n->n_inputs; k++)
             any |= n->inputs[k] && n->inputs[k]->id < g->n_values && st->depends_on_wrt[n->inputs[k]->id];
+        /* Integers and booleans carry no gradient (ArgMax, Equal, Shape). */
         for (int k = 0; any && k < n->n_outputs; k++)
-            if (n->outputs[k])
+            if (n->outputs[k] && dc_dtype_is_float(n->outputs[k]->type.dtype))
                 st->depends_on_wrt[n->outputs[k]->id] = true;
     }
 }

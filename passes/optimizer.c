@@ -10,7 +10,7 @@ dc_param_group dc_param_group_of(const dc_adamw_options *opt, const char *name)
     for (int i = 0; opt && i < opt->n_groups; i++)
         if (fnmatch(opt->groups[i].pattern, name, 0) == 0)
             return opt->groups[i];
-    return (dc_param_group){"*", 1.0f, true};
+    return (dc_param_group){"*", 1.0f, true, NULL};
 }
 
 /* A scalar f32 graph input, reused when the graph already has it. */
@@ -85,10 +85,11 @@ dc_status dc_add_adamw(dc_graph *g, dc_value *const *params, dc_value *const *gr
         dc_value *v = zero_state(g, name, p);
         if (!m || !v)
             return dc_error(DC_ERR_NOMEM, "AdamW moments of '%s'", p->name);
-        dc_value *in[] = {(dc_value *)p, grads[i], m, v, lr, wd, next_step};
+        dc_param_group grp = dc_param_group_of(opt, p->name);
+        dc_value *group_lr = grp.lr_input ? scalar_input(g, grp.lr_input) : lr;
+        dc_value *in[] = {(dc_value *)p, grads[i], m, v, group_lr, wd, next_step};
         dc_node *node = dc_node_begin(g, "AdamW", "ai.dinoc", in, 7, 3);
         DC_TRY(dc_build_status(g));
-        dc_param_group grp = dc_param_group_of(opt, p->name);
         DC_TRY(dc_node_set_float(node, g, "beta1", beta1));
         DC_TRY(dc_node_set_float(node, g, "beta2", beta2));
         DC_TRY(dc_node_set_float(node, g, "epsilon", eps));

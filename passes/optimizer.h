@@ -14,6 +14,8 @@ typedef struct dc_param_group {
     const char *pattern; /* fnmatch(3) pattern on the parameter name */
     float lr_scale;      /* multiplies the step's lr (layer-wise decay, 0 freezes) */
     bool weight_decay;   /* apply the step's weight decay (off for biases and norms) */
+    const char *lr_input; /* the scalar graph input with this group's lr; NULL: "lr" (a
+                             separate input lets a schedule freeze a layer for a while) */
 } dc_param_group;
 
 typedef struct dc_adamw_options {

@@ -204,10 +204,10 @@ dc_status dc_plan_validate(const dc_plan *p, const char *what)
     if (!p)
         return dc_error(DC_ERR_INVALID, "%s: no plan", what);
     for (int r = 0; r < 3; r++)
-        if (p->region_bytes[r] > DC_TENSOR_MAX_BYTES)
+        if (p->region_bytes[r] > DC_PLAN_MAX_REGION_BYTES)
             return dc_error(DC_ERR_NOMEM, "%s: region %s of %llu bytes (limit %llu GiB)", what,
                             region_names[r], (unsigned long long)p->region_bytes[r],
-                            (unsigned long long)(DC_TENSOR_MAX_BYTES >> 30));
+                            (unsigned long long)(DC_PLAN_MAX_REGION_BYTES >> 30));
     if (p->region_bytes[DC_REGION_CONST] && !p->constants)
         return dc_error(DC_ERR_INVALID, "%s: region CONST of %llu bytes has no contents", what,
                         (unsigned long long)p->region_bytes[DC_REGION_CONST]);
@@ -793,10 +793,10 @@ static dc_status parse_body(reader *r, size_t body_end, dc_plan *p)
     snprintf(r->where, sizeof r->where, "the region sizes");
     for (int i = 0; i < 3; i++) {
         DC_TRY(get_u64(r, &p->region_bytes[i]));
-        if (p->region_bytes[i] > DC_TENSOR_MAX_BYTES)
+        if (p->region_bytes[i] > DC_PLAN_MAX_REGION_BYTES)
             return dc_error(DC_ERR_PARSE, "%s: region %s of %llu bytes (limit %llu GiB)", r->what,
                             region_names[i], (unsigned long long)p->region_bytes[i],
-                            (unsigned long long)(DC_TENSOR_MAX_BYTES >> 30));
+                            (unsigned long long)(DC_PLAN_MAX_REGION_BYTES >> 30));
     }
     DC_TRY(leave_section(r, 1));
 
@@ -880,7 +880,7 @@ dc_status dc_plan_read(const char *path, dc_plan **out)
         return dc_error(DC_ERR_IO, "%s: not a regular file", path);
     }
     /* Three full regions of constants is far beyond any real plan. */
-    uint64_t limit = 3 * DC_TENSOR_MAX_BYTES;
+    uint64_t limit = 2 * DC_PLAN_MAX_REGION_BYTES;
     if ((uint64_t)st.st_size > limit) {
         close(fd);
         return dc_error(DC_ERR_NOMEM, "%s: %lld bytes is larger than any plan can be", path,

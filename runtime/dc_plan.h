@@ -48,6 +48,10 @@ enum {
     DC_PLAN_MAX_ATTR_VALUES = 1 << 20,/* elements of one INTS/FLOATS attribute */
     DC_PLAN_MAX_STRING = 1 << 16,     /* bytes of one name or string attribute */
 };
+/* A region may exceed what one tensor may hold (DC_TENSOR_MAX_BYTES): it is the
+ * whole working set of a training step. Whether it fits this machine is
+ * checked when a session is created. */
+#define DC_PLAN_MAX_REGION_BYTES ((uint64_t)1 << 40)
 
 typedef enum dc_region { DC_REGION_ARENA = 0, DC_REGION_CONST = 1, DC_REGION_STATE = 2 } dc_region;
 

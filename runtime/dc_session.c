@@ -5,6 +5,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/kernel_context.h"
 
@@ -53,6 +54,20 @@ void *dc_session_buffer(dc_session *s, int index)
     return s->region[b->region] + b->offset;
 }
 
+/* Regions larger than the machine's memory would be killed by the kernel on
+ * first touch rather than fail to allocate: say so up front. */
+static dc_status fits_in_memory(const dc_plan *plan)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t total = plan->region_bytes[0] + plan->region_bytes[1] + plan->region_bytes[2];
+    if (pages > 0 && page > 0 && total > (uint64_t)pages * (uint64_t)page)
+        return dc_error(DC_ERR_NOMEM, "the plan needs %.1f GB of memory (ARENA %.1f, CONST %.1f, "
+                        "STATE %.1f); this machine has %.1f GB", (double)total / 1e9,
+                        (double)plan->region_bytes[0] / 1e9, (double)plan->region_bytes[1] / 1e9,
+                        (double)plan->region_bytes[2] / 1e9, (double)pages * (double)page / 1e9);
+    return DC_OK;
+}
+
 dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
 {
     *out = NULL;
@@ -61,7 +76,7 @@ dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
     if (!s)
         return dc_error(DC_ERR_NOMEM, "session");
     s->plan = plan;
-    dc_status st = DC_OK;
+    dc_status st = fits_in_memory(plan);
     for (int r = 0; r < 3 && st == DC_OK; r++) {
         /* Round up so aligned_alloc's size rule holds; never allocate 0 bytes. */
         size_t bytes = (size_t)((plan->region_bytes[r] + DC_PLAN_ALIGN - 1) / DC_PLAN_ALIGN * DC_PLAN_ALIGN);

@@ -69,7 +69,7 @@ static dc_status constant_value(dc_graph *g, dc_node *n, const dc_attr *a)
     case DC_ATTR_INT: return set_new_constant(g, y, DC_I64, true, 1, &a->i);
     case DC_ATTR_INTS: return set_new_constant(g, y, DC_I64, false, a->n, a->ints);
     default: /* STRING, STRINGS */
-        return dc_error(DC_ERR_UNSUPPORTED, "Constant: string values are not supported ('%s')",
+        return dc_error(DC_ERR_UNSUPPORTED, "Constant: string values are unsupported ('%s')",
                         a->name);
     }
 }
@@ -226,5 +226,6 @@ const dc_op_schema dc_op_Dropout = {
     .min_inputs = 1, .max_inputs = 3, .min_outputs = 1, .max_outputs = 2,
     .infer = infer_dropout,
     .reference = dc_ref_Dropout,
+    .gradient = dc_grad_Dropout,
     .static_inputs = static_inputs_Dropout, .n_static_inputs = 3,
 };

@@ -916,7 +916,7 @@ static void test_constant(void)
     CHECK_TYPE(ok(n), "f32[2]");
     n = node("Constant", 0, NULL, 1);
     STR(n, "value_string", "hello");
-    CHECK_ERR(n, DC_ERR_UNSUPPORTED, "Constant: string values are not supported");
+    CHECK_ERR(n, DC_ERR_UNSUPPORTED, "Constant: string values are unsupported");
     CHECK_ERR(node("Constant", 0, NULL, 1), DC_ERR_INVALID, "expected exactly one of value");
     n = node("Constant", 0, NULL, 1);
     INT(n, "value_int", 5);

@@ -91,7 +91,7 @@ static void test_gradients_match_torch(void)
 
 /* The settings of export_grad_model.py: lr 0.05, weight decay 0.1, biases and
  * norm parameters at half the lr without decay, clipping at 0.5. */
-static const dc_param_group groups[] = {{"*bias", 0.5f, false}, {"norm*", 0.5f, false}};
+static const dc_param_group groups[] = {{"*bias", 0.5f, false, NULL}, {"norm*", 0.5f, false, NULL}};
 
 static dc_status training_step(dc_graph *g, void *ctx)
 {

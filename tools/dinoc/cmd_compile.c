@@ -1,13 +1,18 @@
-/* dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [TRAINING OPTIONS]]:
- * lower an ONNX model to a plan artifact and say what it became: steps,
- * kernels per backend, memory. With --train the plan is one training step
- * of the model's scalar loss: gradients, clipping and AdamW (training.h). */
+/* dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [TRAINING OPTIONS]]
+ * dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]:
+ * lower an ONNX model, or a config's DINOv2 training step, to a plan artifact
+ * and say what it became: steps, kernels per backend, memory. With --train
+ * the plan is one training step of the model's scalar loss: gradients,
+ * clipping and AdamW (training.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "configs.h"
+#include "dinov2.h"
+#include "dinov2_step.h"
 #include "run_model.h"
 #include "training.h"
 
@@ -102,10 +107,46 @@ static void print_backends(const dc_plan *plan)
     printf("%s\n", n ? "" : " none");
 }
 
+/* Student parameters by part: "student.backbone." and the heads. */
+static void print_parameter_counts(const dc_graph *g)
+{
+    uint64_t backbone = 0, heads = 0;
+    for (int i = 0; i < g->n_initializers; i++) {
+        const dc_value *v = g->initializers[i];
+        if (!v->is_state || strncmp(v->name, "student.", 8) != 0 || strstr(v->name, ".exp_avg"))
+            continue;
+        uint64_t n = dc_tensor_numel(v->constant);
+        if (strncmp(v->name, "student.backbone.", 17) == 0)
+            backbone += n;
+        else
+            heads += n;
+    }
+    printf("parameters: %" PRIu64 " per backbone, %" PRIu64 " in the student heads, %" PRIu64
+           " trained (teacher: the same again, updated by EMA)\n", backbone, heads, backbone + heads);
+}
+
+/* dinoc compile --config NAME [FIELD=VALUE...]: the DINOv2 training step. */
+static dc_status compile_config(const char *name, const char *const *overrides, int n_overrides,
+                                FILE *explain, dc_memory_stats *mem, dc_plan **plan)
+{
+    dc_dinov2_config c;
+    DC_TRY(dc_dinov2_config_load(name, overrides, n_overrides, &c));
+    dc_dinov2_options opt = {.training = true, .seed = 0};
+    dc_graph *g;
+    DC_TRY(dc_dinov2_build(&c, &opt, &g));
+    print_parameter_counts(g);
+    char producer[128];
+    snprintf(producer, sizeof producer, "dinoc DINOv2 training step, config %s", name);
+    dc_lower_options lo = {.producer = producer, .memory = mem};
+    dc_status s = dc_lower(g, &lo, plan, explain);
+    dc_graph_destroy(g);
+    return s;
+}
+
 int cmd_compile(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL;
-    int explain = 0, train = 0;
+    const char *model = NULL, *out = NULL, *config = NULL, *overrides[64];
+    int explain = 0, train = 0, n_overrides = 0;
     train_request t = {.opt = {.frozen = t.frozen, .adamw = {.groups = t.groups}}};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && !out)
@@ -114,18 +155,24 @@ int cmd_compile(int argc, char **argv)
             explain = 1;
         else if (strcmp(argv[i], "--train") == 0)
             train = 1;
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && !config)
+            config = argv[++i];
+        else if (config && strchr(argv[i], '=') && argv[i][0] != '-' && n_overrides < 64)
+            overrides[n_overrides++] = argv[i];
         else if (argv[i][0] != '-' && !model)
             model = argv[i];
         else if (!parse_train_option(argc, argv, &i, &t))
             return dinoc_usage("compile");
     }
-    if (!model || !out)
+    if (!(model || config) || (model && config) || !out)
         return dinoc_usage("compile");
     dc_graph_transform training = {apply_training, &t};
     dc_memory_stats mem;
     dc_plan *plan;
-    dc_status s = dc_compile_onnx(model, NULL, 0, NULL, train ? &training : NULL,
-                                  explain ? stdout : NULL, &mem, &plan);
+    dc_status s = config ? compile_config(config, overrides, n_overrides, explain ? stdout : NULL,
+                                          &mem, &plan)
+                         : dc_compile_onnx(model, NULL, 0, NULL, train ? &training : NULL,
+                                           explain ? stdout : NULL, &mem, &plan);
     for (int i = 0; i < t.opt.adamw.n_groups; i++)
         free((char *)t.groups[i].pattern);
     if (s != DC_OK)
@@ -134,8 +181,10 @@ int cmd_compile(int argc, char **argv)
     if (s == DC_OK) {
         printf("%s: %d steps\n", out, plan->n_steps);
         if (train)
-            printf("training: %d parameters, %" PRIu64 " bytes of state (parameters and moments)\n",
-                   t.n_trained, plan->region_bytes[DC_REGION_STATE]);
+            printf("training: %d parameters\n", t.n_trained);
+        if (train || config)
+            printf("state: %" PRIu64 " bytes (parameters, moments, centers)\n",
+                   plan->region_bytes[DC_REGION_STATE]);
         print_backends(plan);
         printf("memory: planned peak %" PRIu64 " bytes (sum of intermediates %" PRIu64
                " bytes, %d steps in place), constants %" PRIu64 " bytes\n",

@@ -16,6 +16,9 @@ int cmd_ops(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+int cmd_step(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */

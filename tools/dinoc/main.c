@@ -17,7 +17,8 @@ static const dinoc_command commands[] = {
     {"ops", "list the ops dinoc knows", "dinoc ops", cmd_ops},
     {"compile", "lower an ONNX model to a plan artifact (.dnc)",
      "dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [--loss NAME] [--freeze PATTERN]...\n"
-     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM] [--betas B1,B2] [--eps E]]",
+     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM] [--betas B1,B2] [--eps E]]\n"
+     "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]",
      cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
      "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
@@ -25,6 +26,14 @@ static const dinoc_command commands[] = {
      cmd_run},
     {"grad", "the loss and its gradients for named initializers or inputs",
      "dinoc grad MODEL.onnx --loss NAME --wrt NAME[,NAME...] -i NAME=FILE ... -o DIR", cmd_grad},
+    {"config", "print a DINOv2 config (lightly-example, official, fashion-mnist, ...) with overrides",
+     "dinoc config NAME [FIELD=VALUE...]", cmd_config},
+    {"graph", "write a config's DINOv2 training graph (or its loss graph) as ONNX",
+     "dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]", cmd_graph},
+    {"step", "run exactly one DINOv2 training step from given weights and batch",
+     "dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors --batch BATCH.safetensors "
+     "-o DIR\n       dinoc step --config NAME [FIELD=VALUE...] --list-state",
+     cmd_step},
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
 };

@@ -1,0 +1,309 @@
+/* The named configs (dinov2.md §7 and §9) and the field table that drives
+ * overrides and printing, so a field is described once. */
+#include "configs.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vit.h"
+
+typedef enum { F_INT, F_FLOAT, F_BOOL, F_CENTERING } field_kind;
+
+static const struct field {
+    const char *name;
+    field_kind kind;
+    size_t offset;
+} fields[] = {
+#define FIELD(name, kind, member) {name, kind, offsetof(dc_dinov2_config, member)}
+    FIELD("vit.image_size", F_INT, vit.image_size),
+    FIELD("vit.patch_size", F_INT, vit.patch_size),
+    FIELD("vit.in_chans", F_INT, vit.in_chans),
+    FIELD("vit.embed_dim", F_INT, vit.embed_dim),
+    FIELD("vit.depth", F_INT, vit.depth),
+    FIELD("vit.num_heads", F_INT, vit.num_heads),
+    FIELD("vit.mlp_ratio", F_FLOAT, vit.mlp_ratio),
+    FIELD("vit.swiglu", F_BOOL, vit.swiglu),
+    FIELD("vit.n_registers", F_INT, vit.n_registers),
+    FIELD("vit.layerscale_init", F_FLOAT, vit.layerscale_init),
+    FIELD("vit.ln_eps", F_FLOAT, vit.ln_eps),
+    FIELD("vit.drop_path", F_FLOAT, vit.drop_path),
+    FIELD("head.hidden_dim", F_INT, head.hidden_dim),
+    FIELD("head.bottleneck_dim", F_INT, head.bottleneck_dim),
+    FIELD("head.output_dim", F_INT, head.output_dim),
+    FIELD("ibot_separate_head", F_BOOL, ibot_separate_head),
+    FIELD("teacher_heads_copied", F_BOOL, teacher_heads_copied),
+    FIELD("batch_size", F_INT, batch_size),
+    FIELD("n_local_views", F_INT, n_local_views),
+    FIELD("local_crop_size", F_INT, local_crop_size),
+    FIELD("global_crop_scale_min", F_FLOAT, global_crop_scale[0]),
+    FIELD("global_crop_scale_max", F_FLOAT, global_crop_scale[1]),
+    FIELD("local_crop_scale_min", F_FLOAT, local_crop_scale[0]),
+    FIELD("local_crop_scale_max", F_FLOAT, local_crop_scale[1]),
+    FIELD("student_temp", F_FLOAT, student_temp),
+    FIELD("teacher_temp", F_FLOAT, teacher_temp),
+    FIELD("warmup_teacher_temp", F_FLOAT, warmup_teacher_temp),
+    FIELD("warmup_teacher_temp_epochs", F_INT, warmup_teacher_temp_epochs),
+    FIELD("center_momentum", F_FLOAT, center_momentum),
+    FIELD("centering", F_CENTERING, centering),
+    FIELD("koleo_weight", F_FLOAT, koleo_weight),
+    FIELD("ibot_weight", F_FLOAT, ibot_weight),
+    FIELD("mask_ratio_min", F_FLOAT, mask_ratio[0]),
+    FIELD("mask_ratio_max", F_FLOAT, mask_ratio[1]),
+    FIELD("mask_probability", F_FLOAT, mask_probability),
+    FIELD("lr", F_FLOAT, lr),
+    FIELD("min_lr", F_FLOAT, min_lr),
+    FIELD("warmup_epochs", F_INT, warmup_epochs),
+    FIELD("weight_decay", F_FLOAT, weight_decay),
+    FIELD("weight_decay_end", F_FLOAT, weight_decay_end),
+    FIELD("momentum_teacher", F_FLOAT, momentum_teacher),
+    FIELD("momentum_teacher_end", F_FLOAT, momentum_teacher_end),
+    FIELD("layerwise_decay", F_FLOAT, layerwise_decay),
+    FIELD("patch_embed_lr_mult", F_FLOAT, patch_embed_lr_mult),
+    FIELD("clip_grad", F_FLOAT, clip_grad),
+    FIELD("freeze_last_layer_epochs", F_INT, freeze_last_layer_epochs),
+    FIELD("wd_on_all_params", F_BOOL, wd_on_all_params),
+    FIELD("epochs", F_INT, epochs),
+#undef FIELD
+};
+enum { N_FIELDS = sizeof fields / sizeof fields[0] };
+
+/* The Lightly example's recipe (EX, §4-§5) on ViT-S/16, its quirks kept:
+ * the last-layer freeze never happens (§4.4) and weight decay applies to
+ * every parameter, biases and norms included. */
+static void lightly_example(dc_dinov2_config *c)
+{
+    *c = (dc_dinov2_config){
+        .name = "lightly-example",
+        .head = {2048, 256, 65536},
+        .batch_size = 64, .n_local_views = 8, .local_crop_size = 96,
+        .global_crop_scale = {0.32f, 1.0f}, .local_crop_scale = {0.05f, 0.32f},
+        .student_temp = 0.1f, .teacher_temp = 0.07f, .warmup_teacher_temp = 0.04f,
+        .warmup_teacher_temp_epochs = 30, .center_momentum = 0.9f, .centering = DC_CENTERING_MEAN,
+        .koleo_weight = 0.1f, .ibot_weight = 1.0f, .mask_ratio = {0.1f, 0.5f},
+        .mask_probability = 0.5f,
+        .lr = 1e-3f, .min_lr = 1e-3f, .warmup_epochs = 0,
+        .weight_decay = 0.04f, .weight_decay_end = 0.4f,
+        .momentum_teacher = 0.992f, .momentum_teacher_end = 1.0f,
+        .layerwise_decay = 1.0f, .patch_embed_lr_mult = 1.0f, .clip_grad = 0.0f,
+        .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§4.4) */
+        .wd_on_all_params = true, .epochs = 50,
+    };
+    dc_vit_preset("vit-s/16", &c->vit);
+    c->vit.drop_path = 0.1f;
+}
+
+static void lightly_benchmark(dc_dinov2_config *c)
+{
+    lightly_example(c);
+    c->name = "lightly-benchmark";
+    dc_vit_preset("vit-b/16", &c->vit);
+    c->vit.drop_path = 0.1f;
+    c->batch_size = 128;
+    c->lr = 0.004f * 0.35355339f; /* 0.004 · √(128/1024) */
+    c->min_lr = 1e-6f;
+    c->warmup_epochs = 10;
+    c->layerwise_decay = 0.9f;
+    c->patch_embed_lr_mult = 0.2f;
+    c->clip_grad = 3.0f;
+    c->freeze_last_layer_epochs = 1;
+    c->wd_on_all_params = false;
+    c->epochs = 100;
+}
+
+/* facebookresearch/dinov2 ssl_default_config (§7): ViT-L/16, heads copied. */
+static void official(dc_dinov2_config *c)
+{
+    lightly_benchmark(c);
+    c->name = "official";
+    dc_vit_preset("vit-l/16", &c->vit);
+    c->vit.drop_path = 0.3f;
+    c->batch_size = 64;
+    c->lr = 0.004f * 0.25f; /* 0.004 · √(64/1024) */
+    c->teacher_heads_copied = true;
+}
+
+/* A run that fits about ten minutes on two cores: 28×28 grey images, patch 4. */
+static void fashion_mnist(dc_dinov2_config *c)
+{
+    lightly_example(c);
+    c->name = "fashion-mnist";
+    c->vit = (dc_vit_config){.image_size = 28, .patch_size = 4, .in_chans = 1, .embed_dim = 64,
+                             .depth = 4, .num_heads = 4, .mlp_ratio = 4, .layerscale_init = 1e-5f,
+                             .ln_eps = 1e-6f, .drop_path = 0.1f};
+    c->head = (dc_head_config){256, 64, 1024};
+    c->batch_size = 64;
+    c->n_local_views = 4;
+    c->local_crop_size = 16;
+    c->global_crop_scale[0] = 0.5f;
+    c->local_crop_scale[0] = 0.2f;
+    c->local_crop_scale[1] = 0.5f;
+    c->lr = 5e-4f;
+    c->min_lr = 1e-5f;
+    c->warmup_epochs = 1;
+    c->wd_on_all_params = false;
+    c->freeze_last_layer_epochs = 1;
+    c->warmup_teacher_temp_epochs = 1;
+    c->epochs = 3;
+}
+
+/* Small configs for tests (each a few milliseconds per step). */
+static void test_tiny(dc_dinov2_config *c)
+{
+    lightly_example(c);
+    c->name = "test-tiny";
+    c->vit = (dc_vit_config){.image_size = 16, .patch_size = 4, .in_chans = 3, .embed_dim = 32,
+                             .depth = 2, .num_heads = 2, .mlp_ratio = 2, .layerscale_init = 1e-5f,
+                             .ln_eps = 1e-6f, .drop_path = 0.1f};
+    c->head = (dc_head_config){48, 16, 64};
+    c->batch_size = 2;
+    c->n_local_views = 2;
+    c->local_crop_size = 8;
+    c->ibot_separate_head = true;
+}
+
+static void test_sinkhorn(dc_dinov2_config *c)
+{
+    test_tiny(c);
+    c->name = "test-sinkhorn";
+    c->vit.n_registers = 2;
+    c->vit.drop_path = 0.0f;
+    c->ibot_separate_head = false;
+    c->teacher_heads_copied = true;
+    c->centering = DC_CENTERING_SINKHORN;
+}
+
+static const struct {
+    const char *name;
+    void (*fill)(dc_dinov2_config *);
+} named[] = {
+    {"lightly-example", lightly_example}, {"lightly-benchmark", lightly_benchmark},
+    {"official", official},               {"fashion-mnist", fashion_mnist},
+    {"test-tiny", test_tiny},             {"test-sinkhorn", test_sinkhorn},
+};
+enum { N_NAMED = sizeof named / sizeof named[0] };
+
+const char *const *dc_config_names(void)
+{
+    static const char *names[N_NAMED + 1];
+    for (int i = 0; i < N_NAMED; i++)
+        names[i] = named[i].name;
+    return names;
+}
+
+dc_status dc_config_named(const char *name, dc_dinov2_config *out)
+{
+    for (int i = 0; i < N_NAMED; i++)
+        if (strcmp(named[i].name, name) == 0) {
+            named[i].fill(out);
+            return DC_OK;
+        }
+    char list[256] = "";
+    for (int i = 0; i < N_NAMED; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", named[i].name);
+    return dc_error(DC_ERR_INVALID, "unknown config '%s' (known: %s)", name, list);
+}
+
+dc_status dc_config_override(dc_dinov2_config *c, const char *assignment)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return dc_error(DC_ERR_INVALID, "override '%s': expected FIELD=VALUE", assignment);
+    size_t len = (size_t)(eq - assignment);
+    const char *value = eq + 1;
+    for (int i = 0; i < N_FIELDS; i++) {
+        if (strlen(fields[i].name) != len || strncmp(fields[i].name, assignment, len) != 0)
+            continue;
+        void *at = (char *)c + fields[i].offset;
+        char *end = NULL;
+        switch (fields[i].kind) {
+        case F_INT: {
+            long v = strtol(value, &end, 10);
+            if (*value && !*end && v >= 0 && v <= 1 << 30) {
+                *(int *)at = (int)v;
+                return DC_OK;
+            }
+            break;
+        }
+        case F_FLOAT: {
+            float v = strtof(value, &end);
+            if (*value && !*end) {
+                *(float *)at = v;
+                return DC_OK;
+            }
+            break;
+        }
+        case F_BOOL:
+            if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "false") || !strcmp(value, "0")) {
+                *(bool *)at = !strcmp(value, "true") || !strcmp(value, "1");
+                return DC_OK;
+            }
+            break;
+        case F_CENTERING:
+            if (!strcmp(value, "mean") || !strcmp(value, "sinkhorn")) {
+                *(dc_centering *)at = !strcmp(value, "sinkhorn") ? DC_CENTERING_SINKHORN : DC_CENTERING_MEAN;
+                return DC_OK;
+            }
+            break;
+        }
+        return dc_error(DC_ERR_INVALID, "override '%s': '%s' is not a valid %s", assignment, value,
+                        fields[i].kind == F_INT     ? "non-negative integer"
+                        : fields[i].kind == F_FLOAT ? "number"
+                        : fields[i].kind == F_BOOL  ? "boolean (true/false)"
+                                                    : "centering (mean/sinkhorn)");
+    }
+    return dc_error(DC_ERR_INVALID, "override '%s': no field '%.*s' (see `dinoc config NAME`)",
+                    assignment, (int)len, assignment);
+}
+
+dc_status dc_config_validate(const dc_dinov2_config *c)
+{
+    const dc_vit_config *v = &c->vit;
+#define REQUIRE(cond, ...)                               \
+    do {                                                 \
+        if (!(cond))                                     \
+            return dc_error(DC_ERR_INVALID, __VA_ARGS__); \
+    } while (0)
+    REQUIRE(v->patch_size > 0 && v->image_size > 0 && v->image_size % v->patch_size == 0,
+            "config '%s': vit.image_size %d is not a multiple of vit.patch_size %d", c->name,
+            v->image_size, v->patch_size);
+    REQUIRE(c->n_local_views == 0 || (c->local_crop_size > 0 && c->local_crop_size % v->patch_size == 0),
+            "config '%s': local_crop_size %d is not a multiple of vit.patch_size %d", c->name,
+            c->local_crop_size, v->patch_size);
+    REQUIRE(v->num_heads > 0 && v->embed_dim > 0 && v->embed_dim % v->num_heads == 0,
+            "config '%s': vit.embed_dim %d is not divisible by vit.num_heads %d", c->name,
+            v->embed_dim, v->num_heads);
+    REQUIRE(v->depth > 0 && v->in_chans > 0 && v->mlp_ratio > 0,
+            "config '%s': vit.depth, vit.in_chans and vit.mlp_ratio must be positive", c->name);
+    REQUIRE(v->drop_path >= 0 && v->drop_path < 1, "config '%s': vit.drop_path %g is not in [0, 1)",
+            c->name, v->drop_path);
+    REQUIRE(c->head.hidden_dim > 0 && c->head.bottleneck_dim > 0 && c->head.output_dim > 1,
+            "config '%s': head dims must be positive (output_dim > 1)", c->name);
+    REQUIRE(c->batch_size >= 2, "config '%s': batch_size %d; KoLeo needs at least 2 images (its "
+            "nearest neighbour is another image)", c->name, c->batch_size);
+    REQUIRE(c->student_temp > 0 && c->teacher_temp > 0 && c->warmup_teacher_temp > 0,
+            "config '%s': temperatures must be positive", c->name);
+    REQUIRE(c->mask_ratio[0] >= 0 && c->mask_ratio[0] <= c->mask_ratio[1] && c->mask_ratio[1] < 1,
+            "config '%s': mask_ratio [%g, %g] must satisfy 0 <= min <= max < 1", c->name,
+            c->mask_ratio[0], c->mask_ratio[1]);
+    REQUIRE(c->epochs > 0, "config '%s': epochs must be positive", c->name);
+#undef REQUIRE
+    return DC_OK;
+}
+
+void dc_config_print(const dc_dinov2_config *c, FILE *out)
+{
+    fprintf(out, "name = %s\n", c->name);
+    for (int i = 0; i < N_FIELDS; i++) {
+        const void *at = (const char *)c + fields[i].offset;
+        fprintf(out, "%s = ", fields[i].name);
+        switch (fields[i].kind) {
+        case F_INT: fprintf(out, "%d\n", *(const int *)at); break;
+        case F_FLOAT: fprintf(out, "%g\n", *(const float *)at); break;
+        case F_BOOL: fprintf(out, "%s\n", *(const bool *)at ? "true" : "false"); break;
+        case F_CENTERING:
+            fprintf(out, "%s\n", *(const dc_centering *)at == DC_CENTERING_SINKHORN ? "sinkhorn" : "mean");
+            break;
+        }
+    }
+}

@@ -1,0 +1,281 @@
+#include "dinov2.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "builder.h"
+#include "ema.h"
+#include "heads.h"
+#include "losses.h"
+#include "optimizer.h"
+#include "vit.h"
+
+int64_t dc_dinov2_max_masked(const dc_dinov2_config *c)
+{
+    int64_t grid = c->vit.image_size / c->vit.patch_size;
+    int64_t images = (int64_t)(2 * c->batch_size * c->mask_probability);
+    int64_t per_image = (int64_t)((double)(grid * grid) * c->mask_ratio[1]);
+    return images * per_image > 0 ? images * per_image : 1;
+}
+
+/* The models of one side (student or teacher). */
+typedef struct side {
+    dc_vit *backbone;
+    dc_head *dino, *ibot; /* ibot == dino when the head is shared */
+} side;
+
+static dc_status declare_side(dc_graph *g, const dc_dinov2_config *c, const char *who,
+                              uint64_t backbone_seed, uint64_t head_seed, side *s)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s.backbone.", who);
+    DC_TRY(dc_vit_declare(g, &c->vit, prefix, backbone_seed, &s->backbone));
+    snprintf(prefix, sizeof prefix, "%s.dino_head.", who);
+    DC_TRY(dc_head_declare(g, &c->head, c->vit.embed_dim, prefix, head_seed, &s->dino));
+    s->ibot = s->dino;
+    if (c->ibot_separate_head) {
+        snprintf(prefix, sizeof prefix, "%s.ibot_head.", who);
+        DC_TRY(dc_head_declare(g, &c->head, c->vit.embed_dim, prefix, head_seed + 1, &s->ibot));
+    }
+    return DC_OK;
+}
+
+/* tokens [n, T, D] -> the cls tokens [n, D] (a scalar index drops the axis) */
+static dc_value *cls_tokens(dc_graph *g, dc_value *tokens)
+{
+    return dc_gather(g, tokens, dc_scalar(g, DC_I64, 0), 1);
+}
+
+/* The masked patch tokens: rows `index` [M] of tokens [2B, T, D] seen as [2B·T, D]. */
+static dc_value *masked_tokens(dc_graph *g, dc_value *tokens, dc_value *index)
+{
+    int64_t rows = tokens->type.dims[0].size * tokens->type.dims[1].size;
+    int64_t table[] = {rows, tokens->type.dims[2].size};
+    return dc_gather(g, dc_reshape(g, tokens, table, 2), index, 0);
+}
+
+/* Rows [begin, end) of x [n, ...]. */
+static dc_value *rows(dc_graph *g, dc_value *x, int64_t begin, int64_t end)
+{
+    return dc_slice(g, x, 0, begin, end);
+}
+
+typedef struct step_values {
+    dc_value *loss, *dino, *ibot, *koleo;
+    dc_value *teacher_cls_out, *teacher_patch_out, *ibot_weight;
+} step_values;
+
+/* The forward step and losses (§4.1), teacher without mask or drop-path. */
+static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *student,
+                         const side *teacher, dc_value *centers[2], step_values *out)
+{
+    const dc_vit_config *v = &c->vit;
+    int64_t B = c->batch_size, nL = c->n_local_views, G = v->image_size, L = c->local_crop_size;
+    int64_t grid = G / v->patch_size, N = grid * grid, M = dc_dinov2_max_masked(c);
+    dc_value *global = dc_input(g, "global_views", DC_F32, 4, (int64_t[]){2 * B, v->in_chans, G, G});
+    dc_value *local = nL ? dc_input(g, "local_views", DC_F32, 4, (int64_t[]){nL * B, v->in_chans, L, L})
+                         : NULL;
+    dc_value *mask = dc_input(g, "mask", DC_F32, 2, (int64_t[]){2 * B, N});
+    dc_value *index = dc_input(g, "ibot_index", DC_I64, 1, &M);
+    dc_value *weight = dc_input(g, "ibot_weight", DC_F32, 1, &M);
+    dc_value *keep_g = dc_input(g, "keep_global", DC_F32, 3, (int64_t[]){v->depth, 2, 2 * B});
+    dc_value *keep_l = nL ? dc_input(g, "keep_local", DC_F32, 3, (int64_t[]){v->depth, 2, nL * B}) : NULL;
+    dc_value *temp = dc_input(g, "teacher_temp", DC_F32, 0, NULL);
+
+    /* Teacher: no mask, no drop-path; its outputs carry no gradient. */
+    dc_value *ft = dc_vit_forward(g, teacher->backbone, global, NULL, NULL);
+    dc_value *t_cls = dc_head_forward(g, teacher->dino, cls_tokens(g, ft));
+    dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
+
+    /* Student: masked global views, then the local views, same weights. */
+    dc_value *fs = dc_vit_forward(g, student->backbone, global, mask, keep_g);
+    dc_value *s_cls_tokens = cls_tokens(g, fs);
+    dc_value *s_cls = dc_head_forward(g, student->dino, s_cls_tokens);
+    dc_value *s_patch = dc_head_forward(g, student->ibot, masked_tokens(g, fs, index));
+    if (local) {
+        dc_value *fl = dc_vit_forward(g, student->backbone, local, NULL, keep_l);
+        dc_value *both[] = {s_cls, dc_head_forward(g, student->dino, cls_tokens(g, fl))};
+        s_cls = dc_concat(g, both, 2, 0);
+    }
+
+    if (c->centering == DC_CENTERING_SINKHORN) {
+        out->dino = dc_dino_loss_probs(g, dc_sinkhorn_knopp(g, t_cls, temp, 3), s_cls,
+                                       c->student_temp, (int)B, (int)nL);
+        out->ibot = dc_ibot_loss_probs(g, dc_sinkhorn_knopp_rows(g, t_patch, weight, temp, 3),
+                                       s_patch, weight, c->student_temp, (int)(2 * B));
+    } else {
+        out->dino = dc_dino_loss(g, t_cls, s_cls, centers[0], temp, c->student_temp, (int)B, (int)nL);
+        out->ibot = dc_ibot_loss(g, t_patch, s_patch, centers[1], weight, temp, c->student_temp,
+                                 (int)(2 * B));
+    }
+    /* KoLeo on each global view's backbone cls tokens separately (§2.3). */
+    dc_value *koleo = dc_add(g, dc_koleo_loss(g, rows(g, s_cls_tokens, 0, B)),
+                             dc_koleo_loss(g, rows(g, s_cls_tokens, B, 2 * B)));
+    out->koleo = dc_mul(g, koleo, dc_scalar_f32(g, c->koleo_weight));
+    dc_value *ibot = dc_mul(g, out->ibot, dc_scalar_f32(g, c->ibot_weight));
+    out->loss = dc_add(g, dc_add(g, out->dino, ibot), out->koleo);
+    out->teacher_cls_out = t_cls;
+    out->teacher_patch_out = t_patch;
+    out->ibot_weight = weight;
+}
+
+/* The parameters of a side, backbone then heads (the shared head once). */
+static int side_params(const side *s, dc_value **out)
+{
+    dc_value *const *bp;
+    int n = dc_vit_params(s->backbone, &bp);
+    memcpy(out, bp, (size_t)n * sizeof *out);
+    n += dc_head_parameters(s->dino, out + n);
+    if (s->ibot != s->dino)
+        n += dc_head_parameters(s->ibot, out + n);
+    return n;
+}
+
+/* The block a backbone parameter belongs to, for layer-wise lr decay (as the
+ * official get_vit_lr_decay_rate): embeddings 0, block i: i+1, the rest depth+1. */
+static int layer_of(const char *name, int depth)
+{
+    const char *b = strstr(name, ".backbone.blocks.");
+    if (b)
+        return atoi(b + strlen(".backbone.blocks.")) + 1;
+    if (strstr(name, ".backbone.") && !strstr(name, ".backbone.norm."))
+        return 0;
+    return depth + 1;
+}
+
+static bool no_weight_decay(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && strcmp(name + n - 5, ".bias") == 0) || strstr(name, "norm") ||
+           strstr(name, ".gamma") || strstr(name, "_token") || strstr(name, "pos_embed");
+}
+
+/* One group per parameter: its layer-wise lr scale, patch-embed multiplier,
+ * weight-decay choice, and the separate lr of the head's last layer (frozen
+ * during the first epochs by feeding last_layer_lr = 0). */
+static dc_param_group *param_groups(const dc_dinov2_config *c, dc_value *const *params, int n)
+{
+    dc_param_group *groups = calloc((size_t)n + 1, sizeof *groups);
+    for (int i = 0; groups && i < n; i++) {
+        const char *name = params[i]->name;
+        float scale = 1.0f;
+        for (int k = layer_of(name, c->vit.depth); k < c->vit.depth + 1; k++)
+            scale *= c->layerwise_decay;
+        if (strstr(name, "patch_embed"))
+            scale *= c->patch_embed_lr_mult;
+        bool last = strstr(name, "last_layer") != NULL;
+        groups[i] = (dc_param_group){name, scale, c->wd_on_all_params || !no_weight_decay(name),
+                                     last ? "last_layer_lr" : NULL};
+    }
+    return groups;
+}
+
+/* Gradients to the student, AdamW, then teacher ← m·teacher + (1 − m)·student'. */
+static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_dinov2_options *opt,
+                              const side *student, const side *teacher, dc_value *loss)
+{
+    int cap = 4096;
+    dc_value **sp = calloc((size_t)cap, sizeof *sp), **tp = calloc((size_t)cap, sizeof *tp);
+    dc_value **grads = calloc((size_t)cap, sizeof *grads), **next = calloc((size_t)cap, sizeof *next);
+    dc_param_group *groups = NULL;
+    dc_status s = sp && tp && grads && next ? DC_OK : dc_error(DC_ERR_NOMEM, "training graph");
+    int n = s == DC_OK ? side_params(student, sp) : 0, nt = s == DC_OK ? side_params(teacher, tp) : 0;
+    if (s == DC_OK && n != nt)
+        s = dc_error(DC_ERR_INVALID, "student has %d parameters, teacher %d", n, nt);
+    if (s == DC_OK)
+        s = dc_autodiff(g, loss, sp, n, grads);
+    /* Only parameters with a gradient are updated, as in PyTorch. */
+    int kept = 0;
+    for (int i = 0; s == DC_OK && i < n; i++)
+        if (grads[i]) {
+            if (opt->grad_outputs) {
+                char name[512];
+                snprintf(name, sizeof name, "%s.grad", sp[i]->name);
+                dc_node *id = dc_node_begin(g, "Identity", "", &grads[i], 1, 1);
+                dc_value *named = dc_node_finish(g, id);
+                if (named)
+                    named->name = dc_arena_strdup(g->arena, name);
+                s = dc_output(g, named);
+            }
+            sp[kept] = sp[i];
+            tp[kept] = tp[i];
+            grads[kept++] = grads[i];
+        }
+    if (s == DC_OK && !(groups = param_groups(c, sp, kept)))
+        s = dc_error(DC_ERR_NOMEM, "param groups");
+    dc_adamw_options adamw = {.clip_norm = c->clip_grad, .groups = groups, .n_groups = kept};
+    if (s == DC_OK)
+        s = dc_add_adamw(g, sp, grads, kept, &adamw);
+    for (int i = 0; s == DC_OK && i < kept; i++)
+        next[i] = dc_graph_state_update(g, sp[i])->next;
+    if (s == DC_OK)
+        s = dc_add_ema(g, dc_input(g, "momentum", DC_F32, 0, NULL), tp, next, kept);
+    free(sp);
+    free(tp);
+    free(grads);
+    free(next);
+    free(groups);
+    return s;
+}
+
+dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *opt, dc_graph **out)
+{
+    *out = NULL;
+    dc_graph *g = dc_graph_create(c->name);
+    if (!g)
+        return dc_error(DC_ERR_NOMEM, "graph");
+    DC_TRY(dc_graph_set_opset(g, "ai.dinoc", 1));
+    uint64_t seed = opt->seed;
+    side student = {0}, teacher = {0};
+    /* Lightly: the student backbone is a copy of the teacher's, heads are
+     * initialised independently; official: everything starts identical. */
+    dc_status s = declare_side(g, c, "teacher", seed, seed + 100, &teacher);
+    if (s == DC_OK)
+        s = declare_side(g, c, "student", seed, c->teacher_heads_copied ? seed + 100 : seed + 200,
+                         &student);
+    dc_value *centers[2] = {NULL, NULL};
+    if (s == DC_OK && c->centering == DC_CENTERING_MEAN) {
+        int64_t dims[] = {1, c->head.output_dim};
+        dc_tensor *c0, *c1;
+        s = dc_tensor_create(&c0, "dino_center", DC_F32, 2, dims);
+        if (s == DC_OK)
+            s = dc_tensor_create(&c1, "ibot_center", DC_F32, 2, dims);
+        if (s == DC_OK) {
+            centers[0] = dc_state(g, "dino_center", c0);
+            centers[1] = dc_state(g, "ibot_center", c1);
+        }
+    }
+    step_values v = {0};
+    if (s == DC_OK) {
+        forward_step(g, c, &student, &teacher, centers, &v);
+        const char *names[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss"};
+        dc_value *vals[] = {v.loss, v.dino, v.ibot, v.koleo};
+        for (int i = 0; i < 4 && (s = dc_build_status(g)) == DC_OK; i++) {
+            dc_value *named = dc_node_finish(g, dc_node_begin(g, "Identity", "", &vals[i], 1, 1));
+            if (named)
+                named->name = dc_arena_strdup(g->arena, names[i]);
+            s = dc_output(g, named);
+        }
+    }
+    /* Centers follow the raw teacher outputs, after the loss (§2.1, §2.2). */
+    if (s == DC_OK && centers[0]) {
+        s = dc_add_center_update(g, centers[0], v.teacher_cls_out, c->center_momentum);
+        if (s == DC_OK)
+            s = dc_ibot_center_update(g, centers[1], v.teacher_patch_out, v.ibot_weight,
+                                      c->center_momentum);
+    }
+    if (s == DC_OK && opt->training)
+        s = add_training(g, c, opt, &student, &teacher, v.loss);
+    if (s == DC_OK)
+        s = dc_build_status(g);
+    if (s == DC_OK)
+        s = dc_graph_verify(g);
+    if (s != DC_OK) {
+        dc_graph_destroy(g);
+        return dc_error_context(s, "DINOv2 graph '%s'", c->name);
+    }
+    *out = g;
+    return DC_OK;
+}

@@ -1,0 +1,40 @@
+/* The DINOv2 training step as one graph (dinov2.md §4.1): teacher and student
+ * ViTs, DINO and iBOT heads, the DINO, iBOT and KoLeo losses, centering, and —
+ * for training — gradients to the student, AdamW and the teacher's EMA.
+ *
+ * Inputs (B images per step, nL local views, T = 1 + registers + N patches):
+ *   global_views  f32 [2B, C, G, G]     view 0 of every image, then view 1
+ *   local_views   f32 [nL·B, C, L, L]   (absent when nL = 0)
+ *   mask          f32 [2B, N]           1 = patch replaced by the mask token
+ *   ibot_index    i64 [M]               rows of the masked patches in the
+ *                                       [2B·T] token table, padded to M
+ *   ibot_weight   f32 [M]               1/n_i for image i's masked patches, 0 for padding
+ *   keep_global   f32 [depth, 2, 2B]    drop-path scales of the student's global pass
+ *   keep_local    f32 [depth, 2, nL·B]  ... and of its local pass
+ *   teacher_temp  f32 []                schedule values of this step
+ *   lr, last_layer_lr, weight_decay, momentum   f32 [] (training only)
+ * M is the upper bound of masked patches, ⌊2B·mask_probability⌋·⌊N·mask_ratio_max⌋:
+ * memory and compute are planned for it, padding rows weigh nothing.
+ * Outputs: loss, dino_loss, ibot_loss, koleo_loss (f32 scalars).
+ * Parameters are named as timm names backbones and Lightly names heads, under
+ * "student." and "teacher." ("student.backbone.blocks.0.attn.qkv.weight",
+ * "teacher.dino_head.last_layer.weight_g"); centers are "dino_center" and
+ * "ibot_center". */
+#ifndef DC_DINOV2_H
+#define DC_DINOV2_H
+
+#include "dinov2_config.h"
+#include "ir.h"
+
+/* Upper bound M of masked patch tokens per step. */
+int64_t dc_dinov2_max_masked(const dc_dinov2_config *c);
+
+typedef struct dc_dinov2_options {
+    bool training;        /* add gradients, AdamW and the EMA (else: the loss only) */
+    bool grad_outputs;    /* also output every student gradient, named "<param>.grad" */
+    uint64_t seed;        /* initial weights */
+} dc_dinov2_options;
+
+dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *opt, dc_graph **out);
+
+#endif

@@ -1,0 +1,192 @@
+#include "dinov2_step.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "configs.h"
+#include "dc_safetensors.h"
+#include "dc_session.h"
+#include "dinov2.h"
+#include "lower.h"
+
+dc_status dc_dinov2_config_load(const char *config, const char *const *overrides, int n_overrides,
+                                dc_dinov2_config *out)
+{
+    DC_TRY(dc_config_named(config, out));
+    for (int i = 0; i < n_overrides; i++)
+        DC_TRY(dc_config_override(out, overrides[i]));
+    return dc_config_validate(out);
+}
+
+/* Optimizer state may be missing from a checkpoint of initial weights. */
+static bool is_optimizer_state(const char *name)
+{
+    size_t n = strlen(name);
+    return strcmp(name, "optimizer.step") == 0 ||
+           (n > 8 && strcmp(name + n - 8, ".exp_avg") == 0) ||
+           (n > 11 && strcmp(name + n - 11, ".exp_avg_sq") == 0);
+}
+
+static bool same_shape(const dc_tensor *a, const dc_tensor *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
+
+dc_status dc_load_state(dc_graph *g, const char *path)
+{
+    dc_safetensors *st;
+    DC_TRY(dc_safetensors_load(path, &st));
+    dc_status s = DC_OK;
+    char a[128], b[128];
+    for (int i = 0; s == DC_OK && i < st->n_tensors; i++) {
+        const dc_tensor *t = st->tensors[i];
+        dc_value *v = dc_graph_find_value(g, t->name);
+        if (!v || !v->is_state) {
+            s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is not state of this graph (a checkpoint "
+                         "of another config?)", path, t->name);
+        } else if (!same_shape(t, v->constant)) {
+            dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
+            dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
+            s = dc_error(DC_ERR_SHAPE, "%s: tensor '%s': expected %s, found %s", path, t->name,
+                         dc_type_str(&want, a, sizeof a), dc_type_str(&got, b, sizeof b));
+        } else {
+            memcpy(v->constant->data, t->data, t->nbytes);
+        }
+    }
+    for (int i = 0; s == DC_OK && i < g->n_initializers; i++) {
+        const dc_value *v = g->initializers[i];
+        if (v->is_state && !is_optimizer_state(v->name) && !dc_safetensors_get(st, v->name))
+            s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing", path, v->name);
+    }
+    dc_safetensors_destroy(st);
+    return s;
+}
+
+static dc_status set_batch(dc_session *sess, const dc_plan *p, const char *path)
+{
+    dc_safetensors *st;
+    DC_TRY(dc_safetensors_load(path, &st));
+    dc_status s = DC_OK;
+    for (int i = 0; s == DC_OK && i < p->n_inputs; i++) {
+        const dc_tensor *t = dc_safetensors_get(st, p->inputs[i].name);
+        s = t ? dc_session_set_input(sess, p->inputs[i].name, t)
+              : dc_error(DC_ERR_INVALID, "%s: input '%s' is missing", path, p->inputs[i].name);
+    }
+    dc_safetensors_destroy(st);
+    return s == DC_OK ? DC_OK : dc_error_context(s, "%s", path);
+}
+
+/* A copy of buffer b named `name`. */
+static dc_status buffer_tensor(dc_session *sess, const dc_plan *p, int b, const char *name,
+                               dc_tensor **out)
+{
+    const dc_plan_buffer *pb = &p->buffers[b];
+    DC_TRY(dc_tensor_create(out, name, pb->dtype, pb->rank, pb->dims));
+    memcpy((*out)->data, dc_session_buffer(sess, b), pb->nbytes);
+    return DC_OK;
+}
+
+static char *join(const char *dir, const char *file)
+{
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+static dc_status write_tensors(const char *dir, const char *file, dc_tensor **ts, int n)
+{
+    char *path = join(dir, file);
+    dc_status s = path ? dc_safetensors_save(path, ts, n, NULL, NULL, 0)
+                       : dc_error(DC_ERR_NOMEM, "path");
+    free(path);
+    for (int i = 0; i < n; i++)
+        dc_tensor_destroy(ts[i]);
+    return s;
+}
+
+/* losses.json, gradients.safetensors, state.safetensors */
+static dc_status write_results(dc_session *sess, const dc_plan *p, const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return dc_error(DC_ERR_IO, "%s: %s", dir, strerror(errno));
+    json_object *losses = json_object_new_object();
+    dc_tensor **ts = calloc((size_t)p->n_buffers + 1, sizeof *ts);
+    if (!losses || !ts) {
+        json_object_put(losses);
+        free(ts);
+        return dc_error(DC_ERR_NOMEM, "results");
+    }
+    int n = 0;
+    dc_status s = DC_OK;
+    for (int i = 0; s == DC_OK && i < p->n_outputs; i++) {
+        const char *name = p->outputs[i].name;
+        size_t len = strlen(name);
+        if (len > 5 && strcmp(name + len - 5, ".grad") == 0) {
+            char *param = strndup(name, len - 5);
+            s = param ? buffer_tensor(sess, p, p->outputs[i].buffer, param, &ts[n])
+                      : dc_error(DC_ERR_NOMEM, "output name");
+            n += s == DC_OK;
+            free(param);
+        } else {
+            double v = *(const float *)dc_session_buffer(sess, p->outputs[i].buffer);
+            json_object_object_add(losses, name, json_object_new_double(v));
+        }
+    }
+    if (s == DC_OK)
+        s = write_tensors(dir, "gradients.safetensors", ts, n);
+    n = 0;
+    for (int b = 0; s == DC_OK && b < p->n_buffers; b++) {
+        const dc_plan_buffer *pb = &p->buffers[b];
+        bool root = pb->region == DC_REGION_STATE;
+        for (int k = 0; root && k < b; k++) /* in-place updates view their state */
+            root = !(p->buffers[k].region == DC_REGION_STATE && p->buffers[k].offset == pb->offset);
+        if (root && (s = buffer_tensor(sess, p, b, pb->name, &ts[n])) == DC_OK)
+            n++;
+    }
+    if (s == DC_OK)
+        s = write_tensors(dir, "state.safetensors", ts, n);
+    free(ts);
+    char *path = join(dir, "losses.json");
+    if (s == DC_OK && (!path || json_object_to_file_ext(path, losses, JSON_C_TO_STRING_PRETTY) != 0))
+        s = dc_error(DC_ERR_IO, "%s: cannot write", path ? path : "losses.json");
+    free(path);
+    json_object_put(losses);
+    return s;
+}
+
+dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
+                         const char *init_path, const char *batch_path, const char *out_dir)
+{
+    dc_dinov2_config c;
+    DC_TRY(dc_dinov2_config_load(config, overrides, n_overrides, &c));
+    dc_dinov2_options opt = {.training = true, .grad_outputs = true, .seed = 0};
+    dc_graph *g;
+    DC_TRY(dc_dinov2_build(&c, &opt, &g));
+    dc_plan *plan = NULL;
+    dc_session *sess = NULL;
+    dc_status s = dc_load_state(g, init_path);
+    if (s == DC_OK)
+        s = dc_lower(g, NULL, &plan, NULL);
+    if (s == DC_OK)
+        s = dc_session_create(plan, 0, &sess);
+    if (s == DC_OK)
+        s = set_batch(sess, plan, batch_path);
+    if (s == DC_OK)
+        s = dc_session_run(sess);
+    if (s == DC_OK)
+        s = write_results(sess, plan, out_dir);
+    dc_session_destroy(sess);
+    dc_plan_destroy(plan);
+    dc_graph_destroy(g);
+    return s;
+}

@@ -1,0 +1,32 @@
+/* One DINOv2 training step from given parameters and a given batch (`dinoc
+ * step`): for checking dinoc against a reference implementation step by step.
+ *
+ *   init.safetensors   every parameter of student and teacher (and the centers)
+ *                      under the graph's names; AdamW moments and the step
+ *                      count may be given, else they start at zero
+ *   batch.safetensors  every graph input by name (dinov2.h)
+ * Writes into out_dir: losses.json (the four loss terms), gradients.safetensors
+ * (d loss / d every student parameter, named as the parameter) and
+ * state.safetensors (all state after AdamW, the EMA and the center updates). */
+#ifndef DC_DINOV2_STEP_H
+#define DC_DINOV2_STEP_H
+
+#include <stdio.h>
+
+#include "dinov2_config.h"
+#include "ir.h"
+
+dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
+                         const char *init_path, const char *batch_path, const char *out_dir);
+
+/* The named config with overrides applied and checked. */
+dc_status dc_dinov2_config_load(const char *config, const char *const *overrides, int n_overrides,
+                                dc_dinov2_config *out);
+
+/* Replaces the starting values of the graph's state with the tensors of a
+ * safetensors file. Every parameter and center must be there with its exact
+ * type; a tensor the graph does not have is an error (a checkpoint of another
+ * config), naming it. Optimizer state that is absent keeps its zeros. */
+dc_status dc_load_state(dc_graph *g, const char *path);
+
+#endif
