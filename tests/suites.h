@@ -6,6 +6,7 @@
 #define DC_SUITES      \
     DC_SUITE(runtime_tensor) \
     DC_SUITE(runtime_npy) \
+    DC_SUITE(runtime_safetensors) \
     DC_SUITE(runtime_plan) \
     DC_SUITE(runtime_c_kernels) \
     DC_SUITE(compiler_ir) \
@@ -20,7 +21,11 @@
     DC_SUITE(pass_fold_constants) \
     DC_SUITE(pass_dce) \
     DC_SUITE(pass_autodiff) \
+    DC_SUITE(runtime_grad_kernels) \
     DC_SUITE(pass_training) \
+    DC_SUITE(graphs_heads_losses) \
+    DC_SUITE(graphs_vit) \
+    DC_SUITE(graphs_dinov2) \
     DC_SUITE(conformance)
 
 #endif

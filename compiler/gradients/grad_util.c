@@ -7,6 +7,19 @@ int dg_dims(const dc_value *v, int64_t dims[DC_MAX_RANK])
     return v->type.rank;
 }
 
+dc_node *dg_dinoc_node(dc_graph *g, const char *op_type, dc_value *const *inputs, int n_inputs,
+                       int n_outputs)
+{
+    if (dc_build_status(g) == DC_OK && !dc_graph_opset(g, DC_DOMAIN_DINOC)) {
+        dc_status s = dc_graph_set_opset(g, DC_DOMAIN_DINOC, 1);
+        if (s != DC_OK) {
+            g->build_status = s;
+            return NULL;
+        }
+    }
+    return dc_node_begin(g, op_type, DC_DOMAIN_DINOC, inputs, n_inputs, n_outputs);
+}
+
 dc_value *dg_scalar_like(dc_graph *g, const dc_value *v, double x)
 {
     return dc_scalar(g, v->type.dtype, x);

@@ -32,5 +32,15 @@ DG_RULE(View); DG_RULE(Transpose); DG_RULE(Concat); DG_RULE(Split); DG_RULE(Slic
 DG_RULE(Gather); DG_RULE(Expand);
 DG_RULE(ReduceSum); DG_RULE(ReduceMean); DG_RULE(ReduceExtreme);
 DG_RULE(Softmax); DG_RULE(LogSoftmax); DG_RULE(LayerNormalization);
+DG_RULE(ScatterAdd); DG_RULE(Resize); DG_RULE(Dropout);
+/* Conv in general (strides, pads, dilations, groups, any rank) through the
+ * ai.dinoc ConvGradInput/ConvGradWeight ops; DG_RULE(Conv) takes the matmul
+ * form for the patch embedding and this otherwise. */
+DG_RULE(ConvGeneral);
+
+/* Starts an ai.dinoc node (importing the domain into the graph if needed);
+ * finish it with dc_node_finish. NULL after an earlier builder error. */
+dc_node *dg_dinoc_node(dc_graph *g, const char *op_type, dc_value *const *inputs, int n_inputs,
+                       int n_outputs);
 
 #endif

@@ -97,10 +97,8 @@ DG_RULE(Conv)
         patchify &= dil[i] == 1;
     const char *auto_pad = dc_node_attr_string(node, "auto_pad", "NOTSET");
     patchify &= strcmp(auto_pad, "NOTSET") == 0 || strcmp(auto_pad, "VALID") == 0;
-    if (!patchify)
-        return dc_error(DC_ERR_UNSUPPORTED,
-                        "Conv gradient: only the patch-embedding form (2-D, stride = kernel, "
-                        "no padding, dilation or groups) is supported");
+    if (!patchify) /* strides, pads, dilations, groups, other ranks: conv_grad.c */
+        return dc_grad_ConvGeneral(g, node, dy, needs, dx);
     int64_t hp = h / k, wp = wd / k, rows = n * hp * wp, cols = c * k * k;
     int64_t six[] = {n, c, hp, k, wp, k}, to_rows[] = {0, 2, 4, 1, 3, 5}, from_rows[] = {0, 3, 1, 4, 2, 5};
     int64_t mat_x[] = {rows, cols}, mat_y[] = {rows, o}, nhwo[] = {0, 2, 3, 1};

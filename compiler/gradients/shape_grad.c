@@ -1,10 +1,10 @@
 /* Gradients of the data-movement ops: views, Transpose, Concat, Split, Slice,
- * Gather, Expand. */
+ * Expand (Gather's is in gather_grad.c). */
 #include "gradients/grad_util.h"
 #include "ops/infer_util.h"
 
-/* Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout (inference): the
- * same bytes in another shape. */
+/* Reshape, Flatten, Squeeze, Unsqueeze, Identity: the same bytes in another
+ * shape. */
 DG_RULE(View)
 {
     (void)needs;
@@ -110,66 +110,6 @@ DG_RULE(Slice)
         grad = n > 1 ? dc_concat(g, pieces, n, axis) : grad;
     }
     dx[0] = grad;
-    return DC_OK;
-}
-
-/* Gather with compile-time indices along `axis` of x [..., D, ...]: y moves
- * rows; its gradient scatters them back, adding duplicates. As a matmul with
- * the constant one-hot matrix H [I, D] (I = number of indices):
- *   dx (axis moved last) = dy (index axes flattened, moved last) · H */
-DG_RULE(Gather)
-{
-    (void)needs;
-    dc_value *x = node->inputs[0], *idx = node->inputs[1];
-    if (!idx->constant)
-        return dc_error(DC_ERR_UNSUPPORTED, "Gather gradient: indices must be constants");
-    int64_t axis64;
-    DC_TRY(dc_attr_i(node, "axis", 0, &axis64));
-    int rank = x->type.rank, axis;
-    DC_TRY(dc_norm_axis(node, axis64, rank, &axis));
-    int64_t d = x->type.dims[axis].size, n_idx = (int64_t)dc_tensor_numel(idx->constant);
-    int64_t hdims[] = {n_idx, d};
-    dc_tensor *onehot;
-    DC_TRY(dc_tensor_create(&onehot, NULL, x->type.dtype, 2, hdims));
-    for (int64_t i = 0; i < n_idx; i++) {
-        int64_t j = dc_tensor_get_i64(idx->constant, (uint64_t)i);
-        j = j < 0 ? j + d : j;
-        if (j < 0 || j >= d) {
-            dc_tensor_destroy(onehot);
-            return dc_error(DC_ERR_INVALID, "Gather gradient: index %lld out of range for %lld",
-                            (long long)j, (long long)d);
-        }
-        uint64_t at = (uint64_t)(i * d + j);
-        if (x->type.dtype == DC_F64)
-            ((double *)onehot->data)[at] = 1.0;
-        else
-            ((float *)onehot->data)[at] = 1.0f;
-    }
-    dc_value *h = dc_param(g, dc_graph_unique_name(g, "gather_onehot"), onehot);
-    /* dy: [x dims before axis] [index dims] [x dims after axis]. */
-    int idx_rank = idx->type.rank, before = axis, after = rank - axis - 1;
-    int64_t shape[DC_MAX_RANK], perm[DC_MAX_RANK];
-    int r = 0;
-    for (int i = 0; i < before; i++)
-        shape[r++] = x->type.dims[i].size;
-    for (int i = 0; i < after; i++)
-        shape[r++] = x->type.dims[axis + 1 + i].size;
-    shape[r++] = n_idx;
-    /* Move the index axes of dy last, flatten them, multiply by H. */
-    int p = 0;
-    for (int i = 0; i < before; i++)
-        perm[p++] = i;
-    for (int i = 0; i < after; i++)
-        perm[p++] = before + idx_rank + i;
-    for (int i = 0; i < idx_rank; i++)
-        perm[p++] = before + i;
-    dc_value *moved = dc_transpose(g, dy[0], perm, p);
-    dc_value *rows = dc_matmul(g, dc_reshape(g, moved, shape, r), h); /* [..., D] */
-    /* Put the gathered axis back in place. */
-    int64_t back[DC_MAX_RANK];
-    for (int i = 0; i < rank; i++)
-        back[i] = i < axis ? i : i == axis ? rank - 1 : i - 1;
-    dx[0] = dc_transpose(g, rows, back, rank);
     return DC_OK;
 }
 

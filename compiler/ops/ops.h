@@ -32,7 +32,9 @@
     /* resize.c */                                                                 \
     DC_OP(Resize)                                                                  \
     /* training.c (domain ai.dinoc) */                                             \
-    DC_OP(AdamW) DC_OP(EMA)
+    DC_OP(AdamW) DC_OP(EMA)                                                        \
+    /* gradient ops (domain ai.dinoc): scatter.c, conv_grad.c, resize.c */         \
+    DC_OP(ScatterAdd) DC_OP(ConvGradInput) DC_OP(ConvGradWeight) DC_OP(ResizeGrad)
 
 #define DC_OP(sym) extern const dc_op_schema dc_op_##sym;
 DC_ALL_OPS

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "gradients/grad_util.h"
 #include "ops/infer_util.h"
 #include "reference/reference.h"
 
@@ -112,5 +113,47 @@ const dc_op_schema dc_op_Resize = {
     .min_inputs = 1, .max_inputs = 4, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_resize,
     .reference = dc_ref_Resize,
+    .gradient = dc_grad_Resize,
     .static_inputs = static_inputs_Resize, .n_static_inputs = 4,
+};
+
+/* ResizeGrad (ai.dinoc): the adjoint of Resize with respect to X.
+ *
+ *   ResizeGrad(dy[o0..or-1], x_like[d0..dr-1]) -> dx[d0..dr-1]
+ *
+ * Attributes: Resize-11's (mode, coordinate_transformation_mode,
+ * nearest_mode, cubic_coeff_a, exclude_outside, extrapolation_value), all
+ * stated by the gradient rule, plus FLOATS `scales` (the forward's scales;
+ * absent when it was given sizes) and `roi` (for tf_crop_and_resize). Only
+ * x_like's type is read. */
+static dc_status infer_resize_grad(dc_graph *g, dc_node *n, int64_t opset)
+{
+    (void)g;
+    (void)opset;
+    const dc_type *dy = &n->inputs[0]->type, *x = &n->inputs[1]->type;
+    DC_TRY(dc_need_float(n, dy, "dy"));
+    DC_TRY(dc_same_dtype(n, dy, x));
+    DC_TRY(check_modes(n, 12)); /* opsets 11-12 take every mode and coordinate mode */
+    if (dy->rank >= 0 && x->rank >= 0 && dy->rank != x->rank)
+        return dc_error(DC_ERR_SHAPE, "ResizeGrad: dy %s and x_like %s differ in rank", dc_ts(dy),
+                        dc_ts(x));
+    const dc_attr *scales, *roi;
+    DC_TRY(dc_attr_get(n, "scales", DC_ATTR_FLOATS, &scales));
+    DC_TRY(dc_attr_get(n, "roi", DC_ATTR_FLOATS, &roi));
+    int rank = x->rank >= 0 ? x->rank : dy->rank;
+    if (rank >= 0 && ((scales && scales->n != rank) || (roi && roi->n != 2 * rank)))
+        return dc_error(DC_ERR_SHAPE, "ResizeGrad: %d scales and %d roi values for rank %d",
+                        scales ? scales->n : 0, roi ? roi->n : 0, rank);
+    dc_type out = *x;
+    if (out.dtype == DC_UNDEFINED)
+        out.dtype = dy->dtype;
+    n->outputs[0]->type = out;
+    return DC_OK;
+}
+
+const dc_op_schema dc_op_ResizeGrad = {
+    .name = "ResizeGrad", .domain = "ai.dinoc",
+    .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
+    .infer = infer_resize_grad,
+    .reference = dc_ref_ResizeGrad,
 };

@@ -40,7 +40,9 @@ DC_REF(Concat) DC_REF(Split) DC_REF(Slice) DC_REF(Gather)
 /* constant.c */
 DC_REF(Constant) DC_REF(ConstantOfShape) DC_REF(Cast) DC_REF(Dropout)
 /* resize.c */
-DC_REF(Resize)
+DC_REF(Resize) DC_REF(ResizeGrad)
+/* scatter.c, conv_grad.c (ai.dinoc gradient ops) */
+DC_REF(ScatterAdd) DC_REF(ConvGradInput) DC_REF(ConvGradWeight)
 
 #undef DC_REF
 

@@ -8,7 +8,11 @@
  *
  * Opset 10: Resize(X, scales), asymmetric coordinates, nearest rounds down.
  * Opset 11: Resize(X, roi, scales, sizes?). Opset 13: every input but X is
- * optional. An empty scales tensor counts as not given. */
+ * optional. An empty scales tensor counts as not given.
+ *
+ * ResizeGrad (ai.dinoc) is the adjoint of this linear map: the same taps and
+ * weights (build_taps, one function for both), each output's gradient sent
+ * back to the input elements it was computed from. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -220,7 +224,9 @@ static void axis_taps(const resize_params *p, int k, int64_t x, taps *t)
     double sum = 0;
     for (int i = 0; i < t->n; i++) {
         bool inside = t->index[i] >= 0 && t->index[i] < p->in[k];
-        if (p->exclude_outside && !inside)
+        /* Nearest keeps its one element, clamped to the edge: excluding it
+         * would leave nothing (ONNX's formula divides 0 by 0 there). */
+        if (p->exclude_outside && !inside && p->mode != NEAREST)
             t->weight[i] = 0;
         sum += t->weight[i];
         t->index[i] = t->index[i] < 0 ? 0 : t->index[i] >= p->in[k] ? p->in[k] - 1 : t->index[i];
@@ -228,6 +234,47 @@ static void axis_taps(const resize_params *p, int k, int64_t x, taps *t)
     if (p->exclude_outside && sum != 0)
         for (int i = 0; i < t->n; i++)
             t->weight[i] /= sum;
+}
+
+/* The neighbours of every output coordinate, axis by axis: axis k's are
+ * (*all)[first[k] + i] for i < p->out[k]. The caller frees *all. */
+static dc_status build_taps(const resize_params *p, taps **all, int64_t first[DC_MAX_RANK])
+{
+    int64_t total = 0;
+    for (int k = 0; k < p->rank; k++) {
+        first[k] = total;
+        total += p->out[k];
+    }
+    *all = calloc((size_t)total + 1, sizeof **all);
+    if (!*all)
+        return dc_error(DC_ERR_NOMEM, "Resize: neighbour tables");
+    for (int k = 0; k < p->rank; k++)
+        for (int64_t i = 0; i < p->out[k]; i++)
+            axis_taps(p, k, i, &(*all)[first[k] + i]);
+    return DC_OK;
+}
+
+/* One combination of neighbours, pick[k] on axis k: the product of their
+ * weights, and in *xi the input element's offset. */
+static double combination(int rank, const taps *const *t, const int *pick,
+                          const int64_t *x_strides, int64_t *xi)
+{
+    double w = 1;
+    *xi = 0;
+    for (int k = 0; k < rank; k++) {
+        w *= t[k]->weight[pick[k]];
+        *xi += t[k]->index[pick[k]] * x_strides[k];
+    }
+    return w;
+}
+
+/* Advances pick to the next combination (last axis fastest); false after the last. */
+static bool next_combination(int rank, const taps *const *t, int *pick)
+{
+    int k = rank - 1;
+    while (k >= 0 && ++pick[k] == t[k]->n)
+        pick[k--] = 0;
+    return k >= 0;
 }
 
 /* X[d0..dr-1] (any type; nearest copies elements, the others compute in
@@ -254,18 +301,9 @@ dc_status dc_ref_Resize(const dc_node *node, int64_t opset, dc_tensor *const *in
     if (numel == 0)
         return DC_OK;
 
-    /* The neighbours of every output coordinate, axis by axis. */
-    int64_t total = 0, first[DC_MAX_RANK];
-    for (int k = 0; k < x->rank; k++) {
-        first[k] = total;
-        total += p.out[k];
-    }
-    taps *all = calloc((size_t)total + 1, sizeof *all);
-    if (!all)
-        return dc_error(DC_ERR_NOMEM, "Resize: neighbour tables");
-    for (int k = 0; k < x->rank; k++)
-        for (int64_t i = 0; i < p.out[k]; i++)
-            axis_taps(&p, k, i, &all[first[k] + i]);
+    int64_t first[DC_MAX_RANK];
+    taps *all;
+    DC_TRY(build_taps(&p, &all, first));
 
     int64_t x_strides[DC_MAX_RANK], y_strides[DC_MAX_RANK];
     ref_strides(x->rank, x->dims, x_strides);
@@ -294,23 +332,116 @@ dc_status dc_ref_Resize(const dc_node *node, int64_t opset, dc_tensor *const *in
         /* Sum over every combination of one neighbour per axis. */
         int pick[DC_MAX_RANK] = {0};
         double acc = 0;
-        for (;;) {
-            double w = 1;
-            int64_t xi = 0;
-            for (int k = 0; k < x->rank; k++) {
-                w *= t[k]->weight[pick[k]];
-                xi += t[k]->index[pick[k]] * x_strides[k];
-            }
+        do {
+            int64_t xi;
+            double w = combination(x->rank, t, pick, x_strides, &xi);
             if (w != 0)
                 acc += w * ref_get(x, xi);
-            int k = x->rank - 1;
-            while (k >= 0 && ++pick[k] == t[k]->n)
-                pick[k--] = 0;
-            if (k < 0)
-                break;
-        }
+        } while (next_combination(x->rank, t, pick));
         ref_set(y, it.offset[0], acc);
     }
+    free(all);
+    return DC_OK;
+}
+
+/* ResizeGrad's scales and roi: FLOATS attributes (the forward's constant
+ * inputs, copied by the gradient rule); x_like gives the input lengths and dy
+ * the output lengths. */
+static dc_status read_grad_sizes(const dc_node *n, const dc_tensor *dy, const dc_tensor *x,
+                                 resize_params *p)
+{
+    const dc_attr *scales, *roi;
+    DC_TRY(dc_attr_get(n, "scales", DC_ATTR_FLOATS, &scales));
+    DC_TRY(dc_attr_get(n, "roi", DC_ATTR_FLOATS, &roi));
+    if ((scales && scales->n != x->rank) || (roi && roi->n != 2 * x->rank))
+        return dc_error(DC_ERR_SHAPE, "ResizeGrad: %d scales and %d roi values for rank %d",
+                        scales ? scales->n : 0, roi ? roi->n : 0, x->rank);
+    if (p->coord == TF_CROP_AND_RESIZE && !roi)
+        return dc_error(DC_ERR_INVALID, "ResizeGrad: tf_crop_and_resize needs the roi attribute");
+    p->rank = x->rank;
+    for (int k = 0; k < x->rank; k++) {
+        p->in[k] = x->dims[k];
+        p->out[k] = dy->dims[k];
+        if (scales) {
+            float s = scales->floats[k];
+            if (!(s > 0.0f) || !isfinite(s) || floor((double)((float)x->dims[k] * s)) != (double)p->out[k])
+                return dc_error(DC_ERR_SHAPE, "ResizeGrad: scales[%d] = %g does not resize %s to %s",
+                                k, (double)s, ref_shape_str(x->rank, x->dims),
+                                ref_shape_str(dy->rank, dy->dims));
+            p->scale[k] = s;
+            p->out_length[k] = (double)s * (double)x->dims[k];
+        } else {
+            p->scale[k] = x->dims[k] ? (double)p->out[k] / (double)x->dims[k] : 1.0;
+            p->out_length[k] = (double)p->out[k];
+        }
+        if (roi) {
+            p->roi_start[k] = roi->floats[k];
+            p->roi_end[k] = roi->floats[k + x->rank];
+        }
+    }
+    return DC_OK;
+}
+
+/* dy[o0..or-1], x_like[d0..dr-1] (float, same type; only x_like's shape is
+ * read) -> dx[d0..dr-1]: the transpose of Resize's linear map,
+ *   dx[i] = Σ over outputs o not extrapolated, over tap combinations c of o
+ *           with input element i, of weight(o, c) · dy[o].
+ * Attributes are Resize-11's, every one explicit (the gradient rule resolves
+ * the forward's opset defaults), plus FLOATS `scales` (absent: lengths from
+ * the shapes, as with `sizes`) and `roi`. Summed in double, rounded once. */
+dc_status dc_ref_ResizeGrad(const dc_node *node, int64_t opset, dc_tensor *const *inputs,
+                            dc_tensor **outputs)
+{
+    (void)opset;
+    const dc_tensor *dy = inputs[0], *x = inputs[1];
+    DC_TRY(ref_need_kind(node, dy, "dy", REF_KINDS_FLOAT));
+    DC_TRY(ref_same_dtype(node, dy, x));
+    if (dy->rank != x->rank)
+        return dc_error(DC_ERR_SHAPE, "ResizeGrad: dy %s and x_like %s differ in rank",
+                        ref_shape_str(dy->rank, dy->dims), ref_shape_str(x->rank, x->dims));
+    resize_params p;
+    memset(&p, 0, sizeof p);
+    DC_TRY(read_modes(node, 12, &p)); /* opsets 11-12 take every mode and coordinate mode */
+    DC_TRY(read_grad_sizes(node, dy, x, &p));
+    DC_TRY(ref_new_output(node, outputs, 0, x->dtype, x->rank, x->dims));
+    dc_tensor *dx = outputs[0];
+    int64_t n_in = (int64_t)dc_tensor_numel(dx);
+    if (n_in == 0 || dc_tensor_numel(dy) == 0)
+        return DC_OK;
+    int64_t first[DC_MAX_RANK];
+    taps *all;
+    DC_TRY(build_taps(&p, &all, first));
+    double *sum = calloc((size_t)n_in, sizeof *sum);
+    if (!sum) {
+        free(all);
+        return dc_error(DC_ERR_NOMEM, "ResizeGrad: %" PRId64 " accumulators", n_in);
+    }
+    int64_t x_strides[DC_MAX_RANK], y_strides[DC_MAX_RANK];
+    ref_strides(x->rank, x->dims, x_strides);
+    ref_strides(dy->rank, dy->dims, y_strides);
+    ref_iter it;
+    ref_iter_init(&it, dy->rank, dy->dims);
+    ref_iter_add(&it, 0, y_strides);
+    for (bool more = ref_iter_begin(&it); more; more = ref_iter_next(&it)) {
+        const taps *t[DC_MAX_RANK];
+        bool outside = false;
+        for (int k = 0; k < x->rank; k++) {
+            t[k] = &all[first[k] + it.index[k]];
+            outside |= t[k]->outside;
+        }
+        if (outside) /* extrapolation_value does not depend on X */
+            continue;
+        double g = ref_get(dy, it.offset[0]);
+        int pick[DC_MAX_RANK] = {0};
+        do {
+            int64_t xi;
+            double w = combination(x->rank, t, pick, x_strides, &xi);
+            sum[xi] += w * g;
+        } while (next_combination(x->rank, t, pick));
+    }
+    for (int64_t i = 0; i < n_in; i++)
+        ref_set(dx, i, sum[i]);
+    free(sum);
     free(all);
     return DC_OK;
 }

@@ -219,11 +219,18 @@ static const char *impl_of(const_dnnl_primitive_desc_t pd)
 dc_status dc_dnnl_pd(const dc_kernel_args *a, const void *op_desc, const dc_dnnl_attr *spec,
                      const char *what, dnnl_primitive_desc_t *pd)
 {
+    return dc_dnnl_pd_hint(a, op_desc, spec, what, NULL, pd);
+}
+
+dc_status dc_dnnl_pd_hint(const dc_kernel_args *a, const void *op_desc, const dc_dnnl_attr *spec,
+                          const char *what, const_dnnl_primitive_desc_t hint,
+                          dnnl_primitive_desc_t *pd)
+{
     dnnl_engine_t engine = NULL;
     dnnl_primitive_attr_t attr;
     DC_TRY(dc_dnnl_engine(a, &engine));
     DC_TRY(make_attr(a, spec, &attr));
-    dnnl_status_t s = dnnl_primitive_desc_create(pd, op_desc, attr, engine, NULL);
+    dnnl_status_t s = dnnl_primitive_desc_create(pd, op_desc, attr, engine, hint);
     dnnl_primitive_attr_destroy(attr);
     if (s == dnnl_unimplemented)
         return dc_dnnl_refuse(a, "oneDNN has no %s implementation for these shapes/attributes",

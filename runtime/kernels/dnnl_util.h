@@ -117,6 +117,10 @@ dc_status dc_dnnl_engine(const dc_kernel_args *a, dnnl_engine_t *engine);
  * the primitive in messages. */
 dc_status dc_dnnl_pd(const dc_kernel_args *a, const void *op_desc, const dc_dnnl_attr *attr,
                      const char *what, dnnl_primitive_desc_t *pd);
+/* The same for a backward primitive, with the forward's descriptor as hint. */
+dc_status dc_dnnl_pd_hint(const dc_kernel_args *a, const void *op_desc, const dc_dnnl_attr *attr,
+                          const char *what, const_dnnl_primitive_desc_t hint,
+                          dnnl_primitive_desc_t *pd);
 
 /* A reorder primitive descriptor `from` -> `to` (user scratchpad, no ref check). */
 dc_status dc_dnnl_reorder_pd(const dc_kernel_args *a, const dnnl_memory_desc_t *from,

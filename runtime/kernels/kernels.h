@@ -14,6 +14,8 @@
     DC_KERNEL(dc_kernel_dnnl_MatMul)             \
     DC_KERNEL(dc_kernel_dnnl_Gemm)               \
     DC_KERNEL(dc_kernel_dnnl_Conv)               \
+    DC_KERNEL(dc_kernel_dnnl_ConvGradInput)      \
+    DC_KERNEL(dc_kernel_dnnl_ConvGradWeight)     \
     DC_KERNEL(dc_kernel_dnnl_LayerNormalization) \
     DC_KERNEL(dc_kernel_dnnl_Softmax)            \
     DC_KERNEL(dc_kernel_dnnl_LogSoftmax)         \
@@ -42,6 +44,10 @@
     DC_KERNEL(dc_kernel_c_MatMul)             \
     DC_KERNEL(dc_kernel_c_Gemm)               \
     DC_KERNEL(dc_kernel_c_Conv)               \
+    DC_KERNEL(dc_kernel_c_ConvGradInput)      \
+    DC_KERNEL(dc_kernel_c_ConvGradWeight)     \
+    DC_KERNEL(dc_kernel_c_ScatterAdd)         \
+    DC_KERNEL(dc_kernel_c_ResizeGrad)         \
     DC_KERNEL(dc_kernel_c_Add)                \
     DC_KERNEL(dc_kernel_c_Sub)                \
     DC_KERNEL(dc_kernel_c_Mul)                \

@@ -339,6 +339,246 @@ static void test_unreachable_and_errors(void)
     dc_graph_destroy(c.g);
 }
 
+/* ---- the gradient ops: ScatterAdd, ConvGrad*, ResizeGrad, Dropout --------- */
+
+/* Indices known only at run time: ArgMax over a constant one-hot matrix
+ * (no pass folds it), minus `range` where the wanted index is negative. The
+ * result has shape `dims` (rank 1 or 2) and the values of `want`. */
+static dc_value *runtime_indices(fd_case *c, const int64_t *want, int rank, const int64_t *dims,
+                                 int64_t range)
+{
+    int64_t n = rank == 1 ? dims[0] : dims[0] * dims[1], hot_dims[] = {n, range};
+    dc_tensor *hot;
+    DC_ASSERT_OK(dc_tensor_create(&hot, NULL, DC_F64, 2, hot_dims));
+    int64_t offsets[16] = {0};
+    for (int64_t j = 0; j < n; j++) {
+        ((double *)hot->data)[j * range + (want[j] < 0 ? want[j] + range : want[j])] = 1;
+        offsets[j] = want[j] < 0 ? range : 0;
+    }
+    dc_value *m = dc_param(c->g, dc_graph_unique_name(c->g, "hot"), hot);
+    dc_node *arg = dc_node_begin(c->g, "ArgMax", "", &m, 1, 1);
+    DC_ASSERT_OK(dc_node_set_int(arg, c->g, "axis", 1));
+    DC_ASSERT_OK(dc_node_set_int(arg, c->g, "keepdims", 0));
+    dc_value *idx = dc_sub(c->g, dc_node_finish(c->g, arg), dc_const_i64(c->g, offsets, (int)n));
+    idx = dc_reshape(c->g, idx, dims, rank);
+    CU_ASSERT_PTR_NULL(idx ? idx->constant : NULL); /* really a run-time value */
+    return idx;
+}
+
+static void test_gather_runtime_indices(void)
+{
+    /* iBOT's case: rows of [B·N, D] by data-dependent indices, with repeats. */
+    const int64_t x2[] = {5, 3}, i1[] = {5}, rows[] = {4, -1, 0, 4, 2};
+    fd_case c = begin("Gather_axis0_runtime");
+    dc_value *p = param(&c, 2, x2, -1, 1);
+    finish(&c, dc_gather(c.g, p, runtime_indices(&c, rows, 1, i1, 5), 0));
+    check_gradients(&c);
+
+    /* A middle axis and 2-D indices. */
+    const int64_t x3[] = {2, 4, 3}, i2[] = {2, 3}, mid[] = {1, 3, 1, -4, 2, 2};
+    c = begin("Gather_axis1_2d_indices");
+    p = param(&c, 3, x3, -1, 1);
+    finish(&c, dc_gather(c.g, p, runtime_indices(&c, mid, 2, i2, 4), 1));
+    check_gradients(&c);
+
+    /* The last axis; x also feeds the loss directly. */
+    const int64_t x35[] = {3, 5}, i3[] = {3}, last[] = {-2, 0, 3};
+    c = begin("Gather_last_axis_reused");
+    p = param(&c, 2, x35, -1, 1);
+    dc_value *g = dc_gather(c.g, p, runtime_indices(&c, last, 1, i3, 5), -1); /* [3, 3] */
+    dc_value *parts[] = {g, dc_slice(c.g, p, 1, 0, 3)};
+    finish(&c, dc_concat(c.g, parts, 2, 0));
+    check_gradients(&c);
+}
+
+/* ScatterAdd itself: linear in its updates, whose gradient is Gather(dy). */
+static void test_scatter_add(void)
+{
+    const int64_t like[] = {4, 3, 2}, upd[] = {4, 5, 2}, i5[] = {5}, idx[] = {2, 0, -1, 2, 2};
+    fd_case c = begin("ScatterAdd_axis1");
+    dc_value *u = param(&c, 3, upd, -1, 1);
+    dc_value *in[] = {constant(&c, 3, like), runtime_indices(&c, idx, 1, i5, 3), u};
+    DC_ASSERT_OK(dc_graph_set_opset(c.g, "ai.dinoc", 1));
+    dc_node *n = dc_node_begin(c.g, "ScatterAdd", "ai.dinoc", in, 3, 1);
+    DC_ASSERT_OK(dc_node_set_int(n, c.g, "axis", 1));
+    finish(&c, dc_unary(c.g, "Tanh", dc_node_finish(c.g, n)));
+    check_gradients(&c);
+}
+
+typedef struct conv_spec {
+    const char *name;
+    int rank;
+    int64_t x[5], w[5];
+    int64_t strides[3], dilations[3], pads[6], group;
+    const char *auto_pad; /* NULL: explicit pads */
+    bool bias;
+} conv_spec;
+
+static void check_conv(const conv_spec *s)
+{
+    fd_case c = begin(s->name);
+    int sp = s->rank - 2;
+    int64_t b[] = {s->w[0]};
+    dc_value *in[] = {param(&c, s->rank, s->x, -1, 1), param(&c, s->rank, s->w, -1, 1),
+                      s->bias ? param(&c, 1, b, -1, 1) : NULL};
+    dc_node *n = dc_node_begin(c.g, "Conv", "", in, s->bias ? 3 : 2, 1);
+    DC_ASSERT_OK(dc_node_set_ints(n, c.g, "strides", s->strides, sp));
+    DC_ASSERT_OK(dc_node_set_ints(n, c.g, "dilations", s->dilations, sp));
+    DC_ASSERT_OK(dc_node_set_int(n, c.g, "group", s->group));
+    if (s->auto_pad)
+        DC_ASSERT_OK(dc_node_set_string(n, c.g, "auto_pad", s->auto_pad));
+    else
+        DC_ASSERT_OK(dc_node_set_ints(n, c.g, "pads", s->pads, 2 * sp));
+    finish(&c, dc_node_finish(c.g, n));
+    check_gradients(&c);
+}
+
+static void test_conv_general(void)
+{
+    static const conv_spec specs[] = {
+        {"Conv_strided_padded_dilated_grouped", 4, {2, 4, 7, 6}, {6, 2, 3, 2}, {2, 1}, {1, 2},
+         {1, 0, 0, 1}, 2, NULL, true},
+        {"Conv_1d", 3, {2, 3, 9}, {4, 3, 3}, {2}, {2}, {1, 2}, 1, NULL, true},
+        {"Conv_3d_depthwise", 5, {1, 2, 4, 3, 3}, {2, 1, 2, 2, 2}, {1, 2, 1}, {1, 1, 1},
+         {1, 0, 1, 0, 1, 1}, 2, NULL, false},
+        {"Conv_same_upper", 4, {1, 2, 5, 6}, {3, 2, 3, 3}, {2, 2}, {1, 1}, {0}, 1, "SAME_UPPER", true},
+        {"Conv_same_lower", 4, {1, 2, 5, 6}, {3, 2, 2, 3}, {2, 3}, {1, 1}, {0}, 1, "SAME_LOWER", false},
+        {"Conv_valid_remainder", 4, {1, 1, 6, 7}, {2, 1, 3, 3}, {2, 2}, {1, 1}, {0}, 1, "VALID", false},
+        {"Conv_stride_ne_kernel", 4, {2, 3, 8, 8}, {4, 3, 4, 4}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1, NULL, true},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        check_conv(&specs[i]);
+}
+
+typedef struct resize_spec {
+    const char *name;
+    int64_t opset;
+    int rank;
+    int64_t x[4];
+    float scales[4];       /* all 0: use sizes */
+    int64_t sizes[4];
+    float roi[8];
+    const char *mode, *coord, *nearest;
+    float cubic_a;
+    int exclude_outside;
+} resize_spec;
+
+static void check_resize(const resize_spec *s)
+{
+    fd_case c = begin(s->name);
+    DC_ASSERT_OK(dc_graph_set_opset(c.g, "", s->opset));
+    dc_value *x = param(&c, s->rank, s->x, -1, 1);
+    bool by_sizes = s->scales[0] == 0;
+    int64_t n1[] = {s->rank}, n2[] = {2 * s->rank}, n0[] = {0};
+    dc_tensor *scales, *roi;
+    DC_ASSERT_OK(dc_tensor_create(&scales, NULL, DC_F32, 1, by_sizes ? n0 : n1));
+    DC_ASSERT_OK(dc_tensor_create(&roi, NULL, DC_F32, 1, n2));
+    for (int i = 0; i < s->rank && !by_sizes; i++)
+        ((float *)scales->data)[i] = s->scales[i];
+    for (int i = 0; i < 2 * s->rank; i++)
+        ((float *)roi->data)[i] = s->roi[i];
+    dc_value *sv = dc_param(c.g, dc_graph_unique_name(c.g, "scales"), scales);
+    dc_value *rv = dc_param(c.g, dc_graph_unique_name(c.g, "roi"), roi);
+    dc_value *in10[] = {x, sv};
+    dc_value *in[] = {x, rv, sv, by_sizes ? dc_const_i64(c.g, s->sizes, s->rank) : NULL};
+    dc_node *n = s->opset == 10 ? dc_node_begin(c.g, "Resize", "", in10, 2, 1)
+                                : dc_node_begin(c.g, "Resize", "", in, by_sizes ? 4 : 3, 1);
+    DC_ASSERT_OK(dc_node_set_string(n, c.g, "mode", s->mode));
+    if (s->opset > 10) {
+        DC_ASSERT_OK(dc_node_set_string(n, c.g, "coordinate_transformation_mode", s->coord));
+        DC_ASSERT_OK(dc_node_set_string(n, c.g, "nearest_mode", s->nearest));
+    }
+    if (s->cubic_a != 0)
+        DC_ASSERT_OK(dc_node_set_float(n, c.g, "cubic_coeff_a", s->cubic_a));
+    DC_ASSERT_OK(dc_node_set_int(n, c.g, "exclude_outside", s->exclude_outside));
+    DC_ASSERT_OK(dc_node_set_float(n, c.g, "extrapolation_value", 0.25f));
+    finish(&c, dc_node_finish(c.g, n));
+    check_gradients(&c);
+}
+
+static void test_resize(void)
+{
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+                                         "asymmetric", "tf_crop_and_resize"};
+    static const char *const modes[] = {"nearest", "linear", "cubic"};
+    /* Every mode and coordinate mode: up on one axis, down on another. */
+    for (int m = 0; m < 3; m++)
+        for (int k = 0; k < 5; k++) {
+            resize_spec s = {"Resize", 17, 4, {1, 2, 4, 5}, {1, 1, 1.75f, 0.6f}, {0},
+                             {0, 0, 0.1f, -0.2f, 1, 1, 0.8f, 1.1f}, modes[m], coords[k],
+                             "round_prefer_floor", 0, 0};
+            char name[64];
+            snprintf(name, sizeof name, "Resize_%s_%s", modes[m], coords[k]);
+            s.name = name;
+            check_resize(&s);
+        }
+    static const resize_spec specs[] = {
+        {"Resize_cubic_exclude_outside_sizes", 17, 2, {4, 5}, {0}, {7, 3}, {0}, "cubic",
+         "half_pixel", "floor", -0.5f, 1},
+        {"Resize_nearest_ceil_sizes", 17, 3, {2, 3, 4}, {0}, {3, 5, 3}, {0}, "nearest",
+         "asymmetric", "ceil", 0, 0},
+        {"Resize_nearest_prefer_ceil", 17, 2, {3, 4}, {2.5f, 1.5f}, {0}, {0}, "nearest",
+         "half_pixel", "round_prefer_ceil", 0, 0},
+        {"Resize_nearest_floor_down", 17, 2, {5, 6}, {0.5f, 0.7f}, {0}, {0}, "nearest",
+         "align_corners", "floor", 0, 0},
+        {"Resize_tf_half_pixel_for_nn_opset11", 11, 2, {3, 4}, {2, 1.5f}, {0}, {0}, "nearest",
+         "tf_half_pixel_for_nn", "round_prefer_floor", 0, 0},
+        {"Resize_linear_opset10", 10, 2, {3, 4}, {2, 1.5f}, {0}, {0}, "linear", NULL, NULL, 0, 0},
+        {"Resize_nearest_opset10", 10, 2, {3, 4}, {1.5f, 0.75f}, {0}, {0}, "nearest", NULL, NULL, 0, 0},
+        {"Resize_cubic_pos_embed_like", 17, 4, {1, 3, 4, 4}, {0}, {1, 3, 6, 6}, {0}, "cubic",
+         "half_pixel", "floor", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        check_resize(&specs[i]);
+}
+
+/* Dropout-12+: data, ratio, training_mode; with the mask as output 1 when asked. */
+static fd_case dropout_case(const char *name, dc_value *(*ratio)(fd_case *), int training,
+                            int n_outputs)
+{
+    const int64_t x[] = {4, 5};
+    fd_case c = begin(name);
+    dc_value *p = param(&c, 2, x, -1, 1);
+    dc_tensor *mode = NULL;
+    if (training >= 0) {
+        DC_ASSERT_OK(dc_tensor_create(&mode, NULL, DC_BOOL, 0, NULL));
+        *(uint8_t *)mode->data = (uint8_t)training;
+    }
+    dc_value *in[] = {p, ratio(&c), mode ? dc_param(c.g, "training", mode) : NULL};
+    dc_node *n = dc_node_begin(c.g, "Dropout", "", in, mode ? 3 : 2, n_outputs);
+    DC_ASSERT_OK(dc_node_set_int(n, c.g, "seed", 7));
+    finish(&c, dc_unary(c.g, "Exp", dc_node_finish(c.g, n)));
+    return c;
+}
+
+static dc_value *ratio_03(fd_case *c) { return dc_scalar(c->g, DC_F64, 0.3); }
+static dc_value *ratio_0(fd_case *c) { return dc_scalar(c->g, DC_F64, 0.0); }
+/* 0.4 as a product no pass folds: the rule must build 1 / (1 − ratio) in the graph. */
+static dc_value *ratio_runtime(fd_case *c)
+{
+    return dc_mul(c->g, dc_scalar(c->g, DC_F64, 0.5), dc_scalar(c->g, DC_F64, 0.8));
+}
+
+static void test_dropout(void)
+{
+    fd_case c = dropout_case("Dropout_inference", ratio_03, -1, 1);
+    check_gradients(&c);
+    c = dropout_case("Dropout_training_false", ratio_03, 0, 2);
+    check_gradients(&c);
+    c = dropout_case("Dropout_training", ratio_03, 1, 2);
+    check_gradients(&c);
+    c = dropout_case("Dropout_training_ratio0", ratio_0, 1, 1);
+    check_gradients(&c);
+    c = dropout_case("Dropout_training_runtime_ratio", ratio_runtime, 1, 2);
+    check_gradients(&c);
+    /* Training mode without the mask output: a clear refusal. */
+    c = dropout_case("Dropout_training_no_mask", ratio_03, 1, 1);
+    dc_value *grads[1];
+    CU_ASSERT_EQUAL(dc_autodiff(c.g, c.loss, c.params, 1, grads), DC_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "mask output"));
+    dc_graph_destroy(c.g);
+}
+
 void register_pass_autodiff(void)
 {
     static const dc_test_case tests[] = {
@@ -352,6 +592,11 @@ void register_pass_autodiff(void)
         {"Softmax, LogSoftmax, LayerNormalization", test_softmax_layernorm},
         {"a value used twice accumulates", test_value_used_twice},
         {"unreachable parameters and bad losses", test_unreachable_and_errors},
+        {"Gather with run-time indices (ScatterAdd), repeats and negatives", test_gather_runtime_indices},
+        {"ScatterAdd", test_scatter_add},
+        {"Conv: strides, pads, dilations, groups, auto_pad, 1-D and 3-D", test_conv_general},
+        {"Resize: every mode and coordinate mode, scales and sizes", test_resize},
+        {"Dropout: inference, training with mask, ratio 0, no mask", test_dropout},
         {NULL, NULL},
     };
     dc_add_suite("pass_autodiff", tests);
