@@ -145,11 +145,13 @@ static int layer_of(const char *name, int depth)
     return depth + 1;
 }
 
+/* As the official get_params_groups_with_decay and Lightly's benchmark:
+ * biases, norms and LayerScale gammas get no weight decay. */
 static bool no_weight_decay(const char *name)
 {
     size_t n = strlen(name);
     return (n > 5 && strcmp(name + n - 5, ".bias") == 0) || strstr(name, "norm") ||
-           strstr(name, ".gamma") || strstr(name, "_token") || strstr(name, "pos_embed");
+           strstr(name, "gamma");
 }
 
 /* One group per parameter: its layer-wise lr scale, patch-embed multiplier,

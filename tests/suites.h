@@ -25,6 +25,7 @@
     DC_SUITE(pass_training) \
     DC_SUITE(graphs_heads_losses) \
     DC_SUITE(graphs_vit) \
+    DC_SUITE(graphs_dinov2) \
     DC_SUITE(conformance)
 
 #endif

@@ -1,0 +1,252 @@
+/* One DINOv2 training step (graphs/dinov2.c through dc_dinov2_step,
+ * graphs/dinov2_step.h) against PyTorch (tests/models/dinov2_reference.py):
+ * same initial parameters and batch, then
+ *   - the four loss terms within 1e-5 relative;
+ *   - d loss / d every student parameter within 1e-4 (max |diff| / max |want|);
+ *   - every parameter after AdamW and the teacher EMA, the AdamW moments,
+ *     within 1e-4; the centers within 1e-5; optimizer.step exactly;
+ *   - no tensor missing and none extra.
+ * Cases (tests/models/dinov2_ref/<case>/): "test-tiny" (mean centering,
+ * separate iBOT head, drop-path), "test-sinkhorn" (Sinkhorn-Knopp, registers,
+ * shared head), "test-tiny-bm" (test-tiny with the overrides in its
+ * overrides.txt: layer-wise lr decay, patch-embed lr multiplier, weight-decay
+ * groups, binding gradient clipping; an init with AdamW moments at step 3).
+ *
+ * One exemption: the attention's key bias (the middle third of qkv.bias) has
+ * an exactly zero gradient (softmax over the keys is shift invariant), so in
+ * float32 it is round-off of ~1e-9 — the size of AdamW's eps. On a first step
+ * (zero moments) AdamW turns that into an update of any size up to lr, of
+ * either sign, in dinoc as in PyTorch. There the updated key biases are only
+ * held to |diff| <= lr (student) and (1 − momentum)·lr more (teacher). */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dc_safetensors.h"
+#include "dinov2_step.h"
+#include "test_util.h"
+
+#define REF_DIR DINOC_SOURCE_DIR "/tests/models/dinov2_ref/"
+
+enum { MAX_OVERRIDES = 16 };
+
+static const double LOSS_TOL = 1e-5, TENSOR_TOL = 1e-4, CENTER_TOL = 1e-5;
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int same_shape(const dc_tensor *a, const dc_tensor *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank)
+        return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
+/* max |got − want| / max |want| over elements [begin, end) of a float tensor. */
+static double relative_error(const dc_tensor *got, const dc_tensor *want, uint64_t begin,
+                             uint64_t end, double *max_abs_diff)
+{
+    double diff = 0, scale = 0;
+    for (uint64_t i = begin; i < end; i++) {
+        double w = dc_tensor_get_f64(want, i), d = fabs(dc_tensor_get_f64(got, i) - w);
+        diff = d > diff || isnan(d) ? d : diff;
+        scale = fabs(w) > scale ? fabs(w) : scale;
+    }
+    if (max_abs_diff)
+        *max_abs_diff = diff;
+    return scale > 0 ? diff / scale : diff;
+}
+
+static double batch_scalar(const dc_safetensors *batch, const char *name)
+{
+    const dc_tensor *t = dc_safetensors_get(batch, name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return dc_tensor_get_f64(t, 0);
+}
+
+/* Compares one expected tensor with dinoc's; returns 1 when it matches. */
+static int check_tensor(const char *cas, const char *file, const dc_tensor *want,
+                        const dc_safetensors *got_file, const dc_safetensors *batch,
+                        int first_step)
+{
+    const dc_tensor *got = dc_safetensors_get(got_file, want->name);
+    if (!got) {
+        fprintf(stderr, "\n    %s %s: '%s' missing from dinoc's output", cas, file, want->name);
+        return 0;
+    }
+    if (!same_shape(got, want)) {
+        fprintf(stderr, "\n    %s %s: '%s' has another type or shape", cas, file, want->name);
+        return 0;
+    }
+    uint64_t n = dc_tensor_numel(want);
+    if (want->dtype == DC_I64) {
+        for (uint64_t i = 0; i < n; i++)
+            if (dc_tensor_get_i64(got, i) != dc_tensor_get_i64(want, i)) {
+                fprintf(stderr, "\n    %s %s: '%s' = %lld, expected %lld", cas, file, want->name,
+                        (long long)dc_tensor_get_i64(got, i), (long long)dc_tensor_get_i64(want, i));
+                return 0;
+            }
+        return 1;
+    }
+    int center = !strcmp(want->name, "dino_center") || !strcmp(want->name, "ibot_center");
+    double tol = center ? CENTER_TOL : TENSOR_TOL, err;
+    int ok = 1;
+    if (first_step && ends_with(want->name, "attn.qkv.bias") && strstr(file, "state")) {
+        /* [q | k | v]: the key bias is the exempted middle third (top comment). */
+        uint64_t d = n / 3;
+        double lr = batch_scalar(batch, "lr"), m = batch_scalar(batch, "momentum");
+        double bound = strncmp(want->name, "teacher.", 8) == 0 ? (1 - m) * lr : lr;
+        double k_diff, q_diff, v_diff, wmax = 0;
+        relative_error(got, want, d, 2 * d, &k_diff);
+        if (!(k_diff <= bound * (1 + 1e-3) + 1e-7)) {
+            fprintf(stderr, "\n    %s %s: '%s' key bias moved by %.3g, more than %.3g", cas, file,
+                    want->name, k_diff, bound);
+            ok = 0;
+        }
+        relative_error(got, want, 0, d, &q_diff);
+        relative_error(got, want, 2 * d, n, &v_diff);
+        for (uint64_t i = 0; i < n; i++)
+            wmax = fmax(wmax, fabs(dc_tensor_get_f64(want, i)));
+        err = fmax(q_diff, v_diff) / (wmax > 0 ? wmax : 1);
+    } else {
+        err = relative_error(got, want, 0, n, NULL);
+    }
+    if (!(err <= tol)) {
+        fprintf(stderr, "\n    %s %s: '%s' differs by %.3g (relative to its max; tolerance %g)",
+                cas, file, want->name, err, tol);
+        ok = 0;
+    }
+    return ok;
+}
+
+/* Every tensor of `file` in the expected directory against dinoc's output. */
+static void check_file(const char *cas, const char *file, const char *got_dir,
+                       const dc_safetensors *batch, int first_step)
+{
+    char path[1024];
+    dc_safetensors *want = NULL, *got = NULL;
+    snprintf(path, sizeof path, REF_DIR "%s/%s", cas, file);
+    DC_ASSERT_OK(dc_safetensors_load(path, &want));
+    snprintf(path, sizeof path, "%s/%s", got_dir, file);
+    DC_ASSERT_OK(dc_safetensors_load(path, &got));
+    if (!want || !got) {
+        dc_safetensors_destroy(want);
+        dc_safetensors_destroy(got);
+        return;
+    }
+    int bad = 0;
+    for (int i = 0; i < want->n_tensors; i++)
+        bad += !check_tensor(cas, file, want->tensors[i], got, batch, first_step);
+    for (int i = 0; i < got->n_tensors; i++)
+        if (!dc_safetensors_get(want, got->tensors[i]->name)) {
+            fprintf(stderr, "\n    %s %s: unexpected tensor '%s'", cas, file, got->tensors[i]->name);
+            bad++;
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+    dc_safetensors_destroy(want);
+    dc_safetensors_destroy(got);
+}
+
+static void check_losses(const char *cas, const char *got_dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, REF_DIR "%s/losses.json", cas);
+    json_object *want = json_object_from_file(path);
+    snprintf(path, sizeof path, "%s/losses.json", got_dir);
+    json_object *got = json_object_from_file(path);
+    CU_ASSERT_PTR_NOT_NULL(want);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    const char *terms[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss"};
+    for (int i = 0; want && got && i < 4; i++) {
+        json_object *w, *g;
+        if (!json_object_object_get_ex(want, terms[i], &w) ||
+            !json_object_object_get_ex(got, terms[i], &g)) {
+            fprintf(stderr, "\n    %s: loss term '%s' missing", cas, terms[i]);
+            CU_FAIL("loss term missing");
+            continue;
+        }
+        double wv = json_object_get_double(w), gv = json_object_get_double(g);
+        double rel = fabs(gv - wv) / fmax(fabs(wv), 1e-30);
+        if (!(rel <= LOSS_TOL))
+            fprintf(stderr, "\n    %s: %s = %.8g, expected %.8g (relative %.3g)", cas, terms[i], gv,
+                    wv, rel);
+        CU_ASSERT(rel <= LOSS_TOL);
+    }
+    json_object_put(want);
+    json_object_put(got);
+}
+
+/* overrides.txt: one FIELD=VALUE a line (absent: none). Returns the count. */
+static int read_overrides(const char *cas, char lines[][128], const char *ptrs[])
+{
+    char path[1024];
+    snprintf(path, sizeof path, REF_DIR "%s/overrides.txt", cas);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < MAX_OVERRIDES && fgets(lines[n], 128, f)) {
+        lines[n][strcspn(lines[n], "\r\n")] = 0;
+        if (lines[n][0]) {
+            ptrs[n] = lines[n];
+            n++;
+        }
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void run_case(const char *cas, const char *config)
+{
+    char lines[MAX_OVERRIDES][128], init[1024], batch_path[1024], dir[] = "/tmp/dinoc_dinov2_XXXXXX";
+    const char *overrides[MAX_OVERRIDES];
+    int n = read_overrides(cas, lines, overrides);
+    snprintf(init, sizeof init, REF_DIR "%s/init.safetensors", cas);
+    snprintf(batch_path, sizeof batch_path, REF_DIR "%s/batch.safetensors", cas);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    dc_status s = dc_dinov2_step(config, overrides, n, init, batch_path, dir);
+    DC_ASSERT_OK(s);
+    dc_safetensors *batch = NULL, *expected_state = NULL;
+    DC_ASSERT_OK(dc_safetensors_load(batch_path, &batch));
+    char path[1024];
+    snprintf(path, sizeof path, REF_DIR "%s/state.safetensors", cas);
+    DC_ASSERT_OK(dc_safetensors_load(path, &expected_state));
+    if (s == DC_OK && batch && expected_state) {
+        const dc_tensor *step = dc_safetensors_get(expected_state, "optimizer.step");
+        int first_step = step && dc_tensor_get_i64(step, 0) == 1;
+        check_losses(cas, dir);
+        check_file(cas, "gradients.safetensors", dir, batch, first_step);
+        check_file(cas, "state.safetensors", dir, batch, first_step);
+    }
+    dc_safetensors_destroy(batch);
+    dc_safetensors_destroy(expected_state);
+    const char *files[] = {"losses.json", "gradients.safetensors", "state.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static void test_tiny(void) { run_case("test-tiny", "test-tiny"); }
+static void test_sinkhorn(void) { run_case("test-sinkhorn", "test-sinkhorn"); }
+static void test_tiny_bm(void) { run_case("test-tiny-bm", "test-tiny"); }
+
+void register_graphs_dinov2(void)
+{
+    static const dc_test_case tests[] = {
+        {"test-tiny step matches torch (mean centering, iBOT head, drop-path)", test_tiny},
+        {"test-sinkhorn step matches torch (Sinkhorn-Knopp, registers, shared head)", test_sinkhorn},
+        {"test-tiny with benchmark optimiser overrides, step 4, matches torch", test_tiny_bm},
+        {NULL, NULL},
+    };
+    dc_add_suite("graphs_dinov2", tests);
+}
