@@ -406,7 +406,7 @@ static Onnx__ModelProto *export_model(exporter *ex, const dc_graph *g)
 
     /* Metadata, then the dimension bounds as "dinoc.dim_bound.<name>". */
     size_t plen = strlen(DC_ONNX_DIM_BOUND_PREFIX);
-    if (!LIST(ex, m->metadata_props, g->n_metadata + g->n_dim_symbols))
+    if (!LIST(ex, m->metadata_props, g->n_metadata + g->n_dim_symbols + g->n_state_updates))
         return NULL;
     for (int i = 0; i < g->n_metadata; i++) {
         if (is_dim_symbol(g, g->metadata[i].key))
@@ -426,6 +426,17 @@ static Onnx__ModelProto *export_model(exporter *ex, const dc_graph *g)
         snprintf(key, klen, "%s%s", DC_ONNX_DIM_BOUND_PREFIX, sym->name);
         snprintf(value, 24, "%" PRId64, sym->bound);
         if (!(m->metadata_props[m->n_metadata_props++] = entry(ex, key, value)))
+            return NULL;
+    }
+    for (int i = 0; i < g->n_state_updates; i++) {
+        const char *state = g->state_updates[i].state->name;
+        size_t klen = strlen(DC_ONNX_STATE_UPDATE_PREFIX) + strlen(state) + 1;
+        char *key = alloc_n(ex, klen, 1);
+        if (!key)
+            return NULL;
+        snprintf(key, klen, "%s%s", DC_ONNX_STATE_UPDATE_PREFIX, state);
+        if (!(m->metadata_props[m->n_metadata_props++] =
+                  entry(ex, key, g->state_updates[i].next->name)))
             return NULL;
     }
     if (!(m->graph = export_graph(ex, g)))

@@ -551,6 +551,8 @@ static dc_status import_metadata(const Onnx__ModelProto *m, dc_graph *g)
     for (size_t i = 0; i < m->n_metadata_props; i++) {
         const char *key = m->metadata_props[i]->key ? m->metadata_props[i]->key : "";
         const char *value = m->metadata_props[i]->value ? m->metadata_props[i]->value : "";
+        if (strncmp(key, DC_ONNX_STATE_UPDATE_PREFIX, strlen(DC_ONNX_STATE_UPDATE_PREFIX)) == 0)
+            continue; /* read once the values exist (import_state_updates) */
         if (strncmp(key, DC_ONNX_DIM_BOUND_PREFIX, plen) != 0) {
             DC_TRY(dc_graph_set_metadata(g, key, value));
             continue;
@@ -563,6 +565,30 @@ static dc_status import_metadata(const Onnx__ModelProto *m, dc_graph *g)
             return dc_error(DC_ERR_INVALID, "metadata '%s' = '%s': expected a non-negative "
                             "integer bound of dimension '%s'", key, value, sym);
         DC_TRY(dc_graph_set_dim_bound(g, sym, bound));
+    }
+    return DC_OK;
+}
+
+/* The training state of a graph dinoc wrote (dc_graph_add_state_update).
+ * With `mark_only`, only flags the states, before shape inference, so that
+ * no inference folds a value computed from them; the updates themselves are
+ * added once every value has its type. */
+static dc_status import_state_updates(const Onnx__ModelProto *m, dc_graph *g, bool mark_only)
+{
+    const size_t plen = strlen(DC_ONNX_STATE_UPDATE_PREFIX);
+    for (size_t i = 0; i < m->n_metadata_props; i++) {
+        const char *key = m->metadata_props[i]->key ? m->metadata_props[i]->key : "";
+        const char *value = m->metadata_props[i]->value ? m->metadata_props[i]->value : "";
+        if (strncmp(key, DC_ONNX_STATE_UPDATE_PREFIX, plen) != 0)
+            continue;
+        dc_value *state = dc_graph_find_value(g, key + plen), *next = dc_graph_find_value(g, value);
+        if (!state || !next || !state->is_initializer)
+            return dc_error(DC_ERR_INVALID, "metadata '%s' = '%s': no such %s", key, value,
+                            state && state->is_initializer ? "value" : "initializer");
+        if (mark_only)
+            state->is_state = true;
+        else
+            DC_TRY(dc_graph_add_state_update(g, state, next));
     }
     return DC_OK;
 }
@@ -609,7 +635,11 @@ static dc_status import_model(const Onnx__ModelProto *m, importer *imp, unsigned
     if (s == DC_OK && !(flags & DC_ONNX_NO_CHECK))
         s = dc_graph_verify(g);
     if (s == DC_OK && !(flags & DC_ONNX_NO_CHECK))
+        s = import_state_updates(m, g, true);
+    if (s == DC_OK && !(flags & DC_ONNX_NO_CHECK))
         s = dc_infer_shapes(g);
+    if (s == DC_OK && !(flags & DC_ONNX_NO_CHECK))
+        s = import_state_updates(m, g, false);
     if (s != DC_OK) {
         dc_graph_destroy(g);
         return s;

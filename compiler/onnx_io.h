@@ -23,6 +23,8 @@
 
 /* The metadata key prefix that carries symbolic-dimension bounds. */
 #define DC_ONNX_DIM_BOUND_PREFIX "dinoc.dim_bound."
+/* Training state: metadata "dinoc.state_update.<state>" = "<next value>". */
+#define DC_ONNX_STATE_UPDATE_PREFIX "dinoc.state_update."
 
 /* Flags for dc_onnx_load_buffer_ex. */
 enum {

@@ -7,12 +7,14 @@
  *   - the EMA and center updates, and the AdamW kernels, match their formulas.
  * The reference data comes from tests/models/export_grad_model.py. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "builder.h"
 #include "dc_npy.h"
 #include "ema.h"
 #include "interpret.h"
+#include "onnx_io.h"
 #include "run_model.h"
 #include "test_util.h"
 #include "training.h"
@@ -290,6 +292,33 @@ static void test_adamw_kernels_match_formula(void)
     dc_graph_destroy(g);
 }
 
+/* Training state survives ONNX export and import (metadata), and no import-time
+ * inference folds a value computed from it. */
+static void test_state_round_trips_through_onnx(void)
+{
+    dc_graph *g = dc_graph_create("counter");
+    dc_tensor *zero;
+    DC_ASSERT_OK(dc_tensor_create(&zero, NULL, DC_I64, 0, NULL));
+    dc_value *count = dc_state(g, "count", zero);
+    dc_value *next = dc_add(g, count, dc_scalar(g, DC_I64, 1));
+    DC_ASSERT_OK(dc_graph_add_state_update(g, count, next));
+    DC_ASSERT_OK(dc_output(g, next));
+    void *bytes = NULL;
+    size_t size = 0;
+    DC_ASSERT_OK(dc_onnx_save_buffer(g, &bytes, &size));
+    dc_graph *back = NULL;
+    DC_ASSERT_OK(dc_onnx_load_buffer(bytes, size, NULL, &back));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_EQUAL(back->n_state_updates, 1);
+    const dc_value *c = dc_graph_find_value(back, "count");
+    CU_ASSERT(c && c->is_state);
+    CU_ASSERT_PTR_NULL(dc_graph_find_value(back, next->name)->constant); /* not folded */
+    CU_ASSERT_PTR_NULL(dc_graph_metadata(back, DC_ONNX_STATE_UPDATE_PREFIX "count"));
+    free(bytes);
+    dc_graph_destroy(back);
+    dc_graph_destroy(g);
+}
+
 void register_pass_training(void)
 {
     static const dc_test_case tests[] = {
@@ -297,6 +326,7 @@ void register_pass_training(void)
         {"ten AdamW steps with groups and clipping match torch", test_adamw_steps_match_torch},
         {"EMA and center updates follow their formulas", test_ema_and_center_updates},
         {"AdamW reference and runtime kernels follow the formula", test_adamw_kernels_match_formula},
+        {"training state round-trips through ONNX", test_state_round_trips_through_onnx},
         {NULL, NULL},
     };
     dc_add_suite("pass_training", tests);
