@@ -64,6 +64,7 @@ static const struct field {
     FIELD("freeze_last_layer_epochs", F_INT, freeze_last_layer_epochs),
     FIELD("wd_on_all_params", F_BOOL, wd_on_all_params),
     FIELD("epochs", F_INT, epochs),
+    FIELD("epoch_length", F_INT, epoch_length),
 #undef FIELD
 };
 enum { N_FIELDS = sizeof fields / sizeof fields[0] };
@@ -75,6 +76,10 @@ static void lightly_example(dc_dinov2_config *c)
 {
     *c = (dc_dinov2_config){
         .name = "lightly-example",
+        .quirks = "kept from Lightly's example (dinov2.md §9): the last-layer freeze is a no-op "
+                  "(freeze_last_layer_epochs = 0); weight decay applies to every parameter, biases "
+                  "and norms included (wd_on_all_params); teacher heads start independent of the "
+                  "student's (teacher_heads_copied = false); the lr is constant",
         .head = {2048, 256, 65536},
         .batch_size = 64, .n_local_views = 8, .local_crop_size = 96,
         .global_crop_scale = {0.32f, 1.0f}, .local_crop_scale = {0.05f, 0.32f},
@@ -97,6 +102,7 @@ static void lightly_benchmark(dc_dinov2_config *c)
 {
     lightly_example(c);
     c->name = "lightly-benchmark";
+    c->quirks = NULL;
     dc_vit_preset("vit-b/16", &c->vit);
     c->vit.drop_path = 0.1f;
     c->batch_size = 128;
@@ -128,6 +134,7 @@ static void fashion_mnist(dc_dinov2_config *c)
 {
     lightly_example(c);
     c->name = "fashion-mnist";
+    c->quirks = NULL;
     c->vit = (dc_vit_config){.image_size = 28, .patch_size = 4, .in_chans = 1, .embed_dim = 64,
                              .depth = 4, .num_heads = 4, .mlp_ratio = 4, .layerscale_init = 1e-5f,
                              .ln_eps = 1e-6f, .drop_path = 0.1f};
@@ -152,6 +159,7 @@ static void test_tiny(dc_dinov2_config *c)
 {
     lightly_example(c);
     c->name = "test-tiny";
+    c->quirks = NULL;
     c->vit = (dc_vit_config){.image_size = 16, .patch_size = 4, .in_chans = 3, .embed_dim = 32,
                              .depth = 2, .num_heads = 2, .mlp_ratio = 2, .layerscale_init = 1e-5f,
                              .ln_eps = 1e-6f, .drop_path = 0.1f};
@@ -293,6 +301,8 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
 
 void dc_config_print(const dc_dinov2_config *c, FILE *out)
 {
+    if (c->quirks)
+        fprintf(out, "# note: %s\n", c->quirks);
     fprintf(out, "name = %s\n", c->name);
     for (int i = 0; i < N_FIELDS; i++) {
         const void *at = (const char *)c + fields[i].offset;
@@ -305,5 +315,84 @@ void dc_config_print(const dc_dinov2_config *c, FILE *out)
             fprintf(out, "%s\n", *(const dc_centering *)at == DC_CENTERING_SINKHORN ? "sinkhorn" : "mean");
             break;
         }
+    }
+}
+
+/* One line of config text as "field=value" in buf; *has is false for blank and comment lines. */
+static dc_status config_line(const char *line, size_t len, int line_no, char *buf, size_t size,
+                             bool *has)
+{
+    *has = false;
+    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+        len--;
+    size_t start = strspn(line, " \t");
+    if (start >= len || line[start] == '#')
+        return DC_OK;
+    const char *key = line + start, *end = line + len;
+    const char *eq = memchr(key, '=', (size_t)(end - key));
+    if (!eq)
+        return dc_error(DC_ERR_PARSE, "config text line %d: expected 'field = value', found '%.*s'",
+                        line_no, (int)(end - key), key);
+    size_t klen = (size_t)(eq - key);
+    while (klen && (key[klen - 1] == ' ' || key[klen - 1] == '\t'))
+        klen--;
+    const char *value = eq + 1;
+    while (value < end && (*value == ' ' || *value == '\t'))
+        value++;
+    size_t vlen = (size_t)(end - value);
+    if (klen + vlen + 2 > size)
+        return dc_error(DC_ERR_PARSE, "config text line %d: line too long", line_no);
+    memcpy(buf, key, klen);
+    buf[klen] = '=';
+    memcpy(buf + klen + 1, value, vlen);
+    buf[klen + 1 + vlen] = '\0';
+    *has = true;
+    return DC_OK;
+}
+
+dc_status dc_config_from_text(const char *text, dc_dinov2_config *out)
+{
+    /* Two passes: the name first (wherever its line is), then the overrides. */
+    for (int pass = 0; pass < 2; pass++) {
+        bool named_seen = false;
+        int line_no = 0;
+        for (const char *line = text; *line;) {
+            size_t len = strcspn(line, "\n");
+            char buf[256];
+            bool has;
+            DC_TRY(config_line(line, len, ++line_no, buf, sizeof buf, &has));
+            line += len + (line[len] == '\n');
+            if (!has)
+                continue;
+            bool is_name = strncmp(buf, "name=", 5) == 0;
+            dc_status s = DC_OK;
+            if (is_name && pass == 0) {
+                if (named_seen)
+                    return dc_error(DC_ERR_PARSE, "config text line %d: a second 'name' line", line_no);
+                named_seen = true;
+                s = dc_config_named(buf + 5, out);
+            } else if (!is_name && pass == 1) {
+                s = dc_config_override(out, buf);
+            }
+            if (s != DC_OK)
+                return dc_error_context(s, "config text line %d", line_no);
+        }
+        if (pass == 0 && !named_seen)
+            return dc_error(DC_ERR_PARSE, "config text: no 'name = CONFIG' line");
+    }
+    return dc_config_validate(out);
+}
+
+void dc_config_normalization(const dc_dinov2_config *c, float mean[3], float std[3])
+{
+    static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
+    static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+    for (int i = 0; i < 3; i++) {
+        mean[i] = i < c->vit.in_chans ? imagenet_mean[i] : 0.0f;
+        std[i] = i < c->vit.in_chans ? imagenet_std[i] : 1.0f;
+    }
+    if (c->vit.in_chans == 1) {
+        mean[0] = 0.2860f;
+        std[0] = 0.3530f;
     }
 }

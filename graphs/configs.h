@@ -19,6 +19,17 @@ dc_status dc_config_override(dc_dinov2_config *c, const char *assignment);
 dc_status dc_config_validate(const dc_dinov2_config *c);
 /* Every field as "name = value" lines (also the form stored in checkpoints). */
 void dc_config_print(const dc_dinov2_config *c, FILE *out);
+/* The inverse of dc_config_print (a checkpoint's "config" metadata): the
+ * "name = NAME" line selects the named config, every other "field = value"
+ * line is applied as an override; blank lines and '#' comments are skipped.
+ * The result is validated. Errors give the line. */
+dc_status dc_config_from_text(const char *text, dc_dinov2_config *out);
+/* The input normalisation for [0, 1] pixels, per channel (entries past
+ * vit.in_chans are 0 / 1): ImageNet's mean (0.485, 0.456, 0.406) and std
+ * (0.229, 0.224, 0.225) for colour, as Lightly and timm; for one channel
+ * Fashion-MNIST's statistics, mean 0.2860 and std 0.3530 (the grey dataset
+ * dinoc embeds). Training (dc_batch_spec) and evaluation (dinoc knn) both use it. */
+void dc_config_normalization(const dc_dinov2_config *c, float mean[3], float std[3]);
 /* The names of the named configs, NULL-terminated. */
 const char *const *dc_config_names(void);
 

@@ -35,6 +35,7 @@ typedef enum dc_centering { DC_CENTERING_MEAN = 0, DC_CENTERING_SINKHORN = 1 } d
 
 typedef struct dc_dinov2_config {
     const char *name;
+    const char *quirks;        /* deliberate oddities of the recipe copied, printed as notes */
     dc_vit_config vit;
     dc_head_config head;
     bool ibot_separate_head;   /* false: iBOT shares the DINO head (Lightly default) */
@@ -63,6 +64,8 @@ typedef struct dc_dinov2_config {
     int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §4.4) */
     bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§9 quirk) */
     int epochs;
+    int epoch_length;          /* steps per epoch; 0: one pass over the data (Lightly), else a
+                                  fixed length as the official OFFICIAL_EPOCH_LENGTH (1250) */
 } dc_dinov2_config;
 
 #endif
