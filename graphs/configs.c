@@ -299,6 +299,19 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
     return DC_OK;
 }
 
+/* The shortest of %.6g..%.9g that reads back as the same float, so a
+ * checkpoint's config text restores the config exactly and stays readable. */
+static void print_float(FILE *out, float v)
+{
+    char buf[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    fprintf(out, "%s\n", buf);
+}
+
 void dc_config_print(const dc_dinov2_config *c, FILE *out)
 {
     if (c->quirks)
@@ -309,7 +322,7 @@ void dc_config_print(const dc_dinov2_config *c, FILE *out)
         fprintf(out, "%s = ", fields[i].name);
         switch (fields[i].kind) {
         case F_INT: fprintf(out, "%d\n", *(const int *)at); break;
-        case F_FLOAT: fprintf(out, "%g\n", *(const float *)at); break;
+        case F_FLOAT: print_float(out, *(const float *)at); break;
         case F_BOOL: fprintf(out, "%s\n", *(const bool *)at ? "true" : "false"); break;
         case F_CENTERING:
             fprintf(out, "%s\n", *(const dc_centering *)at == DC_CENTERING_SINKHORN ? "sinkhorn" : "mean");

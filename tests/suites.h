@@ -27,6 +27,7 @@
     DC_SUITE(graphs_heads_losses) \
     DC_SUITE(graphs_vit) \
     DC_SUITE(graphs_dinov2) \
+    DC_SUITE(graphs_knn) \
     DC_SUITE(conformance)
 
 #endif
