@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "configs.h"
 #include "dc_safetensors.h"
@@ -164,27 +165,64 @@ static dc_status write_results(dc_session *sess, const dc_plan *p, const char *d
     return s;
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* opt->repeat timed steps after the first one; median and minimum into opt. */
+static dc_status timed_steps(dc_session *sess, dc_dinov2_step_options *opt)
+{
+    double *ms = malloc((size_t)opt->repeat * sizeof *ms);
+    if (!ms)
+        return dc_error(DC_ERR_NOMEM, "%d timings", opt->repeat);
+    dc_status s = DC_OK;
+    for (int i = 0; i < opt->repeat && s == DC_OK; i++) {
+        double t0 = now_ms();
+        s = dc_session_run(sess);
+        ms[i] = now_ms() - t0;
+    }
+    if (s == DC_OK) {
+        qsort(ms, (size_t)opt->repeat, sizeof *ms, compare_doubles);
+        opt->median_ms = ms[opt->repeat / 2];
+        opt->min_ms = ms[0];
+    }
+    free(ms);
+    return s;
+}
+
 dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
-                         const char *init_path, const char *batch_path, const char *out_dir)
+                         const char *init_path, const char *batch_path, const char *out_dir,
+                         dc_dinov2_step_options *opt)
 {
     dc_dinov2_config c;
     DC_TRY(dc_dinov2_config_load(config, overrides, n_overrides, &c));
-    dc_dinov2_options opt = {.training = true, .grad_outputs = true, .seed = 0};
+    dc_dinov2_options build_opt = {.training = true, .grad_outputs = true, .seed = 0};
     dc_graph *g;
-    DC_TRY(dc_dinov2_build(&c, &opt, &g));
+    DC_TRY(dc_dinov2_build(&c, &build_opt, &g));
     dc_plan *plan = NULL;
     dc_session *sess = NULL;
     dc_status s = dc_load_state(g, init_path);
     if (s == DC_OK)
         s = dc_lower(g, NULL, &plan, NULL);
     if (s == DC_OK)
-        s = dc_session_create(plan, 0, &sess);
+        s = dc_session_create(plan, opt ? opt->threads : 0, &sess);
     if (s == DC_OK)
         s = set_batch(sess, plan, batch_path);
     if (s == DC_OK)
         s = dc_session_run(sess);
     if (s == DC_OK)
         s = write_results(sess, plan, out_dir);
+    if (s == DC_OK && opt && opt->repeat > 0)
+        s = timed_steps(sess, opt);
     dc_session_destroy(sess);
     dc_plan_destroy(plan);
     dc_graph_destroy(g);

@@ -16,8 +16,18 @@
 #include "dinov2_config.h"
 #include "ir.h"
 
+/* Benchmark options of dc_dinov2_step (NULL: one step on every core). After the
+ * step whose results are written, `repeat` > 0 runs that many more timed steps
+ * on the same batch (the state keeps updating) and fills median_ms and min_ms. */
+typedef struct dc_dinov2_step_options {
+    int threads; /* <= 0: every core */
+    int repeat;
+    double median_ms, min_ms; /* out */
+} dc_dinov2_step_options;
+
 dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
-                         const char *init_path, const char *batch_path, const char *out_dir);
+                         const char *init_path, const char *batch_path, const char *out_dir,
+                         dc_dinov2_step_options *opt);
 
 /* The named config with overrides applied and checked. */
 dc_status dc_dinov2_config_load(const char *config, const char *const *overrides, int n_overrides,

@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake pkg-config
             libprotobuf-c-dev protobuf-c-compiler libonnx-dev
             libdnnl-dev llvm-16-dev libcunit1-dev libjson-c-dev
             zlib1g-dev libjpeg62-turbo-dev libpng-dev
-            libopenmpi-dev openmpi-bin dataset-fashion-mnist)
+            libopenmpi-dev openmpi-bin dataset-fashion-mnist gnuplot-nox)
 test_pkgs=(libonnx-testdata python3-onnx python3-numpy clang-16 libclang-rt-16-dev libomp-16-dev)
 reference_pkgs=(python3-torch libopenblas0-openmp)
 # Node.js and npm (for onnxruntime-node) come from Debian only where the machine has none:

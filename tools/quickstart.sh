@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
-# The README's first command: set up a fresh Debian 12 machine, build dinoc and
-# run its main job as far as it exists. Today: compile a PyTorch-exported ViT
-# and run it, then compile a training step of a small torch-exported model and
-# train it for ten steps. Training DINOv2 on Fashion-MNIST replaces this as the
-# DINOv2 training work lands.
+# The README's first command: set up a fresh Debian 12 machine, build dinoc and run its
+# main job: train the default DINOv2 config (fashion-mnist: a small ViT on Debian's
+# Fashion-MNIST package) for about ten minutes on two cores, then measure the teacher's
+# k-NN accuracy beside two baselines (raw pixels, an untrained backbone). dinoc train's
+# summary ends the output: the accuracies and where the checkpoint, log and plot are.
+# Ctrl-C writes a checkpoint; running this again continues the run (delete
+# runs/quickstart to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
-models=tests/models
-mkdir -p runs/quickstart
-cd runs/quickstart
-../../build/dinoc compile "../../$models/tiny_vit.onnx" -o tiny_vit.dnc
-../../build/dinoc run tiny_vit.dnc -i "pixels=../../$models/tiny_vit_input.npy" -o vit_out --npy
-
-../../build/dinoc compile --train "../../$models/grad_model.onnx" --loss loss --clip 0.5 \
-    --group '*bias:lr_scale=0.5,decay=0' --group 'norm*:lr_scale=0.5,decay=0' -o train.dnc
-../../build/dinoc run train.dnc -i "x=../../$models/grad_x.npy" -i "target=../../$models/grad_target.npy" \
-    --scalar lr=0.05 --scalar weight_decay=0.1 --steps 10 --save-state state -o train_out
-echo "quickstart: artifacts, outputs and trained state are in runs/quickstart/"
+out=runs/quickstart
+resume=()
+if [ -f "$out/checkpoint.safetensors" ]; then
+  echo "quickstart: continuing the run in $out (delete it to start over)"
+  resume=(--resume)
+fi
+build/dinoc train --config fashion-mnist --out "$out" --threads "$(nproc)" "${resume[@]}"

@@ -212,7 +212,7 @@ static void run_case(const char *cas, const char *config)
     snprintf(init, sizeof init, REF_DIR "%s/init.safetensors", cas);
     snprintf(batch_path, sizeof batch_path, REF_DIR "%s/batch.safetensors", cas);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-    dc_status s = dc_dinov2_step(config, overrides, n, init, batch_path, dir);
+    dc_status s = dc_dinov2_step(config, overrides, n, init, batch_path, dir, NULL);
     DC_ASSERT_OK(s);
     dc_safetensors *batch = NULL, *expected_state = NULL;
     DC_ASSERT_OK(dc_safetensors_load(batch_path, &batch));

@@ -4,6 +4,8 @@
  *                                                  write the declared training graph
  *   dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors
  *              --batch BATCH.safetensors -o DIR    run exactly one training step
+ *              [--threads N] [--repeat N]          (--repeat: N more timed steps on
+ *                                                  the same batch; prints their median)
  *   dinoc step --config NAME --list-state          the state tensors' names and types
  * Overrides are fields of dinov2_config.h by their printed names. */
 #include <inttypes.h>
@@ -23,6 +25,7 @@ typedef struct dinov2_args {
     const char *config, *out, *init, *batch;
     const char *overrides[MAX_OVERRIDES];
     int n_overrides;
+    int threads, repeat;
     bool list_state, inference;
 } dinov2_args;
 
@@ -39,6 +42,10 @@ static int parse_args(int argc, char **argv, dinov2_args *a)
             a->init = argv[++i];
         else if (strcmp(argv[i], "--batch") == 0 && v)
             a->batch = argv[++i];
+        else if (strcmp(argv[i], "--threads") == 0 && v)
+            a->threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--repeat") == 0 && v)
+            a->repeat = atoi(argv[++i]);
         else if (strcmp(argv[i], "--list-state") == 0)
             a->list_state = true;
         else if (strcmp(argv[i], "--inference") == 0)
@@ -115,8 +122,13 @@ int cmd_step(int argc, char **argv)
     }
     if (!a.init || !a.batch || !a.out)
         return dinoc_usage("step");
-    if (dc_dinov2_step(a.config, a.overrides, a.n_overrides, a.init, a.batch, a.out) != DC_OK)
+    dc_dinov2_step_options opt = {.threads = a.threads, .repeat = a.repeat};
+    if (dc_dinov2_step(a.config, a.overrides, a.n_overrides, a.init, a.batch, a.out, &opt) !=
+        DC_OK)
         return dinoc_fail("step");
     printf("%s: losses.json, gradients.safetensors, state.safetensors\n", a.out);
+    if (a.repeat > 0)
+        printf("time: median_ms=%.3f min_ms=%.3f over %d runs\n", opt.median_ms, opt.min_ms,
+               a.repeat);
     return 0;
 }

@@ -19,7 +19,10 @@ int cmd_grad(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_step(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
+int cmd_knn(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */
 int dinoc_fail(const char *cmd);

@@ -34,6 +34,17 @@ static const dinoc_command commands[] = {
      "dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors --batch BATCH.safetensors "
      "-o DIR\n       dinoc step --config NAME [FIELD=VALUE...] --list-state",
      cmd_step},
+    {"knn", "k-NN top-1 accuracy of a checkpoint's teacher backbone (DINO's k=20, T=0.07)",
+     "dinoc knn CKPT [--data DIR | --train DIR --test DIR] [--baselines] [--threads N] [--k K]\n"
+     "               [--temperature T] [--batch-size N] [--max-train N] [--max-test N]\n"
+     "       dinoc knn --config NAME [FIELD=VALUE...] [--data DIR ...]   (baselines only)",
+     cmd_knn},
+    {"export", "a checkpoint's backbone as a standalone ONNX model", "dinoc export CKPT -o OUT.onnx [--which teacher|student] [--image-size N] [--batch N|dynamic] [--output cls|patch|both]", cmd_export},
+    {"train", "train DINOv2 on a folder of images (checkpoints, metrics.csv, losses.png)",
+     "dinoc train --config NAME [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
+     "               [--resume] [--threads N] [--checkpoint-every N] [--seed S] [--progress bar|lines|none]\n"
+     "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]",
+     cmd_train},
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
 };

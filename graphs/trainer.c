@@ -1,0 +1,764 @@
+/* The DINOv2 training loop (trainer.h): schedules, the compiled step run over
+ * the batcher's batches, progress, metrics.csv, checkpoints, resume, the plot. */
+#include "trainer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "configs.h"
+#include "dc_data.h"
+#include "dc_safetensors.h"
+#include "dc_session.h"
+#include "dinov2.h"
+#include "dinov2_step.h"
+#include "knn.h"
+#include "lower.h"
+
+extern char **environ;
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* ---- schedules (lightly/utils/scheduler.py) ---- */
+
+double dc_cosine_schedule(int64_t step, int64_t max_steps, double start, double end)
+{
+    if (max_steps <= 1 || step >= max_steps - 1)
+        return end;
+    return end - (end - start) * (cos(M_PI * (double)step / (double)(max_steps - 1)) + 1) / 2;
+}
+
+static int64_t clamp_steps(int64_t epochs, int64_t steps_per_epoch, int64_t total)
+{
+    int64_t w = epochs * steps_per_epoch;
+    return w < 0 ? 0 : w > total ? total : w;
+}
+
+dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t total_steps,
+                              int64_t steps_per_epoch)
+{
+    dc_schedule s;
+    /* CosineWarmupScheduler as a LambdaLR on the base lr: step + 1 so the
+     * warm-up ends at the peak; the cosine part runs over the rest. */
+    int64_t warm = clamp_steps(c->warmup_epochs, steps_per_epoch, total_steps);
+    if (step < warm)
+        s.lr = c->lr * (double)(step + 1) / (double)warm;
+    else
+        s.lr = dc_cosine_schedule(step - warm, total_steps - warm, c->lr, c->min_lr);
+    int64_t frozen = clamp_steps(c->freeze_last_layer_epochs, steps_per_epoch, total_steps);
+    s.last_layer_lr = step < frozen ? 0.0 : s.lr;
+    s.weight_decay = dc_cosine_schedule(step, total_steps, c->weight_decay, c->weight_decay_end);
+    int64_t tw = (int64_t)c->warmup_teacher_temp_epochs * steps_per_epoch;
+    s.teacher_temp = step < tw ? c->warmup_teacher_temp + (double)step / (double)tw *
+                                                             (c->teacher_temp - c->warmup_teacher_temp)
+                               : c->teacher_temp;
+    s.momentum = dc_cosine_schedule(step, total_steps, c->momentum_teacher, c->momentum_teacher_end);
+    return s;
+}
+
+const char *dc_train_default_data(const dc_dinov2_config *c)
+{
+    return c->name && strcmp(c->name, "fashion-mnist") == 0 ? FASHION_MNIST_DIR : NULL;
+}
+
+/* ---- small helpers ---- */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void join_path(char *out, size_t cap, const char *dir, const char *file)
+{
+    snprintf(out, cap, "%s/%s", dir, file);
+}
+
+/* mkdir -p */
+static dc_status make_dirs(const char *path)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return dc_error(DC_ERR_INVALID, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != 0)
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return dc_error(DC_ERR_IO, "%s: %s", buf, strerror(errno));
+        *p = c;
+        if (!c)
+            break;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return dc_error(DC_ERR_IO, "%s: not a folder", path);
+    return DC_OK;
+}
+
+/* The config as dc_config_print writes it (checkpoint metadata). */
+static char *config_text(const dc_dinov2_config *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    dc_config_print(c, f);
+    fclose(f);
+    return buf;
+}
+
+/* The first line where two config texts differ, ignoring `epochs` (a resumed
+ * run may be extended). Returns false when they agree. */
+static bool config_differs(const char *a, const char *b, char *what, size_t cap)
+{
+    while (*a || *b) {
+        size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
+        bool epochs = strncmp(a, "epochs = ", 9) == 0 && strncmp(b, "epochs = ", 9) == 0;
+        if (!epochs && (na != nb || strncmp(a, b, na) != 0)) {
+            snprintf(what, cap, "checkpoint has '%.*s', this run '%.*s'", (int)na, a, (int)nb, b);
+            return true;
+        }
+        a += na + (a[na] == '\n');
+        b += nb + (b[nb] == '\n');
+    }
+    return false;
+}
+
+/* ---- the data ---- */
+
+/* The batch layout of the config's step; the augmentation is Lightly's
+ * DINOTransform (dc_batch_spec_defaults) with the config's crops, and the
+ * normalisation the one `dinoc knn` evaluates with (dc_config_normalization). */
+static void batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
+{
+    dc_batch_spec_defaults(s);
+    s->batch_size = c->batch_size;
+    s->channels = c->vit.in_chans;
+    s->global_size = c->vit.image_size;
+    s->local_size = c->local_crop_size;
+    s->n_local = c->n_local_views;
+    memcpy(s->global_scale, c->global_crop_scale, sizeof s->global_scale);
+    memcpy(s->local_scale, c->local_crop_scale, sizeof s->local_scale);
+    dc_config_normalization(c, s->mean, s->std);
+    s->patch_size = c->vit.patch_size;
+    s->n_registers = c->vit.n_registers;
+    s->depth = c->vit.depth;
+    s->drop_path = c->vit.drop_path;
+    s->mask_probability = c->mask_probability;
+    memcpy(s->mask_ratio, c->mask_ratio, sizeof s->mask_ratio);
+    s->max_masked = dc_dinov2_max_masked(c);
+}
+
+/* ---- the run ---- */
+
+enum { N_SCALARS = 5, N_LOSSES = 4 };
+static const char *const scalar_names[N_SCALARS] = {"lr", "last_layer_lr", "weight_decay",
+                                                     "teacher_temp", "momentum"};
+static const char *const loss_names[N_LOSSES] = {"loss", "dino_loss", "ibot_loss", "koleo_loss"};
+
+typedef struct run {
+    const dc_train_options *opt;
+    dc_train_result *res;
+    dc_dinov2_config c;
+    char *config_text;
+    const char *data;
+    uint64_t seed;
+    int64_t start, total, spe;
+    dc_dataset *ds;
+    dc_batcher *batcher;
+    dc_graph *g;
+    dc_plan *plan;
+    dc_session *sess;
+    dc_tensor *scalars[N_SCALARS];
+    int loss_buffer[N_LOSSES];
+    /* the state to checkpoint: views of the session's STATE buffers */
+    dc_tensor *state;
+    dc_tensor **state_ptrs;
+    int n_state;
+    FILE *metrics;
+    FILE *progress;
+    dc_progress mode;
+    double t_begin, rate_ema;
+    int64_t last_line_step;
+    char path_ckpt[1024], path_metrics[1024];
+    char data_buf[1024];
+} run;
+
+static dc_status open_data(run *r)
+{
+    const char *split = r->opt->split ? r->opt->split : "train";
+    DC_TRY(dc_dataset_open(r->data, split, &r->ds));
+    int64_t n = dc_dataset_size(r->ds);
+    if (n < r->c.batch_size)
+        return dc_error(DC_ERR_INVALID, "%s (%s): %" PRId64 " readable images, fewer than one batch "
+                        "of %d", r->data, split, n, r->c.batch_size);
+    dc_batch_spec spec;
+    batch_spec(&r->c, &spec);
+    int threads = r->opt->threads >= 4 ? r->opt->threads / 4 : 1;
+    DC_TRY(dc_batcher_create(r->ds, &spec, r->seed, threads, &r->batcher));
+    r->spe = r->c.epoch_length > 0 ? r->c.epoch_length : dc_batcher_steps_per_epoch(r->batcher);
+    if (r->spe <= 0)
+        return dc_error(DC_ERR_INVALID, "%s: no complete batch of %d images", r->data, r->c.batch_size);
+    return DC_OK;
+}
+
+/* The plan's STATE buffers that own their bytes (in-place updates alias them). */
+static dc_status collect_state(run *r)
+{
+    const dc_plan *p = r->plan;
+    r->state = calloc((size_t)p->n_buffers, sizeof *r->state);
+    r->state_ptrs = calloc((size_t)p->n_buffers, sizeof *r->state_ptrs);
+    if (!r->state || !r->state_ptrs)
+        return dc_error(DC_ERR_NOMEM, "checkpoint table");
+    for (int b = 0; b < p->n_buffers; b++) {
+        const dc_plan_buffer *pb = &p->buffers[b];
+        bool root = pb->region == DC_REGION_STATE;
+        for (int k = 0; root && k < b; k++)
+            root = !(p->buffers[k].region == DC_REGION_STATE && p->buffers[k].offset == pb->offset);
+        if (!root)
+            continue;
+        dc_tensor *t = &r->state[r->n_state];
+        *t = (dc_tensor){.name = pb->name, .dtype = pb->dtype, .rank = pb->rank,
+                         .data = dc_session_buffer(r->sess, b), .nbytes = (size_t)pb->nbytes};
+        memcpy(t->dims, pb->dims, sizeof t->dims);
+        r->state_ptrs[r->n_state++] = t;
+    }
+    return DC_OK;
+}
+
+static dc_status find_io(run *r)
+{
+    const dc_plan *p = r->plan;
+    for (int i = 0; i < N_LOSSES; i++) {
+        r->loss_buffer[i] = -1;
+        for (int k = 0; k < p->n_outputs; k++)
+            if (strcmp(p->outputs[k].name, loss_names[i]) == 0)
+                r->loss_buffer[i] = p->outputs[k].buffer;
+        if (r->loss_buffer[i] < 0)
+            return dc_error(DC_ERR_INVALID, "training step has no output '%s'", loss_names[i]);
+    }
+    for (int i = 0; i < N_SCALARS; i++)
+        DC_TRY(dc_tensor_create(&r->scalars[i], scalar_names[i], DC_F32, 0, NULL));
+    return DC_OK;
+}
+
+static dc_status feed(run *r, int64_t step, const dc_schedule *sch)
+{
+    dc_tensor **ts;
+    int n;
+    DC_TRY(dc_batcher_get(r->batcher, step, &ts, &n));
+    const dc_plan *p = r->plan;
+    double values[N_SCALARS] = {sch->lr, sch->last_layer_lr, sch->weight_decay, sch->teacher_temp,
+                                sch->momentum};
+    for (int i = 0; i < p->n_inputs; i++) {
+        const char *name = p->inputs[i].name;
+        const dc_tensor *t = NULL;
+        for (int k = 0; !t && k < n; k++)
+            if (ts[k]->name && strcmp(ts[k]->name, name) == 0)
+                t = ts[k];
+        for (int k = 0; !t && k < N_SCALARS; k++)
+            if (strcmp(scalar_names[k], name) == 0) {
+                *(float *)r->scalars[k]->data = (float)values[k];
+                t = r->scalars[k];
+            }
+        if (!t)
+            return dc_error(DC_ERR_INVALID, "step %" PRId64 ": nothing feeds input '%s'", step, name);
+        DC_TRY(dc_session_set_input(r->sess, name, t));
+    }
+    return DC_OK;
+}
+
+/* Makes the rename of a checkpoint durable (the directory entry). */
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static dc_status write_checkpoint(run *r, int64_t steps_done)
+{
+    char step[32], epoch[32], total[32], spe[32], seed[32], rng[96], images[32];
+    snprintf(images, sizeof images, "%" PRId64, dc_dataset_size(r->ds));
+    snprintf(step, sizeof step, "%" PRId64, steps_done);
+    snprintf(epoch, sizeof epoch, "%" PRId64, steps_done / r->spe);
+    snprintf(total, sizeof total, "%" PRId64, r->total);
+    snprintf(spe, sizeof spe, "%" PRId64, r->spe);
+    snprintf(seed, sizeof seed, "%" PRIu64, r->seed);
+    snprintf(rng, sizeof rng, "seed=%" PRIu64 " step=%" PRId64, r->seed, steps_done);
+    const char *keys[] = {"format", "step", "epoch", "total_steps", "steps_per_epoch", "seed",
+                          "rng", "config", "data", "dataset_size", "dinoc_version"};
+    const char *values[] = {DC_CHECKPOINT_FORMAT, step, epoch, total, spe, seed, rng,
+                            r->config_text, r->data, images,
+                            r->opt->version ? r->opt->version : "dev"};
+    dc_status s = dc_safetensors_save(r->path_ckpt, r->state_ptrs, r->n_state, keys, values,
+                                      (int)(sizeof keys / sizeof keys[0]));
+    if (s != DC_OK)
+        return dc_error_context(s, "checkpoint at step %" PRId64 " not written (the previous "
+                                "checkpoint, if any, is intact)", steps_done);
+    sync_dir(r->opt->out_dir);
+    return DC_OK;
+}
+
+/* metrics.csv: a fresh file, or on resume the rows before `start` kept. */
+static dc_status open_metrics(run *r)
+{
+    char *kept = NULL;
+    size_t kept_len = 0;
+    if (r->start > 0) {
+        FILE *old = fopen(r->path_metrics, "r");
+        FILE *mem = open_memstream(&kept, &kept_len);
+        char line[1024];
+        bool header = true;
+        while (old && mem && fgets(line, sizeof line, old)) {
+            if (header) { /* rewritten below */
+                header = false;
+                continue;
+            }
+            char *end;
+            long long step = strtoll(line, &end, 10);
+            if (end != line && *end == ',' && step < r->start) {
+                fputs(line, mem);
+                /* the losses of a run that is already complete */
+                long long epoch;
+                double lr, wd, tt, m, l[N_LOSSES];
+                if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &lr, &wd,
+                           &tt, &m, &l[0], &l[1], &l[2], &l[3]) == 10) {
+                    r->res->loss = l[0];
+                    r->res->dino_loss = l[1];
+                    r->res->ibot_loss = l[2];
+                    r->res->koleo_loss = l[3];
+                }
+            }
+        }
+        if (old)
+            fclose(old);
+        if (mem)
+            fclose(mem);
+    }
+    r->metrics = fopen(r->path_metrics, "w");
+    if (!r->metrics) {
+        free(kept);
+        return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+    }
+    fprintf(r->metrics, "%s\n", DC_TRAIN_CSV_HEADER);
+    if (kept)
+        fwrite(kept, 1, kept_len, r->metrics);
+    free(kept);
+    return fflush(r->metrics) == 0 ? DC_OK
+                                   : dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+}
+
+static void format_duration(double s, char *out, size_t cap)
+{
+    long t = s < 0 || !isfinite(s) ? 0 : (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(out, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else
+        snprintf(out, cap, "%ldm%02lds", t / 60, t % 60);
+}
+
+static int terminal_width(FILE *f)
+{
+    struct winsize ws;
+    if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+        return ws.ws_col;
+    return 120;
+}
+
+static void report_progress(run *r, int64_t step, const double loss[N_LOSSES],
+                            const dc_schedule *sch, double elapsed, int64_t done_here)
+{
+    int64_t done = step + 1;
+    double rate = elapsed > 0 ? (double)done_here / elapsed : 0; /* steps/s */
+    char eta[32];
+    format_duration(rate > 0 ? (double)(r->total - done) / rate : 0, eta, sizeof eta);
+    int epochs = (int)((r->total + r->spe - 1) / r->spe);
+    char text[512];
+    snprintf(text, sizeof text,
+             "step %" PRId64 "/%" PRId64 " epoch %" PRId64 "/%d loss %.4f dino %.4f ibot %.4f "
+             "koleo %.4f lr %.3g %.0f img/s eta %s",
+             done, r->total, step / r->spe + 1, epochs, loss[0], loss[1], loss[2], loss[3], sch->lr,
+             r->rate_ema, eta);
+    if (r->mode == DC_PROGRESS_BAR) {
+        int width = terminal_width(r->progress);
+        int bar = 20;
+        int filled = (int)((double)done / (double)r->total * bar);
+        char line[640];
+        int n = snprintf(line, sizeof line, "[%.*s%.*s] %s", filled, "####################",
+                         bar - filled, "....................", text);
+        if (n >= width)
+            line[width - 1] = 0;
+        fprintf(r->progress, "\r%s\033[K", line);
+        if (done == r->total)
+            fputc('\n', r->progress);
+        fflush(r->progress);
+    } else if (r->mode == DC_PROGRESS_LINES) {
+        int64_t every = r->total / 100 > 1 ? r->total / 100 : 1;
+        if (done_here == 1 || done == r->total || done - r->last_line_step >= every) {
+            fprintf(r->progress, "%s\n", text);
+            fflush(r->progress);
+            r->last_line_step = done;
+        }
+    }
+}
+
+/* losses.png from metrics.csv with gnuplot (a subprocess running a generated
+ * script, kept as losses.gp so the plot can be redrawn or restyled). */
+static void draw_plot(run *r)
+{
+    const dc_train_options *o = r->opt;
+    char script[1024], png[1024];
+    join_path(script, sizeof script, o->out_dir, "losses.gp");
+    join_path(png, sizeof png, o->out_dir, "losses.png");
+    FILE *f = fopen(script, "w");
+    if (!f) {
+        fprintf(r->progress, "plot: %s: %s\n", script, strerror(errno));
+        return;
+    }
+    char title[256];
+    if (r->res->knn_done)
+        snprintf(title, sizeof title, "%s: k-NN top-1 %.2f%% (baselines: raw pixels %.2f%%, random backbone %.2f%%)", r->c.name,
+                 r->res->knn_accuracy, r->res->knn_baseline[0], r->res->knn_baseline[1]);
+    else
+        snprintf(title, sizeof title, "%s: DINOv2 loss terms", r->c.name);
+    fprintf(f,
+            "# Drawn by dinoc train from metrics.csv; rerun with: gnuplot losses.gp\n"
+            "set terminal pngcairo size 1200,700 noenhanced font ',10'\n"
+            "set output '%s'\n"
+            "set datafile separator ','\n"
+            "set title '%s'\n"
+            "set xlabel 'step'\nset ylabel 'loss'\nset grid\nset key outside right top\n"
+            "lnk = %.6f\n"
+            "plot '%s' every ::1 using 1:7 with lines lw 1.5 title 'loss', \\\n"
+            "     '' every ::1 using 1:8 with lines title 'dino_loss', \\\n"
+            "     '' every ::1 using 1:9 with lines title 'ibot_loss', \\\n"
+            "     '' every ::1 using 1:10 with lines title 'koleo_loss', \\\n"
+            "     lnk with lines dt 2 lc rgb 'gray40' title sprintf('ln K = %%.2f (collapse)', lnk)\n",
+            png, title, r->res->ln_k, r->path_metrics);
+    fclose(f);
+    pid_t pid;
+    char *argv[] = {"gnuplot", script, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    int err = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int status = 0;
+    if (err == 0)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    if (err != 0 || !WIFEXITED(status) || WEXITSTATUS(status) == 127) {
+        fprintf(r->progress, "plot: gnuplot not found (Debian: gnuplot-nox); the script is %s\n", script);
+    } else if (WEXITSTATUS(status) != 0) {
+        fprintf(r->progress, "plot: gnuplot %s failed (exit %d)\n", script, WEXITSTATUS(status));
+    } else {
+        snprintf(r->res->plot, sizeof r->res->plot, "%s", png);
+    }
+}
+
+/* k-NN top-1 of the final checkpoint's teacher, beside the raw-pixel and
+ * random-backbone baselines (graphs/knn.h). An IDX folder holds the test
+ * split too; a folder of images needs DIR/test (else the note says why). */
+static void evaluate_knn(run *r)
+{
+    dc_knn_result k;
+    dc_knn_options ko = {.baselines = true, .threads = r->opt->threads,
+                         .max_train = r->opt->knn_max_train, .max_test = r->opt->knn_max_test};
+    if (r->mode != DC_PROGRESS_NONE)
+        fprintf(r->progress, "k-NN evaluation of %s ...\n", r->path_ckpt);
+    if (dc_knn_evaluate_opts(r->path_ckpt, r->data, r->data, &ko, &k) == DC_OK) {
+        r->res->knn_done = true;
+        r->res->knn_images[0] = k.n_train;
+        r->res->knn_images[1] = k.n_test;
+        r->res->knn_accuracy = 100 * k.top1;
+        r->res->knn_baseline[0] = 100 * k.top1_raw;
+        r->res->knn_baseline[1] = 100 * k.top1_random;
+    } else {
+        fprintf(r->progress, "k-NN skipped: %s\n", dc_error_message());
+    }
+}
+
+static void print_summary(run *r)
+{
+    dc_train_result *res = r->res;
+    FILE *out = r->opt->summary_out ? r->opt->summary_out : stdout;
+    fprintf(out, "%s after %" PRId64 "/%" PRId64 " steps (%d epochs of %" PRId64 "):\n",
+            res->interrupted ? "interrupted" : "trained", res->steps_done, res->total_steps,
+            res->epochs, res->steps_per_epoch);
+    if (res->step_seconds > 0)
+        fprintf(out, "  %.1f ms/step, %.0f images/s (%.1f%% of the time waiting for data)\n",
+                res->step_seconds * 1e3, res->images_per_s,
+                100 * res->data_wait_seconds / (res->step_seconds * (double)(res->steps_done - r->start)));
+    fprintf(out, "  last step: loss %.4f = dino %.4f + ibot %.4f + koleo %.4f\n", res->loss,
+            res->dino_loss, res->ibot_loss, res->koleo_loss);
+    fprintf(out, "  collapse reference: ln K = %.4f (K = %d); a DINO or iBOT term stuck at it means a "
+            "uniform output, one near 0 a constant one\n", res->ln_k, r->c.head.output_dim);
+    /* dinov2#272, #407: a term that settles at ln K has collapsed to uniform
+     * outputs (after centering); one near 0 to a single prototype. */
+    const char *names[2] = {"DINO", "iBOT"};
+    double terms[2] = {res->dino_loss, res->ibot_loss};
+    for (int i = 0; i < 2; i++)
+        if (res->steps_done > 0 && fabs(terms[i] - res->ln_k) < 0.005 * res->ln_k)
+            fprintf(out, "  note: the %s term is at ln K: its teacher outputs are uniform (collapse); "
+                    "try a lower teacher_temp, a longer warmup_teacher_temp_epochs or a larger batch\n",
+                    names[i]);
+        else if (i == 0 && res->steps_done > 0 && terms[i] < 0.01)
+            fprintf(out, "  note: the %s term is near 0: the outputs may have collapsed to one "
+                    "prototype\n", names[i]);
+    if (res->knn_done)
+        fprintf(out, "  k-NN top-1: %.2f%% (baselines: raw pixels %.2f%%, random backbone %.2f%%; "
+                "k 20, %" PRId64 " train and %" PRId64 " test images)\n", res->knn_accuracy,
+                res->knn_baseline[0], res->knn_baseline[1], res->knn_images[0], res->knn_images[1]);
+    fprintf(out, "  checkpoint: %s\n  log:        %s (every step's schedule values, losses, images/s)\n",
+            res->checkpoint, res->metrics);
+    if (res->plot[0])
+        fprintf(out, "  plot:       %s\n", res->plot);
+}
+
+/* Settles config, seed, data and lengths; on resume, from the checkpoint. */
+static dc_status setup(run *r, dc_safetensors **ckpt)
+{
+    const dc_train_options *o = r->opt;
+    *ckpt = NULL;
+    join_path(r->path_ckpt, sizeof r->path_ckpt, o->out_dir, "checkpoint.safetensors");
+    join_path(r->path_metrics, sizeof r->path_metrics, o->out_dir, "metrics.csv");
+    if (o->resume) {
+        if (access(r->path_ckpt, F_OK) != 0)
+            return dc_error(DC_ERR_IO, "%s: no checkpoint to resume (%s)", r->path_ckpt, strerror(errno));
+        DC_TRY(dc_safetensors_load(r->path_ckpt, ckpt));
+        const char *fmt = dc_safetensors_meta(*ckpt, "format");
+        if (!fmt || strcmp(fmt, DC_CHECKPOINT_FORMAT) != 0)
+            return dc_error(DC_ERR_INVALID, "%s: not a dinoc training checkpoint (metadata 'format' "
+                            "is '%s')", r->path_ckpt, fmt ? fmt : "");
+    } else if (access(r->path_ckpt, F_OK) == 0) {
+        return dc_error(DC_ERR_INVALID, "%s exists: pass --resume to continue that run, or choose "
+                        "another output folder", r->path_ckpt);
+    }
+    const char *stored = *ckpt ? dc_safetensors_meta(*ckpt, "config") : NULL;
+    if (*ckpt && !stored)
+        return dc_error(DC_ERR_INVALID, "%s: metadata 'config' is missing", r->path_ckpt);
+    if (o->config) {
+        DC_TRY(dc_dinov2_config_load(o->config, o->overrides, o->n_overrides, &r->c));
+    } else if (stored) {
+        dc_status cs = dc_config_from_text(stored, &r->c);
+        if (cs != DC_OK)
+            return dc_error_context(cs, "%s: metadata 'config'", r->path_ckpt);
+        for (int i = 0; i < o->n_overrides; i++)
+            DC_TRY(dc_config_override(&r->c, o->overrides[i]));
+        DC_TRY(dc_config_validate(&r->c));
+    } else {
+        return dc_error(DC_ERR_INVALID, "no config given (--config NAME)");
+    }
+    if (o->epochs > 0)
+        r->c.epochs = o->epochs;
+    if (!(r->config_text = config_text(&r->c)))
+        return dc_error(DC_ERR_NOMEM, "config text");
+
+    r->seed = o->seed;
+    if (*ckpt && !o->seed_set) {
+        const char *s = dc_safetensors_meta(*ckpt, "seed");
+        r->seed = s ? strtoull(s, NULL, 10) : 0;
+    }
+    r->data = o->data;
+    if (!r->data && *ckpt && dc_safetensors_meta(*ckpt, "data")) {
+        snprintf(r->data_buf, sizeof r->data_buf, "%s", dc_safetensors_meta(*ckpt, "data"));
+        r->data = r->data_buf;
+    }
+    if (!r->data)
+        r->data = dc_train_default_data(&r->c);
+    if (!r->data)
+        return dc_error(DC_ERR_INVALID, "config '%s' has no default dataset: pass --data DIR", r->c.name);
+    return DC_OK;
+}
+
+static dc_status lengths(run *r, const dc_safetensors *ckpt)
+{
+    const dc_train_options *o = r->opt;
+    r->total = o->steps > 0 ? o->steps : (int64_t)r->c.epochs * r->spe;
+    r->start = 0;
+    if (ckpt) {
+        const char *step = dc_safetensors_meta(ckpt, "step");
+        const char *total = dc_safetensors_meta(ckpt, "total_steps");
+        const char *images = dc_safetensors_meta(ckpt, "dataset_size");
+        if (!step || !total || !images)
+            return dc_error(DC_ERR_INVALID, "%s: metadata 'step', 'total_steps' or 'dataset_size' "
+                            "is missing", r->path_ckpt);
+        r->start = strtoll(step, NULL, 10);
+        if (strtoll(images, NULL, 10) != dc_dataset_size(r->ds))
+            return dc_error(DC_ERR_INVALID, "%s: trained on %s images, %s has %" PRId64 " (another "
+                            "dataset? its batches would differ)", r->path_ckpt, images, r->data,
+                            dc_dataset_size(r->ds));
+        if (o->steps <= 0 && o->epochs <= 0)
+            r->total = strtoll(total, NULL, 10);
+    }
+    if (r->total <= 0)
+        return dc_error(DC_ERR_INVALID, "nothing to train: %" PRId64 " steps", r->total);
+    return DC_OK;
+}
+
+static dc_status compile(run *r)
+{
+    dc_dinov2_options gopt = {.training = true, .seed = r->seed};
+    DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
+    if (r->opt->resume)
+        DC_TRY(dc_load_state(r->g, r->path_ckpt));
+    DC_TRY(dc_lower(r->g, NULL, &r->plan, NULL));
+    /* The plan owns everything the session needs. */
+    dc_graph_destroy(r->g);
+    r->g = NULL;
+    DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
+    DC_TRY(collect_state(r));
+    if (r->opt->profile)
+        dc_session_set_profile(r->sess, true);
+    return find_io(r);
+}
+
+static dc_status train_loop(run *r)
+{
+    const dc_train_options *o = r->opt;
+    dc_train_result *res = r->res;
+    int64_t every = o->checkpoint_every > 0 ? o->checkpoint_every : r->spe;
+    double t0 = now_seconds(), t_prev = t0;
+    int64_t done_here = 0;
+    for (int64_t step = r->start; step < r->total; step++) {
+        dc_schedule sch = dc_train_schedule(&r->c, step, r->total, r->spe);
+        double tf = now_seconds();
+        DC_TRY(feed(r, step, &sch));
+        res->data_wait_seconds += now_seconds() - tf;
+        DC_TRY(dc_session_run(r->sess));
+        double loss[N_LOSSES];
+        for (int i = 0; i < N_LOSSES; i++)
+            loss[i] = *(const float *)dc_session_buffer(r->sess, r->loss_buffer[i]);
+        if (!isfinite(loss[0]))
+            return dc_error(DC_ERR_INVALID, "step %" PRId64 ": the loss is %g (dino %g, ibot %g, "
+                            "koleo %g); stopping without a checkpoint of this state", step, loss[0],
+                            loss[1], loss[2], loss[3]);
+        double t = now_seconds(), dt = t - t_prev;
+        t_prev = t;
+        done_here++;
+        double ips = dt > 0 ? r->c.batch_size / dt : 0;
+        r->rate_ema = done_here == 1 ? ips : 0.9 * r->rate_ema + 0.1 * ips;
+        fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.1f\n",
+                step, step / r->spe, sch.lr, sch.weight_decay, sch.teacher_temp, sch.momentum,
+                loss[0], loss[1], loss[2], loss[3], ips);
+        if (fflush(r->metrics) != 0)
+            return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+        res->steps_done = step + 1;
+        res->loss = loss[0];
+        res->dino_loss = loss[1];
+        res->ibot_loss = loss[2];
+        res->koleo_loss = loss[3];
+        res->step_seconds = (t - t0) / (double)done_here;
+        res->images_per_s = (double)(done_here * r->c.batch_size) / (t - t0);
+        report_progress(r, step, loss, &sch, t - t0, done_here);
+
+        int sig = o->stop ? (int)*o->stop : 0;
+        bool stop = sig != 0 || (o->stop_after_step > 0 && step + 1 >= o->stop_after_step);
+        if (stop || (step + 1) % every == 0 || step + 1 == r->total)
+            DC_TRY(write_checkpoint(r, step + 1));
+        if (stop && step + 1 < r->total) {
+            res->interrupted = true;
+            res->signal = sig;
+            if (r->mode == DC_PROGRESS_BAR)
+                fputc('\n', r->progress);
+            break;
+        }
+    }
+    return DC_OK;
+}
+
+static void run_destroy(run *r)
+{
+    if (r->metrics)
+        fclose(r->metrics);
+    dc_session_destroy(r->sess);
+    dc_plan_destroy(r->plan);
+    dc_graph_destroy(r->g);
+    dc_batcher_destroy(r->batcher);
+    dc_dataset_close(r->ds);
+    for (int i = 0; i < N_SCALARS; i++)
+        dc_tensor_destroy(r->scalars[i]);
+    free(r->state);
+    free(r->state_ptrs);
+    free(r->config_text);
+}
+
+dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
+{
+    memset(result, 0, sizeof *result);
+    if (!opt->out_dir)
+        return dc_error(DC_ERR_INVALID, "no output folder (--out DIR)");
+    run r = {.opt = opt, .res = result};
+    r.progress = opt->progress_out ? opt->progress_out : stderr;
+    r.mode = opt->progress;
+    if (r.mode == DC_PROGRESS_AUTO)
+        r.mode = isatty(fileno(r.progress)) ? DC_PROGRESS_BAR : DC_PROGRESS_LINES;
+    DC_TRY(make_dirs(opt->out_dir));
+
+    dc_safetensors *ckpt = NULL;
+    dc_status s = setup(&r, &ckpt);
+    if (s == DC_OK)
+        s = open_data(&r);
+    if (s == DC_OK)
+        s = lengths(&r, ckpt);
+    if (s == DC_OK && ckpt) {
+        /* Tensors first (a checkpoint of another shape names its first odd
+         * tensor), then the remaining fields of the config. */
+        char what[512];
+        s = compile(&r);
+        if (s == DC_OK && config_differs(dc_safetensors_meta(ckpt, "config"), r.config_text, what,
+                                         sizeof what))
+            s = dc_error(DC_ERR_INVALID, "%s: another config: %s", r.path_ckpt, what);
+    } else if (s == DC_OK) {
+        s = compile(&r);
+    }
+    dc_safetensors_destroy(ckpt);
+    result->total_steps = r.total;
+    result->steps_per_epoch = r.spe;
+    result->epochs = r.spe > 0 ? (int)((r.total + r.spe - 1) / r.spe) : 0;
+    result->ln_k = log((double)r.c.head.output_dim);
+    result->steps_done = r.start;
+    snprintf(result->checkpoint, sizeof result->checkpoint, "%s", r.path_ckpt);
+    snprintf(result->metrics, sizeof result->metrics, "%s", r.path_metrics);
+    if (s == DC_OK)
+        s = open_metrics(&r);
+    if (s == DC_OK && r.mode != DC_PROGRESS_NONE) {
+        fprintf(r.progress, "dinoc train: config %s, %s (%" PRId64 " images), %" PRId64 " steps of %d "
+                "images per epoch, ", r.c.name, r.data, dc_dataset_size(r.ds), r.spe, r.c.batch_size);
+        if (r.start < r.total)
+            fprintf(r.progress, "steps %" PRId64 "..%" PRId64 ", out %s\n", r.start + 1, r.total,
+                    opt->out_dir);
+        else
+            fprintf(r.progress, "all %" PRId64 " steps done already, out %s\n", r.total, opt->out_dir);
+    }
+    if (s == DC_OK)
+        s = train_loop(&r);
+    if (opt->stop && !*opt->stop)
+        *opt->stop = -1; /* the loop is over: a signal now need not wait for anything */
+    if (s == DC_OK && opt->knn && !result->interrupted)
+        evaluate_knn(&r);
+    if (s == DC_OK && opt->plot)
+        draw_plot(&r);
+    if (s == DC_OK && r.mode != DC_PROGRESS_NONE)
+        print_summary(&r);
+    if (opt->profile && r.sess)
+        dc_session_print_profile(r.sess, r.progress);
+    run_destroy(&r);
+    return s;
+}
