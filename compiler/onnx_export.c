@@ -6,8 +6,10 @@
  * onnx.checker.check_model(full_check=True): every graph input and output
  * carries its type, every intermediate value with a known element type gets a
  * value_info entry, initializers are little-endian raw_data. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +24,14 @@ typedef struct exporter {
     const char **extra_domains;
     int n_extra, cap_extra;
     dc_status status; /* why the last builder returned NULL */
+    /* External data: initializers of at least EXTERNAL_MIN_BYTES go to this
+     * file (NULL: everything inline), at 4 KiB-aligned offsets. */
+    FILE *external;
+    const char *external_name; /* the file's name relative to the model */
+    uint64_t external_offset;
 } exporter;
+
+enum { EXTERNAL_MIN_BYTES = 1024, EXTERNAL_ALIGN = 4096 };
 
 /* Zero-filled storage for `n` items; never NULL for n == 0 (arena minimum). */
 static void *alloc_n(exporter *ex, size_t n, size_t size)
@@ -106,6 +115,40 @@ static Onnx__TensorProto *export_tensor(exporter *ex, const dc_tensor *t, const 
     Onnx__TensorProto *p = dc_onnx_tensor_to_proto(t, name, ex->a);
     if (!p)
         ex->status = dc_error(DC_ERR_NOMEM, "out of memory while building the ONNX model");
+    return p;
+}
+
+static Onnx__StringStringEntryProto *entry(exporter *ex, const char *key, const char *value);
+
+/* An initializer, written to the external data file when there is one and
+ * the tensor is big enough to be worth it (ONNX's external data convention). */
+static Onnx__TensorProto *export_initializer(exporter *ex, const dc_tensor *t, const char *name)
+{
+    Onnx__TensorProto *p = export_tensor(ex, t, name);
+    if (!p || !ex->external || t->nbytes < EXTERNAL_MIN_BYTES)
+        return p;
+    uint64_t at = (ex->external_offset + EXTERNAL_ALIGN - 1) / EXTERNAL_ALIGN * EXTERNAL_ALIGN;
+    char offset[24], length[24];
+    snprintf(offset, sizeof offset, "%" PRIu64, at);
+    snprintf(length, sizeof length, "%zu", t->nbytes);
+    if (fseeko(ex->external, (off_t)at, SEEK_SET) != 0 ||
+        fwrite(t->data, 1, t->nbytes, ex->external) != t->nbytes) {
+        ex->status = dc_error(DC_ERR_IO, "%s: writing tensor '%s' failed", ex->external_name, name);
+        return NULL;
+    }
+    ex->external_offset = at + t->nbytes;
+    p->has_raw_data = 0;
+    p->raw_data = (ProtobufCBinaryData){0, NULL};
+    p->has_data_location = 1;
+    p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    p->n_external_data = 3;
+    p->external_data = alloc_n(ex, 3, sizeof *p->external_data);
+    if (!p->external_data || !(p->external_data[0] = entry(ex, "location", ex->external_name)) ||
+        !(p->external_data[1] = entry(ex, "offset", dc_arena_strdup(ex->a, offset))) ||
+        !(p->external_data[2] = entry(ex, "length", dc_arena_strdup(ex->a, length)))) {
+        ex->status = dc_error(DC_ERR_NOMEM, "out of memory while building the ONNX model");
+        return NULL;
+    }
     return p;
 }
 
@@ -263,7 +306,7 @@ static Onnx__GraphProto *export_graph(exporter *ex, const dc_graph *g)
     p->n_initializer = (size_t)g->n_initializers;
     for (int i = 0; i < g->n_initializers; i++) {
         const dc_value *v = g->initializers[i];
-        if (!(p->initializer[i] = export_tensor(ex, v->constant, v->name)))
+        if (!(p->initializer[i] = export_initializer(ex, v->constant, v->name)))
             return NULL;
     }
     if (!LIST(ex, p->input, g->n_inputs))
@@ -444,43 +487,87 @@ static Onnx__ModelProto *export_model(exporter *ex, const dc_graph *g)
     return m;
 }
 
-dc_status dc_onnx_save_buffer(const dc_graph *g, void **data, size_t *size)
+/* Builds and packs the model; `ex` says where external data goes. */
+static dc_status save_buffer(exporter *ex, const dc_graph *g, void **data, size_t *size)
 {
     *data = NULL;
     *size = 0;
     if (g->parent)
         return dc_error(DC_ERR_INVALID, "graph '%s' is a subgraph; export its root", g->name);
-    exporter ex = {dc_arena_create(), NULL, 0, 0, DC_ERR_NOMEM};
-    if (!ex.a)
+    if (!(ex->a = dc_arena_create()))
         return dc_error(DC_ERR_NOMEM, "out of memory while building the ONNX model");
-    Onnx__ModelProto *m = export_model(&ex, g);
+    ex->status = DC_ERR_NOMEM;
+    Onnx__ModelProto *m = export_model(ex, g);
     if (!m) {
-        dc_arena_destroy(ex.a);
-        return ex.status;
+        dc_arena_destroy(ex->a);
+        return ex->status;
     }
     size_t n = onnx__model_proto__get_packed_size(m);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {
-        dc_arena_destroy(ex.a);
+        dc_arena_destroy(ex->a);
         return dc_error(DC_ERR_NOMEM, "graph '%s': %zu bytes of ONNX", g->name, n);
     }
     onnx__model_proto__pack(m, buf);
-    dc_arena_destroy(ex.a);
+    dc_arena_destroy(ex->a);
     *data = buf;
     *size = n;
     return DC_OK;
 }
 
-dc_status dc_onnx_save(const dc_graph *g, const char *path)
+dc_status dc_onnx_save_buffer(const dc_graph *g, void **data, size_t *size)
 {
-    void *data;
-    size_t size;
-    dc_status s = dc_onnx_save_buffer(g, &data, &size);
-    if (s == DC_OK) {
-        s = dc_onnx_write_file(path, data, size);
-        free(data);
+    exporter ex = {0};
+    return save_buffer(&ex, g, data, size);
+}
+
+static uint64_t initializer_bytes(const dc_graph *g)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < g->n_initializers; i++)
+        total += g->initializers[i]->constant->nbytes;
+    return total;
+}
+
+dc_status dc_onnx_save_ex(const dc_graph *g, const char *path, uint64_t external_above)
+{
+    exporter ex = {0};
+    char *data_path = NULL;
+    dc_status s = DC_OK;
+    if (initializer_bytes(g) > external_above) {
+        /* "<model file name>.data" beside the model, named relative to it. */
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        size_t n = strlen(path) + 6;
+        data_path = malloc(n);
+        char *name = data_path ? malloc(strlen(base) + 6) : NULL;
+        if (!data_path || !name) {
+            free(data_path);
+            free(name);
+            return dc_error(DC_ERR_NOMEM, "%s: external data path", path);
+        }
+        snprintf(data_path, n, "%s.data", path);
+        sprintf(name, "%s.data", base);
+        ex.external_name = name;
+        if (!(ex.external = fopen(data_path, "wb")))
+            s = dc_error(DC_ERR_IO, "%s: %s", data_path, strerror(errno));
     }
+    void *data = NULL;
+    size_t size = 0;
+    if (s == DC_OK)
+        s = save_buffer(&ex, g, &data, &size);
+    if (ex.external && fclose(ex.external) != 0 && s == DC_OK)
+        s = dc_error(DC_ERR_IO, "%s: close failed", data_path);
+    if (s == DC_OK)
+        s = dc_onnx_write_file(path, data, size);
+    free(data);
+    free(data_path);
+    free((char *)ex.external_name);
     if (s != DC_OK)
         return dc_error_context(s, "%s", path);
     return DC_OK;
+}
+
+dc_status dc_onnx_save(const dc_graph *g, const char *path)
+{
+    return dc_onnx_save_ex(g, path, DC_ONNX_INLINE_LIMIT);
 }

@@ -50,7 +50,16 @@ dc_status dc_onnx_load_ex(const char *path, unsigned flags, dc_graph **out);
 
 /* Writes `g` as an ONNX model. The buffer variant returns malloc'd bytes the
  * caller frees with free(). */
+/* Initializers above this many bytes in total go to external data: a
+ * protobuf message cannot exceed 2 GiB. */
+#define DC_ONNX_INLINE_LIMIT (((uint64_t)2 << 30) - ((uint64_t)64 << 20))
+
+/* Writes the model; when its initializers hold more than DC_ONNX_INLINE_LIMIT
+ * bytes, those of 1 KiB or more go to "<path>.data" beside it (ONNX external
+ * data, offsets 4 KiB-aligned), which onnx.load and ONNX Runtime read. */
 dc_status dc_onnx_save(const dc_graph *g, const char *path);
+/* The same with another threshold (0: every initializer of 1 KiB or more). */
+dc_status dc_onnx_save_ex(const dc_graph *g, const char *path, uint64_t external_above);
 dc_status dc_onnx_save_buffer(const dc_graph *g, void **data, size_t *size);
 
 /* Standalone serialized TensorProto files (the ONNX backend tests'

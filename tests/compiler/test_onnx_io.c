@@ -1518,6 +1518,46 @@ static void test_metadata(void)
     EXPECT_FAIL(mini_load(&p, NULL), DC_ERR_INVALID, "non-negative");
 }
 
+/* Initializers above the threshold go to "<model>.data" as ONNX external data,
+ * which dinoc's importer and onnx.checker read back. */
+static void test_save_external_data(void)
+{
+    dc_graph *g = dc_graph_create("ext");
+    int64_t dims[] = {32, 32};
+    dc_tensor *w;
+    DC_ASSERT_OK(dc_tensor_create(&w, NULL, DC_F32, 2, dims));
+    for (int i = 0; i < 32 * 32; i++)
+        ((float *)w->data)[i] = (float)i * 0.25f;
+    dc_value *wv, *x;
+    DC_ASSERT_OK(dc_graph_add_initializer(g, "w", w, &wv));
+    dc_type t = dc_type_make(DC_F32, 2, dims);
+    DC_ASSERT_OK(dc_graph_add_input(g, "x", &t, &x));
+    dc_value *in[] = {x, wv};
+    dc_node *n;
+    DC_ASSERT_OK(dc_graph_add_node(g, "MatMul", "", "mm", in, 2, NULL, 1, &n));
+    DC_ASSERT_OK(dc_infer_shapes(g));
+    DC_ASSERT_OK(dc_graph_add_output(g, n->outputs[0]));
+    char dir[] = "/tmp/dinoc_ext_XXXXXX", path[64], data[64], cmd[512];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    snprintf(data, sizeof data, "%s/m.onnx.data", dir);
+    DC_ASSERT_OK(dc_onnx_save_ex(g, path, 0));
+    CU_ASSERT_EQUAL(access(data, R_OK), 0);
+    dc_graph *back = NULL;
+    DC_ASSERT_OK(dc_onnx_load(path, &back));
+    const dc_value *bw = back ? dc_graph_find_value(back, "w") : NULL;
+    CU_ASSERT(bw && bw->constant && memcmp(bw->constant->data, w->data, w->nbytes) == 0);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import onnx; onnx.checker.check_model('%s', "
+             "full_check=True); m=onnx.load('%s', load_external_data=False); assert m.graph.initializer[0].data_location == 1\"",
+             path, path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    dc_graph_destroy(back);
+    dc_graph_destroy(g);
+    unlink(data);
+    unlink(path);
+    rmdir(dir);
+}
+
 static const dc_test_case tests[] = {
     {"round trip of a built graph (every attribute kind)", test_roundtrip_built},
     {"round trip through a file + onnx.checker", test_roundtrip_file_checker},
@@ -1537,6 +1577,7 @@ static const dc_test_case tests[] = {
     {"tensor .pb files", test_tensor_files},
     {"external data", test_external_data},
     {"metadata and dim bounds", test_metadata},
+    {"external data beyond the threshold", test_save_external_data},
     {NULL, NULL},
 };
 

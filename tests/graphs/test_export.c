@@ -116,7 +116,7 @@ static dc_tensor *random_images(int64_t b, int64_t s, unsigned seed)
         return NULL;
     srand(seed);
     for (uint64_t i = 0; i < dc_tensor_numel(x); i++)
-        ((float *)x->data)[i] = (float)rand() / RAND_MAX * 2 - 1;
+        ((float *)x->data)[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
     return x;
 }
 

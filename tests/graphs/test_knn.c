@@ -87,9 +87,9 @@ static void test_vote_matches_brute_force(void)
     CU_ASSERT_FATAL(train && test && labels && pred);
     unsigned seed = 7;
     for (int i = 0; i < N * D; i++)
-        train[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
+        train[i] = (float)rand_r(&seed) / (float)RAND_MAX - 0.5f;
     for (int i = 0; i < M * D; i++)
-        test[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
+        test[i] = (float)rand_r(&seed) / (float)RAND_MAX - 0.5f;
     for (int i = 0; i < N; i++)
         labels[i] = (int)(rand_r(&seed) % C);
     dc_knn_normalize(train, N, D);
