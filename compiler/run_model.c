@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "dc_npy.h"
 #include "dc_session.h"
@@ -117,39 +116,6 @@ static dc_status get_outputs(dc_session *sess, const dc_plan *plan, dc_tensor **
     return DC_OK;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* opt->repeat timed runs after the warm-up; median and minimum into opt. */
-static dc_status timed_runs(dc_session *sess, dc_run_options *opt)
-{
-    double *ms = malloc((size_t)opt->repeat * sizeof *ms);
-    if (!ms)
-        return dc_error(DC_ERR_NOMEM, "%d timings", opt->repeat);
-    dc_status s = DC_OK;
-    for (int i = 0; i < opt->repeat && s == DC_OK; i++) {
-        double t0 = now_ms();
-        s = dc_session_run(sess);
-        ms[i] = now_ms() - t0;
-    }
-    if (s == DC_OK) {
-        qsort(ms, (size_t)opt->repeat, sizeof *ms, compare_doubles);
-        opt->median_ms = ms[opt->repeat / 2];
-        opt->min_ms = ms[0];
-    }
-    free(ms);
-    return s;
-}
 
 /* One line per step: "step 3: loss=0.4123 ..." for the plan's scalar outputs. */
 static void log_step(dc_session *sess, const dc_plan *plan, int step, FILE *log)
@@ -216,7 +182,7 @@ dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_
     if (opt && opt->profile)
         dc_session_set_profile(sess, true);
     if (s == DC_OK && opt && opt->repeat > 0)
-        s = timed_runs(sess, opt);
+        s = dc_session_time_runs(sess, opt->repeat, &opt->median_ms, &opt->min_ms);
     if (s == DC_OK && opt && opt->profile)
         dc_session_print_profile(sess, stderr);
     if (s == DC_OK)

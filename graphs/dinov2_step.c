@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "configs.h"
 #include "dc_safetensors.h"
@@ -165,39 +164,6 @@ static dc_status write_results(dc_session *sess, const dc_plan *p, const char *d
     return s;
 }
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* opt->repeat timed steps after the first one; median and minimum into opt. */
-static dc_status timed_steps(dc_session *sess, dc_dinov2_step_options *opt)
-{
-    double *ms = malloc((size_t)opt->repeat * sizeof *ms);
-    if (!ms)
-        return dc_error(DC_ERR_NOMEM, "%d timings", opt->repeat);
-    dc_status s = DC_OK;
-    for (int i = 0; i < opt->repeat && s == DC_OK; i++) {
-        double t0 = now_ms();
-        s = dc_session_run(sess);
-        ms[i] = now_ms() - t0;
-    }
-    if (s == DC_OK) {
-        qsort(ms, (size_t)opt->repeat, sizeof *ms, compare_doubles);
-        opt->median_ms = ms[opt->repeat / 2];
-        opt->min_ms = ms[0];
-    }
-    free(ms);
-    return s;
-}
 
 dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
                          const char *init_path, const char *batch_path, const char *out_dir,
@@ -222,7 +188,7 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
     if (s == DC_OK)
         s = write_results(sess, plan, out_dir);
     if (s == DC_OK && opt && opt->repeat > 0)
-        s = timed_steps(sess, opt);
+        s = dc_session_time_runs(sess, opt->repeat, &opt->median_ms, &opt->min_ms);
     dc_session_destroy(sess);
     dc_plan_destroy(plan);
     dc_graph_destroy(g);

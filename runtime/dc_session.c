@@ -219,6 +219,32 @@ dc_status dc_session_run(dc_session *s)
     return DC_OK;
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+dc_status dc_session_time_runs(dc_session *s, int repeat, double *median_ms, double *min_ms)
+{
+    double *ms = malloc((size_t)(repeat > 0 ? repeat : 1) * sizeof *ms);
+    if (!ms)
+        return dc_error(DC_ERR_NOMEM, "%d timings", repeat);
+    dc_status st = DC_OK;
+    for (int i = 0; i < repeat && st == DC_OK; i++) {
+        double t0 = now_ms();
+        st = dc_session_run(s);
+        ms[i] = now_ms() - t0;
+    }
+    if (st == DC_OK && repeat > 0) {
+        qsort(ms, (size_t)repeat, sizeof *ms, compare_doubles);
+        *median_ms = ms[repeat / 2];
+        *min_ms = ms[0];
+    }
+    free(ms);
+    return st;
+}
+
 void dc_session_set_profile(dc_session *s, bool on)
 {
     s->profile = on;
