@@ -107,6 +107,18 @@ static dc_status make_dirs(const char *path)
     return DC_OK;
 }
 
+/* A compiled training step (.dnc) rather than a config name. */
+static bool is_artifact(const char *path)
+{
+    char magic[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "DINOCPLN", 8) == 0;
+    fclose(f);
+    return yes;
+}
+
 /* The config as dc_config_print writes it (checkpoint metadata). */
 static char *config_text(const dc_dinov2_config *c)
 {
@@ -531,6 +543,23 @@ static void print_summary(run *r)
         fprintf(out, "  plot:       %s\n", res->plot);
 }
 
+/* `dinoc train OUT.dnc`: the plan as compiled, its config from the producer
+ * text (dinoc compile --config writes it there). Overrides would change the
+ * compiled step, so they are refused. */
+static dc_status load_artifact(run *r, const char *path)
+{
+    if (r->opt->n_overrides)
+        return dc_error(DC_ERR_INVALID, "%s: overrides change the compiled step; recompile with "
+                        "them (dinoc compile --config NAME FIELD=VALUE...)", path);
+    DC_TRY(dc_plan_read(path, &r->plan));
+    const char *text = strstr(r->plan->producer, DC_PLAN_CONFIG_MARKER);
+    if (!text)
+        return dc_error(DC_ERR_INVALID, "%s: not a DINOv2 training step (compile it with dinoc "
+                        "compile --config NAME)", path);
+    dc_status s = dc_config_from_text(text + strlen(DC_PLAN_CONFIG_MARKER), &r->c);
+    return s == DC_OK ? DC_OK : dc_error_context(s, "%s: its config", path);
+}
+
 /* Settles config, seed, data and lengths; on resume, from the checkpoint. */
 static dc_status setup(run *r, dc_safetensors **ckpt)
 {
@@ -553,7 +582,9 @@ static dc_status setup(run *r, dc_safetensors **ckpt)
     const char *stored = *ckpt ? dc_safetensors_meta(*ckpt, "config") : NULL;
     if (*ckpt && !stored)
         return dc_error(DC_ERR_INVALID, "%s: metadata 'config' is missing", r->path_ckpt);
-    if (o->config) {
+    if (o->config && is_artifact(o->config)) {
+        DC_TRY(load_artifact(r, o->config));
+    } else if (o->config) {
         DC_TRY(dc_dinov2_config_load(o->config, o->overrides, o->n_overrides, &r->c));
     } else if (stored) {
         dc_status cs = dc_config_from_text(stored, &r->c);
@@ -612,18 +643,48 @@ static dc_status lengths(run *r, const dc_safetensors *ckpt)
     return DC_OK;
 }
 
+/* Resuming a run of an artifact: the checkpoint's tensors go straight into
+ * the session's state buffers (same names, exact types). */
+static dc_status load_session_state(run *r)
+{
+    dc_safetensors *st;
+    DC_TRY(dc_safetensors_load(r->path_ckpt, &st));
+    dc_status s = DC_OK;
+    for (int i = 0; s == DC_OK && i < r->n_state; i++) {
+        dc_tensor *want = r->state_ptrs[i];
+        const dc_tensor *got = dc_safetensors_get(st, want->name);
+        bool same = got && got->dtype == want->dtype && got->rank == want->rank &&
+                    got->nbytes == want->nbytes &&
+                    memcmp(got->dims, want->dims, (size_t)want->rank * sizeof *want->dims) == 0;
+        if (!same)
+            s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing or of another type than the "
+                         "artifact's", r->path_ckpt, want->name);
+        else
+            memcpy(want->data, got->data, got->nbytes);
+    }
+    dc_safetensors_destroy(st);
+    return s;
+}
+
 static dc_status compile(run *r)
 {
-    dc_dinov2_options gopt = {.training = true, .seed = r->seed};
-    DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
-    if (r->opt->resume)
-        DC_TRY(dc_load_state(r->g, r->path_ckpt));
-    DC_TRY(dc_lower(r->g, NULL, &r->plan, NULL));
-    /* The plan owns everything the session needs. */
-    dc_graph_destroy(r->g);
-    r->g = NULL;
-    DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
-    DC_TRY(collect_state(r));
+    if (!r->plan) { /* an artifact was loaded already */
+        dc_dinov2_options gopt = {.training = true, .seed = r->seed};
+        DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
+        if (r->opt->resume)
+            DC_TRY(dc_load_state(r->g, r->path_ckpt));
+        DC_TRY(dc_lower(r->g, NULL, &r->plan, NULL));
+        /* The plan owns everything the session needs. */
+        dc_graph_destroy(r->g);
+        r->g = NULL;
+        DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
+        DC_TRY(collect_state(r));
+    } else {
+        DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
+        DC_TRY(collect_state(r));
+        if (r->opt->resume)
+            DC_TRY(load_session_state(r));
+    }
     if (r->opt->profile)
         dc_session_set_profile(r->sess, true);
     return find_io(r);

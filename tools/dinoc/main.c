@@ -41,7 +41,7 @@ static const dinoc_command commands[] = {
      cmd_knn},
     {"export", "a checkpoint's backbone as a standalone ONNX model", "dinoc export CKPT -o OUT.onnx [--which teacher|student] [--image-size N] [--batch N|dynamic] [--output cls|patch|both]", cmd_export},
     {"train", "train DINOv2 on a folder of images (checkpoints, metrics.csv, losses.png)",
-     "dinoc train --config NAME [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
+     "dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
      "               [--resume] [--threads N] [--checkpoint-every N] [--seed S] [--progress bar|lines|none]\n"
      "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]",
      cmd_train},
