@@ -15,44 +15,6 @@
 
 static const char BATCH_PARAM[] = "batch";
 
-static bool same_type(const dc_tensor *a, const dc_tensor *b)
-{
-    if (a->dtype != b->dtype || a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
-/* Copies the backbone's tensors into the declared parameters (as graphs/knn.c
- * does for the teacher). The mask token may be absent: it is unused here. */
-static dc_status load_backbone(const dc_vit *vit, const dc_safetensors *ckpt, const char *path,
-                               const char *prefix, const char *config_name)
-{
-    dc_value *const *params;
-    int n = dc_vit_params(vit, &params);
-    for (int i = 0; i < n; i++) {
-        dc_value *v = params[i];
-        const dc_tensor *t = dc_safetensors_get(ckpt, v->name);
-        if (!t) {
-            if (strcmp(v->name + strlen(prefix), "mask_token") == 0)
-                continue;
-            return dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing (the backbone of config '%s')",
-                            path, v->name, config_name);
-        }
-        if (!same_type(t, v->constant)) {
-            char a[128], b[128];
-            dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
-            dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
-            return dc_error(DC_ERR_SHAPE, "%s: tensor '%s': expected %s, found %s (config '%s')", path,
-                            v->name, dc_type_str(&want, a, sizeof a), dc_type_str(&got, b, sizeof b),
-                            config_name);
-        }
-        memcpy(v->constant->data, t->data, t->nbytes);
-    }
-    return DC_OK;
-}
 
 /* An Identity giving `v` the graph output name `name`. */
 static dc_status named_output(dc_graph *g, dc_value *v, const char *name)
@@ -164,7 +126,7 @@ static dc_status build(const dc_dinov2_config *c, const dc_safetensors *ckpt, co
     int64_t batch = opt->batch > 0 ? opt->batch : 1;
     dc_vit *vit = NULL;
     DC_TRY(dc_vit_declare(g, &v, prefix, 0, &vit));
-    DC_TRY(load_backbone(vit, ckpt, path, prefix, c->name));
+    DC_TRY(dc_vit_load_checkpoint(vit, ckpt, path, c->name));
     dc_value *const *params;
     int np = dc_vit_params(vit, &params);
     for (int i = 0; i < np; i++)

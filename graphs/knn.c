@@ -335,44 +335,6 @@ done:
 
 /* ---- features ------------------------------------------------------------------------- */
 
-static bool same_type(const dc_tensor *a, const dc_tensor *b)
-{
-    if (a->dtype != b->dtype || a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
-/* Copies the teacher backbone's tensors of the checkpoint into the declared
- * parameters. The mask token may be absent: without a mask it is unused. */
-static dc_status load_backbone(const dc_vit *vit, const dc_safetensors *ckpt, const char *path,
-                               const char *config_name)
-{
-    dc_value *const *params;
-    int n = dc_vit_params(vit, &params);
-    for (int i = 0; i < n; i++) {
-        dc_value *v = params[i];
-        const dc_tensor *t = dc_safetensors_get(ckpt, v->name);
-        if (!t) {
-            if (strcmp(v->name + strlen(TEACHER_PREFIX), "mask_token") == 0)
-                continue;
-            return dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing (the teacher backbone of "
-                            "config '%s')", path, v->name, config_name);
-        }
-        if (!same_type(t, v->constant)) {
-            char a[128], b[128];
-            dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
-            dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
-            return dc_error(DC_ERR_SHAPE, "%s: tensor '%s': expected %s, found %s (config '%s')", path,
-                            v->name, dc_type_str(&want, a, sizeof a), dc_type_str(&got, b, sizeof b),
-                            config_name);
-        }
-        memcpy(v->constant->data, t->data, t->nbytes);
-    }
-    return DC_OK;
-}
 
 /* A compiled backbone: images [batch, C, S, S] in, cls features [batch, D] out. */
 typedef struct extractor {
@@ -401,7 +363,7 @@ static dc_status extractor_create(const dc_dinov2_config *c, const dc_safetensor
     dc_vit *vit = NULL;
     dc_status s = dc_vit_declare(g, v, TEACHER_PREFIX, 0, &vit);
     if (s == DC_OK && ckpt)
-        s = load_backbone(vit, ckpt, path, c->name);
+        s = dc_vit_load_checkpoint(vit, ckpt, path, c->name);
     if (s == DC_OK) {
         /* Frozen weights: constants to the passes, not training state. */
         dc_value *const *params;

@@ -616,3 +616,46 @@ dc_value *dc_vit_forward(dc_graph *g, const dc_vit *vit, dc_value *x, dc_value *
     }
     return g->build_status == DC_OK ? t : NULL;
 }
+
+static bool same_type(const dc_tensor *a, const dc_tensor *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+dc_status dc_vit_load_checkpoint(const dc_vit *vit, const dc_safetensors *ckpt, const char *path,
+                                 const char *config_name)
+{
+    dc_value *const *params;
+    int n = dc_vit_params(vit, &params);
+    for (int i = 0; i < n; i++) {
+        dc_value *v = params[i];
+        const dc_tensor *t = dc_safetensors_get(ckpt, v->name);
+        if (!t) {
+            if (ends_with(v->name, ".mask_token"))
+                continue;
+            return dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing (the backbone of config '%s')",
+                            path, v->name, config_name);
+        }
+        if (!same_type(t, v->constant)) {
+            char a[128], b[128];
+            dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
+            dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
+            return dc_error(DC_ERR_SHAPE, "%s: tensor '%s': expected %s, found %s (config '%s')", path,
+                            v->name, dc_type_str(&want, a, sizeof a), dc_type_str(&got, b, sizeof b),
+                            config_name);
+        }
+        memcpy(v->constant->data, t->data, t->nbytes);
+    }
+    return DC_OK;
+}

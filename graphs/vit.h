@@ -25,10 +25,18 @@
 
 #include <stdint.h>
 
+#include "dc_safetensors.h"
 #include "dinov2_config.h"
 #include "ir.h"
 
 typedef struct dc_vit dc_vit; /* owned by the graph it was declared in */
+
+/* Copies a checkpoint's tensors into the backbone's declared parameters (by
+ * their full names, exact types). The mask token may be absent: a backbone
+ * run without masks (features, export) does not use it. Errors name the file,
+ * the tensor and the config. */
+dc_status dc_vit_load_checkpoint(const dc_vit *vit, const dc_safetensors *ckpt,
+                                 const char *path, const char *config_name);
 
 /* Fills `out` with a named architecture: "vit-ti/16", "vit-s/16", "vit-b/16",
  * "vit-l/16" (timm's dims, GELU MLP, 224 px), "vit-g/14" (official DINOv2
