@@ -550,6 +550,7 @@ static dc_status get_f32(reader *r, float *f)
 static dc_status get_count(reader *r, uint64_t raw, uint64_t limit, size_t min_item_bytes,
                            const char *noun, int *out)
 {
+    *out = 0; /* defined on failure too: gcc -O3 cannot see callers skip it */
     if (raw > limit)
         return dc_error(DC_ERR_PARSE, "%s: %s: %llu %s (limit %llu)", r->what, r->where,
                         (unsigned long long)raw, noun, (unsigned long long)limit);
