@@ -40,6 +40,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include "dc_atomic_file.h"
 
 #define PLAN_MAGIC "DINOCPLN"
 enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, N_SECTIONS = 7 };
@@ -388,35 +391,6 @@ static void encode_state_header(const dc_plan *p, bytes *b)
     put_u64(b, p->state_init ? p->region_bytes[DC_REGION_STATE] : 0);
 }
 
-static dc_status write_all(int fd, const void *data, size_t n, const char *path)
-{
-    const uint8_t *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0)
-            return dc_error(DC_ERR_IO, "%s: write failed: %m", path);
-        p += w;
-        n -= (size_t)w;
-    }
-    return DC_OK;
-}
-
-/* Makes the rename durable; a failure here is not worth failing the write. */
-static void sync_parent_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 dc_status dc_plan_write(const dc_plan *plan, const char *path)
 {
     DC_TRY(dc_plan_validate(plan, path));
@@ -445,44 +419,20 @@ dc_status dc_plan_write(const dc_plan *plan, const char *path)
     put_u32(&head, crc);
     put_u32(&head, 0);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp || head.failed || state_head.failed) {
-        free(tmp);
-        free(meta.data);
-        free(head.data);
-        free(state_head.data);
-        return dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
     dc_status s = DC_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        s = dc_error(DC_ERR_IO, "%s: cannot create: %m", tmp);
-    } else {
-        s = write_all(fd, head.data, head.len, tmp);
-        if (s == DC_OK)
-            s = write_all(fd, meta.data, meta.len, tmp);
-        if (s == DC_OK && const_bytes)
-            s = write_all(fd, plan->constants, (size_t)const_bytes, tmp);
-        if (s == DC_OK)
-            s = write_all(fd, state_head.data, state_head.len, tmp);
-        if (s == DC_OK && state_bytes)
-            s = write_all(fd, plan->state_init, (size_t)state_bytes, tmp);
-        if (s == DC_OK && fsync(fd) != 0)
-            s = dc_error(DC_ERR_IO, "%s: fsync failed: %m", tmp);
-        if (close(fd) != 0 && s == DC_OK)
-            s = dc_error(DC_ERR_IO, "%s: close failed: %m", tmp);
-        if (s == DC_OK && rename(tmp, path) != 0)
-            s = dc_error(DC_ERR_IO, "%s: cannot rename %s into place: %m", path, tmp);
-        if (s != DC_OK)
-            unlink(tmp);
-        else
-            sync_parent_dir(path);
+    if (head.failed || state_head.failed)
+        s = dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
+    dc_atomic_file af;
+    if (s == DC_OK && (s = dc_atomic_file_begin(&af, path)) == DC_OK) {
+        fwrite(head.data, 1, head.len, af.f);
+        fwrite(meta.data, 1, meta.len, af.f);
+        if (const_bytes)
+            fwrite(plan->constants, 1, (size_t)const_bytes, af.f);
+        fwrite(state_head.data, 1, state_head.len, af.f);
+        if (state_bytes)
+            fwrite(plan->state_init, 1, (size_t)state_bytes, af.f);
+        s = dc_atomic_file_commit(&af);
     }
-    free(tmp);
     free(meta.data);
     free(head.data);
     free(state_head.data);
