@@ -57,22 +57,19 @@ static uint32_t tag_value(const char *tag)
            (uint32_t)(uint8_t)tag[2] << 16 | (uint32_t)(uint8_t)tag[3] << 24;
 }
 
-/* CRC-32 as zlib computes it (reflected 0xEDB88320), so `crc32` from zlib or
- * Python's zlib.crc32 can check an artifact. */
+/* CRC-32 as zlib computes it (it is zlib's), so `crc32` from zlib or
+ * Python's zlib.crc32 can check an artifact. zlib counts in uInt: a body
+ * of several GiB goes in pieces. */
 static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
 {
-    uint32_t table[256]; /* 2K operations to build: cheaper than any locking */
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
-    }
     const uint8_t *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    while (n) {
+        uInt piece = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, piece);
+        p += piece;
+        n -= piece;
+    }
+    return crc;
 }
 
 /* ---------------------------------------------------------------- validation */
@@ -595,6 +592,10 @@ static dc_status parse_buffers(reader *r, dc_plan *p)
         }
         DC_TRY(get_u32(r, &region));
         DC_TRY(get_u32(r, &pad));
+        /* A reserved field must be 0, so a plan reads back to the bytes it came from. */
+        if (pad != 0)
+            return dc_error(DC_ERR_PARSE, "%s: %s: reserved field after the region is 0x%x, not 0",
+                            r->what, r->where, pad);
         b->region = (dc_region)(region > 255 ? 255 : region); /* validate reports it */
         DC_TRY(get_u64(r, &b->offset));
         DC_TRY(get_u64(r, &b->nbytes));

@@ -115,6 +115,22 @@ static dc_status parse_tensor(const char *name, json_object *entry, const uint8_
     return DC_OK;
 }
 
+/* Whether the JSON text escapes a NUL character (\u0000). json-c cuts keys
+ * at a NUL: two tensors "a\u0000x" and "a\u0000y" would silently become one
+ * tensor "a". Backslashes only occur inside strings, so escapes are found
+ * by walking them in order. */
+static bool escapes_nul(const char *text, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < n && strncmp(text + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* the escaped character */
+    }
+    return false;
+}
+
 dc_status dc_safetensors_parse(const void *bytes, size_t size, const char *what,
                                dc_safetensors **out)
 {
@@ -128,6 +144,9 @@ dc_status dc_safetensors_parse(const void *bytes, size_t size, const char *what,
     if (header > size - 8 || header > MAX_HEADER_BYTES)
         return dc_error(DC_ERR_PARSE, "%s: header of %llu bytes in a file of %zu (truncated?)", what,
                         (unsigned long long)header, size);
+    if (escapes_nul((const char *)b + 8, (size_t)header))
+        return dc_error(DC_ERR_PARSE, "%s: the header has a NUL character (\\u0000) in a name or "
+                        "metadata string", what);
     json_tokener *tok = json_tokener_new();
     json_object *root = tok ? json_tokener_parse_ex(tok, (const char *)b + 8, (int)header) : NULL;
     bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
