@@ -601,7 +601,7 @@ static void test_metrics_rewrite_keeps_rows(void)
 /* ---- kill -9 at random moments ---- */
 
 typedef struct kill_stats {
-    int kills, during_write, without_checkpoint, checks;
+    int kills, during_write, without_checkpoint;
 } kill_stats;
 
 static int env_int(const char *name, int dflt)
@@ -652,7 +652,6 @@ static void check_run_folder(const char *dir, char ref[][160], int ref_lines, in
                              kill_stats *ks)
 {
     char path[256];
-    ks->checks++;
     long step = 0;
     path_in(path, sizeof path, dir, "checkpoint.safetensors");
     if (access(path, F_OK) == 0) {
@@ -688,7 +687,7 @@ static void check_run_folder(const char *dir, char ref[][160], int ref_lines, in
         const char *name = e->d_name;
         size_t len = strlen(name);
         if (len > 4 && strcmp(name + len - 4, ".tmp") == 0) {
-            tmp = 1;
+            tmp |= strcmp(name, "checkpoint.safetensors.tmp") == 0;
             continue;
         }
         bool known = name[0] == '.' || strcmp(name, "checkpoint.safetensors") == 0 ||
@@ -719,22 +718,68 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
-/* `dinoc train` killed with SIGKILL at random moments (while starting,
- * training, or writing a checkpoint: one after every step), each time
- * resumed with --resume (or started again when no checkpoint was written
- * yet), then run to the end. After every kill the folder holds only whole
- * files (check_run_folder); at the end the checkpoint is the uninterrupted
- * run's, byte for byte (same tensors, same metadata: a resumed step sees the
- * same batch, schedule values and state, so every float is identical), and
- * so are the logged rows. DINOC_KILL_TEST_KILLS (default 3) sets the number
- * of kills, DINOC_KILL_TEST_SEED the random moments (else the clock; the seed
- * is printed when something fails). */
+/* The inode of DIR/metrics.csv (0: none). A run replaces the file when it
+ * has set up and is about to train. */
+static ino_t metrics_inode(const char *dir)
+{
+    char path[256];
+    struct stat st;
+    path_in(path, sizeof path, dir, "metrics.csv");
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+static void sleep_seconds(double s)
+{
+    nanosleep(&(struct timespec){(time_t)s, (long)((s - (double)(time_t)s) * 1e9)}, NULL);
+}
+
+/* Waits until the run has replaced metrics.csv and logged `rows` rows (it
+ * has set up and trained a step); returns 0 with its exit status in *status
+ * when it ended first. */
+static int wait_training(pid_t pid, const char *dir, ino_t before, int rows, int *status)
+{
+    for (int i = 0; i < 60000; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            return 0;
+        }
+        if (metrics_inode(dir) != before && metrics_rows(dir) >= rows)
+            return 1;
+        sleep_seconds(0.001);
+    }
+    return 1;
+}
+
+/* The step of the folder's checkpoint, 0 without one. */
+static int checkpoint_step(const char *dir)
+{
+    char path[256];
+    path_in(path, sizeof path, dir, "checkpoint.safetensors");
+    if (access(path, F_OK) != 0)
+        return 0;
+    char step[32];
+    return atoi(meta_step(dir, step, sizeof step));
+}
+
+/* `dinoc train` killed with SIGKILL at random moments, each time resumed
+ * with --resume (or started again when no checkpoint was written yet), then
+ * run to the end. A quarter of the kills land while it sets up (loading,
+ * compiling, the first step), the others once it has trained a step, while
+ * it trains and writes a checkpoint after every step, so many land inside a
+ * checkpoint write. After every kill the folder
+ * holds only whole files (check_run_folder); at the end the checkpoint is the
+ * uninterrupted run's, byte for byte (same tensors, same metadata: a resumed
+ * step sees the same batch, schedule values and state, so every float is
+ * identical), and so are the logged rows. DINOC_KILL_TEST_KILLS (default 3)
+ * sets the number of kills, DINOC_KILL_TEST_SEED the random moments (else the
+ * clock; the seed is printed when something fails). */
 static void test_kill_resume(void)
 {
     const int kills = env_int("DINOC_KILL_TEST_KILLS", 3);
     const unsigned first_seed = (unsigned)env_int("DINOC_KILL_TEST_SEED", (int)time(NULL));
     unsigned seed = first_seed;
-    const int steps = kills < 8 ? 12 : 2 * kills;
+    const int steps = kills < 4 ? 12 : 3 * kills;
     char ref[128], dir[128], steps_arg[16], a[256], b[256];
     snprintf(ref, sizeof ref, "%s/kill_reference", root);
     snprintf(dir, sizeof dir, "%s/kill_resumed", root);
@@ -742,9 +787,15 @@ static void test_kill_resume(void)
     const char *fresh[] = {"--steps", steps_arg, "--checkpoint-every", "1", "--progress", "none"};
     const char *resume[] = {"--resume", "--checkpoint-every", "1", "--progress", "none"};
 
+    /* The uninterrupted run, timed: setting up and the first step, then the
+     * others. */
     double t0 = seconds_now();
-    CU_ASSERT_EQUAL_FATAL(wait_exit(spawn_train(ref, fresh, 6, 0)), 0);
-    double t_ref = seconds_now() - t0;
+    int status = -1;
+    pid_t pid = spawn_train(ref, fresh, 6, 0);
+    CU_ASSERT_TRUE(wait_training(pid, ref, 0, 1, &status));
+    double t_setup = seconds_now() - t0;
+    CU_ASSERT_EQUAL_FATAL(status == -1 ? wait_exit(pid) : status, 0);
+    double t_step = (seconds_now() - t0 - t_setup) / (steps - 1);
     static char ref_lines[256][160];
     int torn, n_ref = metrics_lines(ref, ref_lines, 256, &torn);
     CU_ASSERT_EQUAL_FATAL(n_ref, steps + 1);
@@ -754,26 +805,33 @@ static void test_kill_resume(void)
     dc_safetensors_destroy(final_ref);
 
     kill_stats ks = {0};
-    int failures_before = (int)CU_get_number_of_failures();
+    int failures_before = (int)CU_get_number_of_failures(), starting = 0;
     path_in(a, sizeof a, dir, "checkpoint.safetensors");
     for (int k = 0; k < kills; k++) {
-        int has_checkpoint = access(a, F_OK) == 0;
-        pid_t pid = has_checkpoint ? spawn_train(dir, resume, 5, 0) : spawn_train(dir, fresh, 6, 0);
-        /* Up to twice the run's time split over the kills: some land while
-         * starting, most while training, many inside a checkpoint write. */
-        double delay = 2 * t_ref / kills * ((double)rand_r(&seed) / RAND_MAX);
-        nanosleep(&(struct timespec){(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)},
-                  NULL);
-        kill(pid, SIGKILL);
-        int status = wait_exit(pid);
+        ino_t before = metrics_inode(dir);
+        int start = checkpoint_step(dir);
+        pid = start ? spawn_train(dir, resume, 5, 0) : spawn_train(dir, fresh, 6, 0);
+        status = -1;
+        double u = (double)rand_r(&seed) / RAND_MAX;
+        if (rand_r(&seed) % 4 == 0) {
+            sleep_seconds(u * t_setup);
+            starting++;
+        } else if (wait_training(pid, dir, before, start + 1, &status)) {
+            /* one step and on average (steps/kills - 1) / 2 more: the kills
+             * spread over the run and leave about half of it to the end */
+            sleep_seconds(u * t_step * (steps / kills - 1));
+        }
+        if (status == -1) {
+            kill(pid, SIGKILL);
+            status = wait_exit(pid);
+        }
         if (status == 0)
             break; /* it finished first */
         CU_ASSERT_EQUAL(status, 128 + SIGKILL);
         ks.kills++;
         check_run_folder(dir, ref_lines, n_ref, n_tensors, &ks);
     }
-    int has_checkpoint = access(a, F_OK) == 0;
-    pid_t pid = has_checkpoint ? spawn_train(dir, resume, 5, 0) : spawn_train(dir, fresh, 6, 0);
+    pid = checkpoint_step(dir) ? spawn_train(dir, resume, 5, 0) : spawn_train(dir, fresh, 6, 0);
     CU_ASSERT_EQUAL(wait_exit(pid), 0);
 
     path_in(b, sizeof b, ref, "checkpoint.safetensors");
@@ -789,10 +847,10 @@ static void test_kill_resume(void)
     path_in(tmp, sizeof tmp, dir, "metrics.csv.tmp");
     CU_ASSERT_NOT_EQUAL(access(tmp, F_OK), 0);
     if (kills > 3 || (int)CU_get_number_of_failures() != failures_before)
-        fprintf(stderr, "\n    kill test (seed %u): %d steps, uninterrupted %.2f s; %d kills, %d "
-                "inside a checkpoint write, %d before the first checkpoint; %d folder checks",
-                first_seed, steps, t_ref, ks.kills,
-                ks.during_write, ks.without_checkpoint, ks.checks);
+        fprintf(stderr, "\n    kill test (seed %u): %d steps, set-up %.2f s, %.3f s a step; %d kills "
+                "(%d aimed at the set-up), %d inside a checkpoint write, %d before the first "
+                "checkpoint", first_seed, steps, t_setup, t_step, ks.kills, starting,
+                ks.during_write, ks.without_checkpoint);
 }
 
 void register_graphs_trainer(void)
