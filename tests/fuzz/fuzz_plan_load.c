@@ -32,6 +32,7 @@ enum { HEADER_BYTES = 32 };
 
 static uint8_t *read_all(const char *path, size_t *size)
 {
+    *size = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -44,7 +45,8 @@ static uint8_t *read_all(const char *path, size_t *size)
         b = NULL;
     }
     fclose(f);
-    *size = (size_t)n;
+    if (b)
+        *size = (size_t)n;
     return b;
 }
 
