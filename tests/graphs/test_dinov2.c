@@ -10,7 +10,16 @@
  * separate iBOT head, drop-path), "test-sinkhorn" (Sinkhorn-Knopp, registers,
  * shared head), "test-tiny-bm" (test-tiny with the overrides in its
  * overrides.txt: layer-wise lr decay, patch-embed lr multiplier, weight-decay
- * groups, binding gradient clipping; an init with AdamW moments at step 3).
+ * groups, binding gradient clipping; an init with AdamW moments at step 3),
+ * "test-tiny-module-clip" and "test-sinkhorn-module-clip" (the same with the
+ * official rules as overrides: clipping per student module at a norm that
+ * binds for one module only, the offset pos-embed resize; separate and shared
+ * heads), and "official-tiny" / "official-tiny-separate": `dinoc step --config
+ * official` with small shapes, registers, SwiGLU, Sinkhorn-Knopp and
+ * drop-path 0.3 against an independent float64 implementation of the official
+ * code's step (tests/models/dinov2_official_reference.py: per-module
+ * clip_grad_norm_, interpolate_offset, efficient stochastic depth; a shared
+ * head, and separate heads at step 4).
  *
  * One exemption: the attention's key bias (the middle third of qkv.bias) has
  * an exactly zero gradient (softmax over the keys is shift invariant), so in
@@ -31,7 +40,7 @@
 
 #define REF_DIR DINOC_SOURCE_DIR "/tests/models/dinov2_ref/"
 
-enum { MAX_OVERRIDES = 16 };
+enum { MAX_OVERRIDES = 24 };
 
 static const double LOSS_TOL = 1e-5, TENSOR_TOL = 1e-4, CENTER_TOL = 1e-5;
 
@@ -239,6 +248,10 @@ static void run_case(const char *cas, const char *config)
 static void test_tiny(void) { run_case("test-tiny", "test-tiny"); }
 static void test_sinkhorn(void) { run_case("test-sinkhorn", "test-sinkhorn"); }
 static void test_tiny_bm(void) { run_case("test-tiny-bm", "test-tiny"); }
+static void test_tiny_module_clip(void) { run_case("test-tiny-module-clip", "test-tiny"); }
+static void test_sinkhorn_module_clip(void) { run_case("test-sinkhorn-module-clip", "test-sinkhorn"); }
+static void test_official(void) { run_case("official-tiny", "official"); }
+static void test_official_separate(void) { run_case("official-tiny-separate", "official"); }
 
 void register_graphs_dinov2(void)
 {
@@ -246,6 +259,13 @@ void register_graphs_dinov2(void)
         {"test-tiny step matches torch (mean centering, iBOT head, drop-path)", test_tiny},
         {"test-sinkhorn step matches torch (Sinkhorn-Knopp, registers, shared head)", test_sinkhorn},
         {"test-tiny with benchmark optimiser overrides, step 4, matches torch", test_tiny_bm},
+        {"test-tiny with per-module clipping and offset resize, step 4, matches torch",
+         test_tiny_module_clip},
+        {"test-sinkhorn with per-module clipping (shared head) and offset resize matches torch",
+         test_sinkhorn_module_clip},
+        {"official (registers, SwiGLU, Sinkhorn, shared head) matches the official step",
+         test_official},
+        {"official with separate heads, step 4, matches the official step", test_official_separate},
         {NULL, NULL},
     };
     dc_add_suite("graphs_dinov2", tests);
