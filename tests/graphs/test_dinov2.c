@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "configs.h"
 #include "dc_safetensors.h"
 #include "dinov2_step.h"
 #include "test_util.h"
@@ -253,6 +254,47 @@ static void test_sinkhorn_module_clip(void) { run_case("test-sinkhorn-module-cli
 static void test_official(void) { run_case("official-tiny", "official"); }
 static void test_official_separate(void) { run_case("official-tiny-separate", "official"); }
 
+/* `official` takes the official code's rules, Lightly's configs keep theirs,
+ * and the official ones are printed as a note. */
+static void test_official_rules(void)
+{
+    dc_dinov2_config o, lb, ex;
+    DC_ASSERT_OK(dc_config_named("official", &o));
+    DC_ASSERT_OK(dc_config_named("lightly-benchmark", &lb));
+    DC_ASSERT_OK(dc_config_named("lightly-example", &ex));
+    CU_ASSERT(o.clip_grad_per_module && o.clip_grad == 3.0f);
+    CU_ASSERT(o.vit.interpolate_offset == 0.1f);
+    CU_ASSERT_EQUAL(o.epoch_length, 1250);
+    CU_ASSERT(o.blur_prob[0] == 0.0f && o.blur_prob[1] == 0.9f && o.blur_prob[2] == 0.5f);
+    for (const dc_dinov2_config *l = &lb; l; l = l == &lb ? &ex : NULL) {
+        CU_ASSERT(!l->clip_grad_per_module && l->vit.interpolate_offset == 0.0f);
+        CU_ASSERT_EQUAL(l->epoch_length, 0);
+        CU_ASSERT(l->blur_prob[0] == 1.0f && l->blur_prob[1] == 0.1f && l->blur_prob[2] == 0.5f);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    dc_config_print(&o, f);
+    fclose(f);
+    const char *says[] = {"# note: kept from the official dinov2 code", "clip_grad_per_module",
+                          "(h + 0.1) / grid", "1250 iterations", "0.0 / 0.9 / 0.5",
+                          "\nclip_grad_per_module = true\n", "\nvit.interpolate_offset = 0.1\n"};
+    for (size_t i = 0; i < sizeof says / sizeof *says; i++)
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, says[i]));
+    /* The fields read back from the printed text (checkpoints store it). */
+    dc_dinov2_config back;
+    DC_ASSERT_OK(dc_config_from_text(text, &back));
+    CU_ASSERT(back.clip_grad_per_module && back.vit.interpolate_offset == 0.1f);
+    free(text);
+    DC_ASSERT_OK(dc_config_override(&lb, "clip_grad_per_module=true"));
+    DC_ASSERT_OK(dc_config_override(&lb, "vit.interpolate_offset=0.1"));
+    CU_ASSERT(lb.clip_grad_per_module && lb.vit.interpolate_offset == 0.1f);
+    DC_ASSERT_OK(dc_config_override(&lb, "vit.interpolate_offset=1.5"));
+    CU_ASSERT_EQUAL(dc_config_validate(&lb), DC_ERR_INVALID);
+    CU_ASSERT(strstr(dc_error_message(), "vit.interpolate_offset 1.5 is not in [0, 1)") != NULL);
+}
+
 void register_graphs_dinov2(void)
 {
     static const dc_test_case tests[] = {
@@ -266,6 +308,7 @@ void register_graphs_dinov2(void)
         {"official (registers, SwiGLU, Sinkhorn, shared head) matches the official step",
          test_official},
         {"official with separate heads, step 4, matches the official step", test_official_separate},
+        {"official takes the official rules and prints them as a note", test_official_rules},
         {NULL, NULL},
     };
     dc_add_suite("graphs_dinov2", tests);
