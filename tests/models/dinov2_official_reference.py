@@ -32,10 +32,11 @@ seeded generator and are stored in the batch.
 
 Cases (directory dinov2_ref/<case>/, read by test_dinov2.c as the others):
   official-tiny           config `official` with the overrides in overrides.txt:
-                          small shapes, 2 registers, SwiGLU, Sinkhorn-Knopp,
-                          shared head (the official default), drop-path 0.3,
-                          clip_grad between the module norms so that one module
-                          is clipped and the other is not;
+                          small shapes (16 px, patch 4, D 32, depth 2, K 64,
+                          4 images, 2 local crops of 8 px), 2 registers, SwiGLU,
+                          Sinkhorn-Knopp, shared head (the official default),
+                          drop-path 0.3, clip_grad between the module norms so
+                          that one module is clipped and the other is not;
   official-tiny-separate  the same with separate DINO and iBOT heads (three
                           clip_grad_norm_ calls), moments and step 3.
 Each holds init.safetensors, batch.safetensors (dinoc's inputs: the
