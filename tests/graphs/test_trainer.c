@@ -405,18 +405,10 @@ static void test_resume_exact(void)
 
 /* ---- the checkpoint in PyTorch ---- */
 
-static void test_load_in_torch(void)
+/* Runs load_checkpoint.py on the checkpoint in dir; its log goes to stderr on failure. */
+static void load_in_torch(const char *dir)
 {
-    char dir[128], cmd[512];
-    snprintf(dir, sizeof dir, "%s/torch", root);
-    dc_train_options o = tiny_options(dir);
-    o.steps = 2;
-    dc_train_result r;
-    DC_ASSERT_OK(dc_train(&o, &r));
-    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "\n    (python3-torch missing: load_checkpoint.py skipped)");
-        return;
-    }
+    char cmd[512];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/models/load_checkpoint.py %s/checkpoint.safetensors "
              "> %s/torch.log 2>&1", DINOC_SOURCE_DIR, dir, root);
     int status = system(cmd);
@@ -425,6 +417,34 @@ static void test_load_in_torch(void)
         CU_ASSERT_EQUAL(system(cmd), 0);
     }
     CU_ASSERT_EQUAL(status, 0);
+}
+
+/* Without registers the backbones load into timm's ViT; with registers (and
+ * SwiGLU, the offset resize) into the official DinoVisionTransformer. */
+static void test_load_in_torch(void)
+{
+    static const char *const official_overrides[] = {
+        "vit.in_chans=1", "epoch_length=3", "vit.swiglu=true", "vit.interpolate_offset=0.1",
+    };
+    char dir[128], official_dir[128];
+    snprintf(dir, sizeof dir, "%s/torch", root);
+    snprintf(official_dir, sizeof official_dir, "%s/torch_registers", root);
+    dc_train_options o = tiny_options(dir);
+    o.steps = 2;
+    dc_train_result r;
+    DC_ASSERT_OK(dc_train(&o, &r));
+    o = tiny_options(official_dir);
+    o.config = "test-sinkhorn"; /* 2 registers */
+    o.overrides = official_overrides;
+    o.n_overrides = sizeof official_overrides / sizeof *official_overrides;
+    o.steps = 2;
+    DC_ASSERT_OK(dc_train(&o, &r));
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "\n    (python3-torch missing: load_checkpoint.py skipped)");
+        return;
+    }
+    load_in_torch(dir);
+    load_in_torch(official_dir);
 }
 
 /* ---- plot ---- */

@@ -20,7 +20,8 @@ static const dinoc_command commands[] = {
     {"ops", "list the ops dinoc knows", "dinoc ops", cmd_ops},
     {"compile", "lower an ONNX model to a plan artifact (.dnc)",
      "dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [--loss NAME] [--freeze PATTERN]...\n"
-     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM] [--betas B1,B2] [--eps E]]\n"
+     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM | --clip-group PATTERN:NORM...]\n"
+     "               [--betas B1,B2] [--eps E]]\n"
      "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]",
      cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
