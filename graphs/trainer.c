@@ -535,8 +535,9 @@ static void print_summary(run *r)
                     "prototype\n", names[i]);
     if (res->knn_done)
         fprintf(out, "  k-NN top-1: %.2f%% (baselines: raw pixels %.2f%%, random backbone %.2f%%; "
-                "k 20, %" PRId64 " train and %" PRId64 " test images)\n", res->knn_accuracy,
-                res->knn_baseline[0], res->knn_baseline[1], res->knn_images[0], res->knn_images[1]);
+                "%s features, k 20, %" PRId64 " train and %" PRId64 " test images)\n",
+                res->knn_accuracy, res->knn_baseline[0], res->knn_baseline[1],
+                dc_knn_features_name(r->c.knn_features), res->knn_images[0], res->knn_images[1]);
     fprintf(out, "  checkpoint: %s\n  log:        %s (every step's schedule values, losses, images/s)\n",
             res->checkpoint, res->metrics);
     if (res->plot[0])

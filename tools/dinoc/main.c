@@ -37,6 +37,7 @@ static const dinoc_command commands[] = {
     {"knn", "k-NN top-1 accuracy of a checkpoint's teacher backbone (DINO's k=20, T=0.07)",
      "dinoc knn CKPT [--data DIR | --train DIR --test DIR] [--baselines] [--threads N] [--k K]\n"
      "               [--temperature T] [--batch-size N] [--max-train N] [--max-test N]\n"
+     "               [--features cls|patch|both]\n"
      "       dinoc knn --config NAME [FIELD=VALUE...] [--data DIR ...]   (baselines only)",
      cmd_knn},
     {"export", "a checkpoint's backbone as a standalone ONNX model", "dinoc export CKPT -o OUT.onnx [--which teacher|student] [--image-size N] [--batch N|dynamic] [--output cls|patch|both]", cmd_export},
