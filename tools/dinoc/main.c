@@ -44,7 +44,8 @@ static const dinoc_command commands[] = {
     {"train", "train DINOv2 on a folder of images (checkpoints, metrics.csv, losses.png)",
      "dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
      "               [--resume] [--threads N] [--checkpoint-every N] [--seed S] [--progress bar|lines|none]\n"
-     "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]",
+     "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]\n"
+     "               [--stop-on-collapse]",
      cmd_train},
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
