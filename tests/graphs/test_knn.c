@@ -16,6 +16,7 @@
 #include "export.h"
 #include "interpret.h"
 #include "knn.h"
+#include "test_checkpoints.h"
 #include "test_util.h"
 #include "vit.h"
 
@@ -312,6 +313,13 @@ static char *write_checkpoint(const char *dir, const char *file, const char *dro
         return NULL;
     }
     return path;
+}
+
+/* For the other suites that need a small trained-looking checkpoint
+ * (test_checkpoints.h). */
+char *test_knn_checkpoint(const char *dir, const char *file)
+{
+    return write_checkpoint(dir, file, NULL, NULL, true);
 }
 
 static void test_checkpoint(void)

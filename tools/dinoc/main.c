@@ -40,6 +40,9 @@ static const dinoc_command commands[] = {
      "               [--features cls|patch|both]\n"
      "       dinoc knn --config NAME [FIELD=VALUE...] [--data DIR ...]   (baselines only)",
      cmd_knn},
+    {"pca", "the first three principal components of a checkpoint's patch features as a picture",
+     "dinoc pca CKPT [--data DIR | IMAGE...] -o PCA.png [--images N] [--threshold T] [--threads N]",
+     cmd_pca},
     {"export", "a checkpoint's backbone as a standalone ONNX model", "dinoc export CKPT -o OUT.onnx [--which teacher|student] [--image-size N] [--batch N|dynamic] [--output cls|patch|both]", cmd_export},
     {"train", "train DINOv2 on a folder of images (checkpoints, metrics.csv, losses.png)",
      "dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
