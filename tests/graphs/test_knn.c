@@ -349,7 +349,7 @@ static void test_checkpoint(void)
         fo.features = (dc_knn_features)f;
         DC_ASSERT_OK(dc_knn_evaluate_opts(good, FASHION_MNIST, FASHION_MNIST, &fo, &r));
         printf("%s %.3f ", dc_knn_features_name(r.features), r.top1);
-        CU_ASSERT_EQUAL(r.features, f);
+        CU_ASSERT_EQUAL((int)r.features, f);
         CU_ASSERT(r.top1 > 0.3 && r.top1 <= 1);
         CU_ASSERT(r.images_per_second > 0 && r.images_per_cpu_second > 0);
     }
