@@ -16,7 +16,9 @@ times one full training step (forward, backward, AdamW, EMA, centers) on them:
            one warm-up step, then N timed ones.
 Each system runs in a fresh subprocess; its peak RSS is that child's ru_maxrss
 (os.wait4). Prints the median step time, images/s (B images per step), peak
-RSS and the ratios dinoc/PyTorch. A case that does not fit (dinoc: "the plan
+RSS and the ratios dinoc/PyTorch. It times only a quiet machine (quiet.py): it
+refuses to start beside other work, and marks the results INVALID (exit 3) if
+other work appeared while it ran. A case that does not fit (dinoc: "the plan
 needs X GB"; PyTorch: killed) is reported in the table and retried at batch 8.
 """
 import argparse
@@ -36,6 +38,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(ROOT, "tests", "models")
+sys.path.insert(0, HERE)
+import quiet  # noqa: E402
 CASES = {
     "fashion-mnist": ("fashion-mnist", []),
     "vits16-b16": ("lightly-example", ["batch_size=16"]),
@@ -249,7 +253,7 @@ def measure(name, cmd, log):
     return {"error": f"{name}: {why}: {tail[0][:160]}", "rss": rss}
 
 
-def run_case(args, work, label, config, overrides):
+def run_case(args, watch, work, label, config, overrides):
     c = reference_config(dinoc_config(args.dinoc, config, overrides))
     d = os.path.join(work, label)
     os.makedirs(d, exist_ok=True)
@@ -262,6 +266,7 @@ def run_case(args, work, label, config, overrides):
     shape = (f"B={c['batch']}, 2x{c['image']}²+{c['n_local']}x{c['local']}², dim {c['dim']}, "
              f"depth {c['depth']}, K={c['K']}, {masked}/{m_max} iBOT rows")
     res = {"case": label, "shape": shape, "B": c["batch"]}
+    watch.check(f"before {label}")
     res["dinoc"] = measure("dinoc", [args.dinoc, "step", "--config", config, *overrides, "--init",
                                      init, "--batch", batch, "-o", os.path.join(d, "out"),
                                      "--threads", str(args.threads), "--repeat",
@@ -274,6 +279,7 @@ def run_case(args, work, label, config, overrides):
     res["torch"] = measure("PyTorch", [sys.executable, os.path.abspath(__file__), "--torch-child",
                                        cfg, init, batch, str(args.threads), str(args.repeats)],
                            os.path.join(d, "torch.log"))
+    watch.check(f"after {label}")
     return res
 
 
@@ -290,26 +296,24 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dinoc", default=os.path.join(ROOT, "build", "dinoc"))
+    quiet.add_arguments(ap)
     args = ap.parse_args()
-    load0 = os.getloadavg()
+    watch = quiet.Watch(args, "bench_train")
     results, notes = [], []
     with tempfile.TemporaryDirectory() as work:
         for label in args.configs.split(","):
             config, overrides = CASES[label]
-            r = run_case(args, work, label, config, overrides)
+            r = run_case(args, watch, work, label, config, overrides)
             results.append(r)
             failed = [r[s]["error"] for s in ("dinoc", "torch") if "error" in r[s]]
             if failed and c_batch(overrides) != FALLBACK_BATCH and label != "fashion-mnist":
                 notes.append(f"{label} did not run ({'; '.join(failed)}); retried at batch "
                              f"{FALLBACK_BATCH}")
                 ov = [o for o in overrides if not o.startswith("batch_size=")]
-                results.append(run_case(args, work, f"{label}->b{FALLBACK_BATCH}", config,
+                results.append(run_case(args, watch, work, f"{label}->b{FALLBACK_BATCH}", config,
                                         ov + [f"batch_size={FALLBACK_BATCH}"]))
-    load1 = os.getloadavg()
     print(f"DINOv2 training step (forward, backward, AdamW, EMA), {args.threads} threads, "
-          f"median of {args.repeats} steps after one warm-up step")
-    print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
-          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}; {os.cpu_count()} CPUs")
+          f"median of {args.repeats} steps after one warm-up step; {os.cpu_count()} CPUs")
     print(f"{'case':<14} {'dinoc ms':>10} {'torch ms':>10} {'dinoc img/s':>12} "
           f"{'torch img/s':>12} {'dinoc MB':>9} {'torch MB':>9} {'time d/t':>9} {'mem d/t':>8}")
     for r in results:
@@ -321,7 +325,8 @@ def main():
               f"{format(ips['dinoc'], '.3g') if 'dinoc' in ips else '-':>12} "
               f"{format(ips['torch'], '.3g') if 'torch' in ips else '-':>12} "
               f"{fmt(dc, 'rss', '.0f') if 'ms' in dc else '-':>9} "
-              f"{fmt(th, 'rss', '.0f') if 'ms' in th else '-':>9} {t_ratio:>9} {m_ratio:>8}")
+              f"{fmt(th, 'rss', '.0f') if 'ms' in th else '-':>9} {t_ratio:>9} {m_ratio:>8}"
+              f"{watch.mark()}")
     for r in results:
         if r["torch"].get("loss") is not None:
             r["shape"] += f", PyTorch {r['torch']['loss']:.4f}"
@@ -331,6 +336,7 @@ def main():
                 print(f"  {r['case']}: {r[s]['error']}")
     for n in notes:
         print(f"  note: {n}")
+    return watch.report()
 
 
 def c_batch(overrides):
@@ -341,4 +347,4 @@ def c_batch(overrides):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
