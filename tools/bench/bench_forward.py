@@ -5,7 +5,8 @@ usage: tools/bench/bench_forward.py [--batches 1,32] [--threads 2] [--repeats 10
 Needs the reference packages (tools/bootstrap.sh reference) and a built dinoc
 (build/dinoc). For each batch size it exports the model with PyTorch (opset 17),
 compiles it with dinoc, then times the three systems on the same input and prints
-the median latency of each and the ratios dinoc/ORT and dinoc/PyTorch.
+the median latency of each, the ratios dinoc/ORT and dinoc/PyTorch, and the
+versions measured (dinoc and its oneDNN, ONNX Runtime, PyTorch).
 It times only a quiet machine (quiet.py): it refuses to start beside other work,
 and marks the results INVALID (exit 3) if other work appeared while it ran.
 """
@@ -43,9 +44,17 @@ def time_torch(batch, threads, repeats):
 
 
 def time_ort(model, batch, threads, repeats):
+    """(median ms, the ONNX Runtime version that ran)."""
     out = subprocess.run(["node", os.path.join(HERE, "ort_bench.js"), model, str(batch),
                           str(threads), str(repeats)], check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[1])
+    fields = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    return float(fields["ort"].split()[0]), fields.get("version", "unknown")
+
+
+def dinoc_versions(dinoc):
+    """dinoc's `version` output on one line: "dinoc 0.1.0, oneDNN 2.6.3"."""
+    out = subprocess.run([dinoc, "version"], check=True, capture_output=True, text=True)
+    return ", ".join(out.stdout.splitlines())
 
 
 def time_dinoc(dinoc, model, batch, threads, repeats, work):
@@ -73,6 +82,7 @@ def main():
     watch = quiet.Watch(args, "bench_forward")
     print(f"ViT-S/16 forward, {args.threads} threads, median of {args.repeats} runs (ms)")
     print(f"{'batch':>5} {'dinoc':>9} {'ORT':>9} {'PyTorch':>9} {'dinoc/ORT':>10} {'dinoc/PyTorch':>14}")
+    ort_version = None
     with tempfile.TemporaryDirectory() as work:
         for batch in (int(b) for b in args.batches.split(",")):
             model = os.path.join(work, f"vits16_b{batch}.onnx")
@@ -80,11 +90,13 @@ def main():
                               opset_version=17, input_names=["pixels"], output_names=["logits"])
             watch.check(f"before batch {batch}")
             dinoc_ms = time_dinoc(args.dinoc, model, batch, args.threads, args.repeats, work)
-            ort_ms = time_ort(model, batch, args.threads, args.repeats)
+            ort_ms, ort_version = time_ort(model, batch, args.threads, args.repeats)
             torch_ms = time_torch(batch, args.threads, args.repeats)
             watch.check(f"after batch {batch}")
             print(f"{batch:>5} {dinoc_ms:>9.1f} {ort_ms:>9.1f} {torch_ms:>9.1f} "
                   f"{dinoc_ms / ort_ms:>10.2f} {dinoc_ms / torch_ms:>14.2f}{watch.mark()}")
+    print(f"versions: {dinoc_versions(args.dinoc)}, ONNX Runtime {ort_version} (onnxruntime-node), "
+          f"PyTorch {torch.__version__}")
     return watch.report()
 
 

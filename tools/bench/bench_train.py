@@ -16,7 +16,8 @@ times one full training step (forward, backward, AdamW, EMA, centers) on them:
            one warm-up step, then N timed ones.
 Each system runs in a fresh subprocess; its peak RSS is that child's ru_maxrss
 (os.wait4). Prints the median step time, images/s (B images per step), peak
-RSS and the ratios dinoc/PyTorch. It times only a quiet machine (quiet.py): it
+RSS, the ratios dinoc/PyTorch and the versions measured (dinoc and its oneDNN,
+PyTorch). It times only a quiet machine (quiet.py): it
 refuses to start beside other work, and marks the results INVALID (exit 3) if
 other work appeared while it ran. A case that does not fit (dinoc: "the plan
 needs X GB"; PyTorch: killed) is reported in the table and retried at batch 8.
@@ -222,6 +223,7 @@ def torch_child(cfg_path, init_path, batch_path, threads, repeats):
         times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     print(f"loss={loss:.6f}")
+    print(f"version torch={torch.__version__}")
     print(f"time: median_ms={times[len(times) // 2]:.3f} min_ms={times[0]:.3f} over {repeats} runs")
 
 
@@ -244,7 +246,9 @@ def measure(name, cmd, log):
     m = re.search(r"median_ms=([0-9.]+)", text)
     if rc == 0 and m:
         loss = re.search(r"loss=([0-9.eE+-]+)", text)
-        return {"ms": float(m.group(1)), "rss": rss, "loss": loss and float(loss.group(1))}
+        version = re.search(r"version torch=(\S+)", text)
+        return {"ms": float(m.group(1)), "rss": rss, "loss": loss and float(loss.group(1)),
+                "version": version and version.group(1)}
     need = re.search(r"needs [0-9.]+ GB[^\n]*", text)
     if need:
         return {"error": f"{name}: {need.group(0)}"}
@@ -336,6 +340,10 @@ def main():
                 print(f"  {r['case']}: {r[s]['error']}")
     for n in notes:
         print(f"  note: {n}")
+    torch_versions = sorted({r["torch"]["version"] for r in results if r["torch"].get("version")})
+    dinoc_version = subprocess.run([args.dinoc, "version"], check=True, capture_output=True,
+                                   text=True).stdout.splitlines()
+    print(f"versions: {', '.join(dinoc_version)}, PyTorch {', '.join(torch_versions) or 'did not run'}")
     return watch.report()
 
 
