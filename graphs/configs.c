@@ -1,4 +1,4 @@
-/* The named configs (dinov2.md §7 and §9) and the field table that drives
+/* The named configs (graphs/DINOV2.md §7) and the field table that drives
  * overrides and printing, so a field is described once. */
 #include "configs.h"
 
@@ -98,14 +98,14 @@ static const struct field {
 };
 enum { N_FIELDS = sizeof fields / sizeof fields[0] };
 
-/* The Lightly example's recipe (EX, §4-§5) on ViT-S/16, its quirks kept:
- * the last-layer freeze never happens (§4.4) and weight decay applies to
+/* The Lightly example's recipe (§5, §6) on ViT-S/16, its quirks kept:
+ * the last-layer freeze never happens (§7.2) and weight decay applies to
  * every parameter, biases and norms included. */
 static void lightly_example(dc_dinov2_config *c)
 {
     *c = (dc_dinov2_config){
         .name = "lightly-example",
-        .quirks = "kept from Lightly's example (dinov2.md §9): the last-layer freeze is a no-op "
+        .quirks = "kept from Lightly's example (graphs/DINOV2.md §7.2): the last-layer freeze is a no-op "
                   "(freeze_last_layer_epochs = 0); weight decay applies to every parameter, biases "
                   "and norms included (wd_on_all_params); teacher heads start independent of the "
                   "student's (teacher_heads_copied = false); the lr is constant",
@@ -123,7 +123,7 @@ static void lightly_example(dc_dinov2_config *c)
         .weight_decay = 0.04f, .weight_decay_end = 0.4f,
         .momentum_teacher = 0.992f, .momentum_teacher_end = 1.0f,
         .layerwise_decay = 1.0f, .patch_embed_lr_mult = 1.0f, .clip_grad = 0.0f,
-        .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§4.4) */
+        .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§7.2) */
         .wd_on_all_params = true, .epochs = 50, .knn_features = DC_KNN_BOTH,
     };
     dc_vit_preset("vit-s/16", &c->vit);
@@ -149,7 +149,7 @@ static void lightly_benchmark(dc_dinov2_config *c)
     c->epochs = 100;
 }
 
-/* facebookresearch/dinov2 ssl_default_config (§7): ViT-L/16, heads copied,
+/* facebookresearch/dinov2 ssl_default_config (DINOV2.md §7.1): ViT-L/16, heads copied,
  * and the official code's own rules where they differ from Lightly's. */
 static void official(dc_dinov2_config *c)
 {

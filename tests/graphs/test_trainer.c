@@ -1,6 +1,6 @@
 /* The training loop (graphs/trainer.h, `dinoc train`) on the test-tiny config
  * with one channel, over a synthetic IDX folder the suite writes:
- *   - the schedules against Lightly's formulas (§4.3) at known points;
+ *   - the schedules against Lightly's formulas (graphs/DINOV2.md §5.3) at known points;
  *   - a run interrupted after an epoch and resumed gives the same losses,
  *     schedule values and final state, bit for bit, as an uninterrupted one;
  *     during the frozen first epoch the heads' last layers do not move;

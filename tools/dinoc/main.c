@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dc_kernel.h"
 #include "dc_status.h"
 
 #ifndef DINOC_VERSION
@@ -58,7 +59,7 @@ static const dinoc_command commands[] = {
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
     {"help", "this list, or one command's usage", "dinoc help [COMMAND]", cmd_help},
-    {"version", "print the version", "dinoc version", cmd_version},
+    {"version", "print dinoc's version and the oneDNN it runs on", "dinoc version", cmd_version},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -109,7 +110,9 @@ static int cmd_version(int argc, char **argv)
     (void)argv;
     if (argc != 0)
         return dinoc_usage("version");
-    printf("dinoc %s\n", DINOC_VERSION);
+    char onednn[32];
+    dc_onednn_version(onednn, sizeof onednn);
+    printf("dinoc %s\noneDNN %s\n", DINOC_VERSION, onednn);
     return 0;
 }
 
