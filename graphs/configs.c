@@ -48,6 +48,23 @@ static const struct field {
     FIELD("global_crop_scale_max", F_FLOAT, global_crop_scale[1]),
     FIELD("local_crop_scale_min", F_FLOAT, local_crop_scale[0]),
     FIELD("local_crop_scale_max", F_FLOAT, local_crop_scale[1]),
+    FIELD("hflip_prob", F_FLOAT, hflip_prob),
+    FIELD("color_jitter_prob", F_FLOAT, color_jitter_prob),
+    FIELD("color_jitter_brightness", F_FLOAT, color_jitter[0]),
+    FIELD("color_jitter_contrast", F_FLOAT, color_jitter[1]),
+    FIELD("color_jitter_saturation", F_FLOAT, color_jitter[2]),
+    FIELD("color_jitter_hue", F_FLOAT, color_jitter[3]),
+    FIELD("grayscale_prob", F_FLOAT, grayscale_prob),
+    FIELD("blur_prob_global0", F_FLOAT, blur_prob[0]),
+    FIELD("blur_prob_global1", F_FLOAT, blur_prob[1]),
+    FIELD("blur_prob_local", F_FLOAT, blur_prob[2]),
+    FIELD("blur_sigma_global0_min", F_FLOAT, blur_sigma[0][0]),
+    FIELD("blur_sigma_global0_max", F_FLOAT, blur_sigma[0][1]),
+    FIELD("blur_sigma_global1_min", F_FLOAT, blur_sigma[1][0]),
+    FIELD("blur_sigma_global1_max", F_FLOAT, blur_sigma[1][1]),
+    FIELD("blur_sigma_local_min", F_FLOAT, blur_sigma[2][0]),
+    FIELD("blur_sigma_local_max", F_FLOAT, blur_sigma[2][1]),
+    FIELD("solarize_prob", F_FLOAT, solarize_prob),
     FIELD("student_temp", F_FLOAT, student_temp),
     FIELD("teacher_temp", F_FLOAT, teacher_temp),
     FIELD("warmup_teacher_temp", F_FLOAT, warmup_teacher_temp),
@@ -93,6 +110,9 @@ static void lightly_example(dc_dinov2_config *c)
         .head = {2048, 256, 65536},
         .batch_size = 64, .n_local_views = 8, .local_crop_size = 96,
         .global_crop_scale = {0.32f, 1.0f}, .local_crop_scale = {0.05f, 0.32f},
+        .hflip_prob = 0.5f, .color_jitter_prob = 0.8f, .color_jitter = {0.4f, 0.4f, 0.2f, 0.1f},
+        .grayscale_prob = 0.2f, .blur_prob = {1.0f, 0.1f, 0.5f},
+        .blur_sigma = {{0.1f, 2.0f}, {0.1f, 2.0f}, {0.1f, 2.0f}}, .solarize_prob = 0.2f,
         .student_temp = 0.1f, .teacher_temp = 0.07f, .warmup_teacher_temp = 0.04f,
         .warmup_teacher_temp_epochs = 30, .center_momentum = 0.9f, .centering = DC_CENTERING_MEAN,
         .koleo_weight = 0.1f, .ibot_weight = 1.0f, .mask_ratio = {0.1f, 0.5f},
@@ -314,6 +334,29 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
             "config '%s': mask_ratio [%g, %g] must satisfy 0 <= min <= max < 1", c->name,
             c->mask_ratio[0], c->mask_ratio[1]);
     REQUIRE(c->epochs > 0, "config '%s': epochs must be positive", c->name);
+    /* The augmentation's ranges, named as the fields are (the batcher checks them again). */
+    const struct {
+        const char *name;
+        float p;
+    } probs[] = {{"hflip_prob", c->hflip_prob},         {"color_jitter_prob", c->color_jitter_prob},
+                 {"grayscale_prob", c->grayscale_prob}, {"blur_prob_global0", c->blur_prob[0]},
+                 {"blur_prob_global1", c->blur_prob[1]}, {"blur_prob_local", c->blur_prob[2]},
+                 {"solarize_prob", c->solarize_prob}};
+    for (size_t i = 0; i < sizeof probs / sizeof probs[0]; i++)
+        REQUIRE(probs[i].p >= 0 && probs[i].p <= 1, "config '%s': %s %g is not in [0, 1]", c->name,
+                probs[i].name, probs[i].p);
+    static const char *const jitter[4] = {"brightness", "contrast", "saturation", "hue"};
+    for (int i = 0; i < 4; i++)
+        REQUIRE(c->color_jitter[i] >= 0 && c->color_jitter[i] <= (i == 3 ? 0.5f : 100.0f),
+                "config '%s': color_jitter_%s %g is not in [0, %s]", c->name, jitter[i],
+                c->color_jitter[i], i == 3 ? "0.5" : "100");
+    static const char *const view[3] = {"global0", "global1", "local"};
+    for (int v = 0; v < 3; v++)
+        REQUIRE(c->blur_prob[v] == 0 || (c->blur_sigma[v][0] > 0 &&
+                                          c->blur_sigma[v][0] <= c->blur_sigma[v][1] &&
+                                          c->blur_sigma[v][1] <= 100),
+                "config '%s': blur_sigma_%s (%g, %g) must satisfy 0 < min <= max <= 100", c->name,
+                view[v], c->blur_sigma[v][0], c->blur_sigma[v][1]);
 #undef REQUIRE
     return DC_OK;
 }

@@ -49,6 +49,15 @@ typedef struct dc_dinov2_config {
     int n_local_views;         /* 8 */
     int local_crop_size;       /* 96 */
     float global_crop_scale[2], local_crop_scale[2]; /* (0.32, 1), (0.05, 0.32) */
+    /* The rest of the multi-crop augmentation (§5), Lightly's DINOTransform
+     * defaults; per-view arrays are indexed global 0, global 1, locals. */
+    float hflip_prob;          /* 0.5 */
+    float color_jitter_prob;   /* 0.8 */
+    float color_jitter[4];     /* brightness, contrast, saturation, hue: 0.4, 0.4, 0.2, 0.1 */
+    float grayscale_prob;      /* 0.2 */
+    float blur_prob[3];        /* 1, 0.1, 0.5 */
+    float blur_sigma[3][2];    /* (0.1, 2) for every view, in pixels of the crop */
+    float solarize_prob;       /* 0.2, global 1 only */
     float student_temp;        /* 0.1 */
     float teacher_temp, warmup_teacher_temp; /* 0.07 reached after warmup_teacher_temp_epochs, from 0.04 */
     int warmup_teacher_temp_epochs;          /* 30 */

@@ -151,10 +151,9 @@ static bool config_differs(const char *a, const char *b, char *what, size_t cap)
 
 /* ---- the data ---- */
 
-/* The batch layout of the config's step; the augmentation is Lightly's
- * DINOTransform (dc_batch_spec_defaults) with the config's crops, and the
+/* The batch layout of the config's step, the config's augmentation, and the
  * normalisation the one `dinoc knn` evaluates with (dc_config_normalization). */
-static void batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
+void dc_train_batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
 {
     dc_batch_spec_defaults(s);
     s->batch_size = c->batch_size;
@@ -164,6 +163,13 @@ static void batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
     s->n_local = c->n_local_views;
     memcpy(s->global_scale, c->global_crop_scale, sizeof s->global_scale);
     memcpy(s->local_scale, c->local_crop_scale, sizeof s->local_scale);
+    s->hflip_prob = c->hflip_prob;
+    s->jitter_prob = c->color_jitter_prob;
+    memcpy(s->jitter, c->color_jitter, sizeof s->jitter);
+    s->gray_prob = c->grayscale_prob;
+    memcpy(s->blur_prob, c->blur_prob, sizeof s->blur_prob);
+    memcpy(s->blur_sigma, c->blur_sigma, sizeof s->blur_sigma);
+    s->solarize_prob = c->solarize_prob;
     dc_config_normalization(c, s->mean, s->std);
     s->patch_size = c->vit.patch_size;
     s->n_registers = c->vit.n_registers;
@@ -220,7 +226,7 @@ static dc_status open_data(run *r)
         return dc_error(DC_ERR_INVALID, "%s (%s): %" PRId64 " readable images, fewer than one batch "
                         "of %d", r->data, split, n, r->c.batch_size);
     dc_batch_spec spec;
-    batch_spec(&r->c, &spec);
+    dc_train_batch_spec(&r->c, &spec);
     int threads = r->opt->threads >= 4 ? r->opt->threads / 4 : 1;
     DC_TRY(dc_batcher_create(r->ds, &spec, r->seed, threads, &r->batcher));
     r->spe = r->c.epoch_length > 0 ? r->c.epoch_length : dc_batcher_steps_per_epoch(r->batcher);

@@ -47,6 +47,7 @@
 #include <stdio.h>
 
 #include "collapse.h"
+#include "dc_data.h"
 #include "dc_status.h"
 #include "dinov2_config.h"
 
@@ -74,6 +75,11 @@ typedef struct dc_schedule {
 double dc_cosine_schedule(int64_t step, int64_t max_steps, double start, double end);
 dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t total_steps,
                               int64_t steps_per_epoch);
+
+/* What the batcher of a run of config c makes: the step's shapes (batch,
+ * crops, patch grid, masks, drop-path), the config's augmentation fields and
+ * the normalisation `dinoc knn` evaluates with. */
+void dc_train_batch_spec(const dc_dinov2_config *c, dc_batch_spec *spec);
 
 typedef enum dc_progress {
     DC_PROGRESS_AUTO = 0, /* a bar when `progress_out` is a terminal, else lines */

@@ -65,7 +65,8 @@ typedef struct dc_batch_spec {
     float hflip_prob, jitter_prob, jitter[4]; /* brightness, contrast, saturation, hue
                                                (times cj_strength: 0.4, 0.4, 0.2, 0.1) */
     float gray_prob, blur_prob[3];            /* global 0, global 1, locals */
-    float blur_sigma[2], solarize_prob;       /* solarization on global 1 only */
+    float blur_sigma[3][2], solarize_prob;    /* sigma range per view as blur_prob;
+                                                 solarization on global 1 only */
     float mean[3], std[3];
     int patch_size, n_registers, depth;
     float drop_path;
@@ -92,7 +93,7 @@ dc_status dc_batch_spec_check(const dc_batch_spec *spec);
  * ColorJitter with probability jitter_prob in a random order (brightness,
  * contrast, saturation, hue as torchvision's tensor ops; saturation and hue
  * do nothing to grey images); RandomGrayscale (channels kept); Gaussian blur,
- * sigma ~ U(blur_sigma), as a separable kernel of radius ceil(3 sigma) with
+ * sigma ~ U(blur_sigma[view index of blur_prob]), as a separable kernel of radius ceil(3 sigma) with
  * edge replication (PIL approximates it by extended box blurs); solarisation
  * (values >= 128/255 inverted); normalisation. Pixels stay float in [0, 1]
  * between steps, clamped after each (PIL rounds to 8 bits in between).

@@ -173,6 +173,85 @@ static void test_schedules(void)
     check_close(dc_cosine_schedule(3, 7, 2, 3), 2.5, "cosine midpoint");
 }
 
+/* ---- the augmentation fields ---- */
+
+/* Sum of |differences| between neighbouring pixels of an S×S plane: blur lowers it. */
+static double total_variation(const float *p, int S)
+{
+    double tv = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            if (x + 1 < S)
+                tv += fabs((double)p[y * S + x + 1] - p[y * S + x]);
+            if (y + 1 < S)
+                tv += fabs((double)p[(y + 1) * S + x] - p[y * S + x]);
+        }
+    return tv;
+}
+
+/* The config's augmentation fields are what the batcher gets: the defaults
+ * are Lightly's DINOTransform (so batches stay as they were), an override of
+ * each field lands in its place, and blur_prob_global0=0 leaves view 0 sharp. */
+static void test_augmentation_fields(void)
+{
+    dc_dinov2_config c;
+    dc_batch_spec lightly, spec;
+    dc_batch_spec_defaults(&lightly);
+    DC_ASSERT_OK(dc_config_named("fashion-mnist", &c));
+    dc_train_batch_spec(&c, &spec);
+    CU_ASSERT_EQUAL(spec.hflip_prob, lightly.hflip_prob);
+    CU_ASSERT_EQUAL(spec.jitter_prob, lightly.jitter_prob);
+    CU_ASSERT_EQUAL(memcmp(spec.jitter, lightly.jitter, sizeof spec.jitter), 0);
+    CU_ASSERT_EQUAL(spec.gray_prob, lightly.gray_prob);
+    CU_ASSERT_EQUAL(memcmp(spec.blur_prob, lightly.blur_prob, sizeof spec.blur_prob), 0);
+    CU_ASSERT_EQUAL(memcmp(spec.blur_sigma, lightly.blur_sigma, sizeof spec.blur_sigma), 0);
+    CU_ASSERT_EQUAL(spec.solarize_prob, lightly.solarize_prob);
+
+    const char *overrides[] = {"hflip_prob=0.11", "color_jitter_prob=0.12",
+                               "color_jitter_brightness=0.13", "color_jitter_contrast=0.14",
+                               "color_jitter_saturation=0.15", "color_jitter_hue=0.16",
+                               "grayscale_prob=0.17", "blur_prob_global0=0.18",
+                               "blur_prob_global1=0.19", "blur_prob_local=0.2",
+                               "blur_sigma_global0_min=0.21", "blur_sigma_global0_max=0.22",
+                               "blur_sigma_global1_min=0.23", "blur_sigma_global1_max=0.24",
+                               "blur_sigma_local_min=0.25", "blur_sigma_local_max=0.26",
+                               "solarize_prob=0.27"};
+    for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++)
+        DC_ASSERT_OK(dc_config_override(&c, overrides[i]));
+    DC_ASSERT_OK(dc_config_validate(&c));
+    dc_train_batch_spec(&c, &spec);
+    const float got[] = {spec.hflip_prob,       spec.jitter_prob,      spec.jitter[0],
+                         spec.jitter[1],        spec.jitter[2],        spec.jitter[3],
+                         spec.gray_prob,        spec.blur_prob[0],     spec.blur_prob[1],
+                         spec.blur_prob[2],     spec.blur_sigma[0][0], spec.blur_sigma[0][1],
+                         spec.blur_sigma[1][0], spec.blur_sigma[1][1], spec.blur_sigma[2][0],
+                         spec.blur_sigma[2][1], spec.solarize_prob};
+    for (size_t i = 0; i < sizeof got / sizeof got[0]; i++)
+        CU_ASSERT_DOUBLE_EQUAL(got[i], 0.11 + 0.01 * (double)i, 1e-6);
+    DC_ASSERT_OK(dc_batch_spec_check(&spec));
+    CU_ASSERT_EQUAL(dc_config_override(&c, "blur_prob_local=1.5"), DC_OK);
+    CU_ASSERT_EQUAL(dc_config_validate(&c), DC_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "blur_prob_local"));
+
+    /* View 0 of a checkerboard of 4-pixel squares, blurred with sigma >= 1.5
+     * (every view 0 is blurred by default), and with blur_prob_global0=0. */
+    uint8_t px[28 * 28];
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            px[y * 28 + x] = ((x / 4 + y / 4) % 2) ? 230 : 20;
+    dc_image img = {28, 28, 1, px};
+    float blurred[28 * 28], sharp[28 * 28];
+    DC_ASSERT_OK(dc_config_named("fashion-mnist", &c));
+    DC_ASSERT_OK(dc_config_override(&c, "blur_sigma_global0_min=1.5"));
+    dc_train_batch_spec(&c, &spec);
+    DC_ASSERT_OK(dc_augment_view(&img, &spec, 0, 42, blurred));
+    DC_ASSERT_OK(dc_config_override(&c, "blur_prob_global0=0"));
+    dc_train_batch_spec(&c, &spec);
+    DC_ASSERT_OK(dc_augment_view(&img, &spec, 0, 42, sharp));
+    double tv_blurred = total_variation(blurred, 28), tv_sharp = total_variation(sharp, 28);
+    CU_ASSERT(tv_sharp > 1.5 * tv_blurred);
+}
+
 /* ---- resume ---- */
 
 /* metrics.csv rows without the last column (the measured images/s). */
@@ -671,6 +750,7 @@ void register_graphs_trainer(void)
 {
     CU_pSuite s = CU_add_suite("graphs_trainer", suite_init, suite_cleanup);
     CU_add_test(s, "schedules", test_schedules);
+    CU_add_test(s, "augmentation_fields", test_augmentation_fields);
     CU_add_test(s, "resume_exact", test_resume_exact);
     CU_add_test(s, "load_in_torch", test_load_in_torch);
     CU_add_test(s, "plot", test_plot);
