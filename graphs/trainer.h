@@ -46,8 +46,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dc_data.h"
 #include "collapse.h"
+#include "dc_data.h"
 #include "dc_status.h"
 #include "dinov2_config.h"
 

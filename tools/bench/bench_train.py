@@ -52,7 +52,7 @@ FALLBACK_BATCH = 8
 
 def dinoc_config(dinoc, name, overrides):
     """`dinoc config` as a dict of field -> string."""
-    out = subprocess.run([dinoc, "config", name, *overrides], check=True, capture_output=True,
+    out = subprocess.run([dinoc, "config", name, "--text", *overrides], check=True, capture_output=True,
                          text=True).stdout
     return dict(l.split(" = ", 1) for l in out.splitlines() if " = " in l and not l.startswith("#"))
 

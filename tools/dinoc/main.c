@@ -32,7 +32,7 @@ static const dinoc_command commands[] = {
     {"grad", "the loss and its gradients for named initializers or inputs",
      "dinoc grad MODEL.onnx --loss NAME --wrt NAME[,NAME...] -i NAME=FILE ... -o DIR", cmd_grad},
     {"config", "print a DINOv2 config (lightly-example, official, fashion-mnist, ...) with overrides",
-     "dinoc config NAME|FILE.yaml [FIELD=VALUE...] > my.yaml   (YAML; --config my.yaml reads it)",
+     "dinoc config NAME|FILE.yaml [FIELD=VALUE...] [--text] > my.yaml   (YAML; --config my.yaml reads it)",
      cmd_config},
     {"graph", "write a config's DINOv2 training graph (or its loss graph) as ONNX",
      "dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]", cmd_graph},
