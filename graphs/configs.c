@@ -28,6 +28,7 @@ static const struct field {
     FIELD("vit.layerscale_init", F_FLOAT, vit.layerscale_init),
     FIELD("vit.ln_eps", F_FLOAT, vit.ln_eps),
     FIELD("vit.drop_path", F_FLOAT, vit.drop_path),
+    FIELD("vit.interpolate_offset", F_FLOAT, vit.interpolate_offset),
     FIELD("head.hidden_dim", F_INT, head.hidden_dim),
     FIELD("head.bottleneck_dim", F_INT, head.bottleneck_dim),
     FIELD("head.output_dim", F_INT, head.output_dim),
@@ -78,6 +79,7 @@ static const struct field {
     FIELD("layerwise_decay", F_FLOAT, layerwise_decay),
     FIELD("patch_embed_lr_mult", F_FLOAT, patch_embed_lr_mult),
     FIELD("clip_grad", F_FLOAT, clip_grad),
+    FIELD("clip_grad_per_module", F_BOOL, clip_grad_per_module),
     FIELD("freeze_last_layer_epochs", F_INT, freeze_last_layer_epochs),
     FIELD("wd_on_all_params", F_BOOL, wd_on_all_params),
     FIELD("epochs", F_INT, epochs),
@@ -137,16 +139,31 @@ static void lightly_benchmark(dc_dinov2_config *c)
     c->epochs = 100;
 }
 
-/* facebookresearch/dinov2 ssl_default_config (§7): ViT-L/16, heads copied. */
+/* facebookresearch/dinov2 ssl_default_config (§7): ViT-L/16, heads copied,
+ * and the official code's own rules where they differ from Lightly's. */
 static void official(dc_dinov2_config *c)
 {
     lightly_benchmark(c);
     c->name = "official";
+    c->quirks = "kept from the official dinov2 code: gradients are clipped per student module "
+                "(backbone, DINO head, iBOT head each to clip_grad, three clip_grad_norm_ calls: "
+                "clip_grad_per_module); the pos-embed of a local crop's h x h grid is resized by the "
+                "scale factor (h + 0.1) / grid, not to the size h (vit.interpolate_offset = 0.1); an "
+                "epoch is 1250 iterations whatever the dataset (OFFICIAL_EPOCH_LENGTH: "
+                "epoch_length); Gaussian blur runs with probabilities 0.0 / 0.9 / 0.5 (global 0, "
+                "global 1, local), not the nominal 1.0 / 0.1 / 0.5, because its RandomApply "
+                "receives 1 - p (dinov2 PR #411: blur_prob_*)";
     dc_vit_preset("vit-l/16", &c->vit);
     c->vit.drop_path = 0.3f;
+    c->vit.interpolate_offset = 0.1f;
     c->batch_size = 64;
     c->lr = 0.004f * 0.25f; /* 0.004 · √(64/1024) */
     c->teacher_heads_copied = true;
+    c->clip_grad_per_module = true;
+    c->blur_prob[0] = 0.0f;
+    c->blur_prob[1] = 0.9f;
+    c->blur_prob[2] = 0.5f;
+    c->epoch_length = 1250;
 }
 
 /* The default run, found by tools/sweep.py (README): about ten minutes on two
@@ -343,6 +360,9 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
             "config '%s': mask_ratio [%g, %g] must satisfy 0 <= min <= max < 1", c->name,
             c->mask_ratio[0], c->mask_ratio[1]);
     REQUIRE(c->epochs > 0, "config '%s': epochs must be positive", c->name);
+    REQUIRE(v->interpolate_offset >= 0 && v->interpolate_offset < 1,
+            "config '%s': vit.interpolate_offset %g is not in [0, 1)", c->name, v->interpolate_offset);
+    REQUIRE(c->clip_grad >= 0, "config '%s': clip_grad %g is negative", c->name, c->clip_grad);
     /* The augmentation's ranges, named as the fields are (the batcher checks them again). */
     const struct {
         const char *name;

@@ -207,7 +207,19 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_d
         }
     if (s == DC_OK && !(groups = param_groups(c, sp, kept)))
         s = dc_error(DC_ERR_NOMEM, "param groups");
-    dc_adamw_options adamw = {.clip_norm = c->clip_grad, .groups = groups, .n_groups = kept};
+    /* Lightly's benchmark clips the norm of all student gradients; the official
+     * code calls clip_grad_norm_ on each student module (a shared head is one
+     * module, clipped once). */
+    const dc_clip_group modules[] = {{"student.backbone.*", c->clip_grad},
+                                     {"student.dino_head.*", c->clip_grad},
+                                     {"student.ibot_head.*", c->clip_grad}};
+    dc_adamw_options adamw = {.groups = groups, .n_groups = kept};
+    if (c->clip_grad_per_module && c->clip_grad > 0) {
+        adamw.clip_groups = modules;
+        adamw.n_clip_groups = 3;
+    } else {
+        adamw.clip_norm = c->clip_grad;
+    }
     if (s == DC_OK)
         s = dc_add_adamw(g, sp, grads, kept, &adamw);
     for (int i = 0; s == DC_OK && i < kept; i++)

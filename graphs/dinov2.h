@@ -16,7 +16,8 @@
  * M is the upper bound of masked patches, ⌊2B·mask_probability⌋·⌊N·mask_ratio_max⌋:
  * memory and compute are planned for it, padding rows weigh nothing.
  * Outputs: loss, dino_loss, ibot_loss, koleo_loss (f32 scalars).
- * Parameters are named as timm names backbones and Lightly names heads, under
+ * Parameters are named as timm names backbones (the official DinoVisionTransformer
+ * with registers, vit.h) and Lightly names heads, under
  * "student." and "teacher." ("student.backbone.blocks.0.attn.qkv.weight",
  * "teacher.dino_head.last_layer.weight_g"); centers are "dino_center" and
  * "ibot_center". */

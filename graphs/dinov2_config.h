@@ -22,6 +22,9 @@ typedef struct dc_vit_config {
     float layerscale_init; /* 1e-5; 0 disables LayerScale */
     float ln_eps;          /* 1e-6 */
     float drop_path;       /* student per-sample drop-path rate, uniform over blocks (0.1) */
+    float interpolate_offset; /* pos-embed resize for another grid: 0 resizes to the target
+                                 size (timm, Lightly); > 0 scales by (h + offset) / grid as the
+                                 official interpolate_pos_encoding (0.1) */
 } dc_vit_config;
 
 /* A DINO/iBOT projection head (§1.3). */
@@ -70,6 +73,9 @@ typedef struct dc_dinov2_config {
     float layerwise_decay;     /* 1: none; 0.9 in the benchmark */
     float patch_embed_lr_mult; /* 1: none; 0.2 in the benchmark */
     float clip_grad;           /* 0: none; 3 */
+    bool clip_grad_per_module; /* false: one norm over all student gradients (Lightly's
+                                  benchmark); true: backbone, DINO head and iBOT head each
+                                  clipped to clip_grad on its own (official) */
     int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §4.4) */
     bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§9 quirk) */
     int epochs;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "configs.h"
+#include "dc_atomic_file.h"
 #include "dc_data.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
@@ -300,16 +301,6 @@ static dc_status feed(run *r, int64_t step, const dc_schedule *sch)
     return DC_OK;
 }
 
-/* Makes the rename of a checkpoint durable (the directory entry). */
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static dc_status write_checkpoint(run *r, int64_t steps_done)
 {
     char step[32], epoch[32], total[32], spe[32], seed[32], rng[96], images[32];
@@ -330,57 +321,60 @@ static dc_status write_checkpoint(run *r, int64_t steps_done)
     if (s != DC_OK)
         return dc_error_context(s, "checkpoint at step %" PRId64 " not written (the previous "
                                 "checkpoint, if any, is intact)", steps_done);
-    sync_dir(r->opt->out_dir);
     return DC_OK;
 }
 
-/* metrics.csv: a fresh file, or on resume the rows before `start` kept. */
+/* metrics.csv: a fresh file, or on resume the rows before `start` kept;
+ * then opened for appending a row per step. The new file replaces the old
+ * one atomically: a kill while it is written leaves the old rows, never a
+ * file cut short (the rows of the steps after the checkpoint are dropped
+ * on the next resume anyway). */
 static dc_status open_metrics(run *r)
 {
-    char *kept = NULL;
-    size_t kept_len = 0;
-    if (r->start > 0) {
-        FILE *old = fopen(r->path_metrics, "r");
-        FILE *mem = open_memstream(&kept, &kept_len);
-        char line[1024];
-        bool header = true;
-        while (old && mem && fgets(line, sizeof line, old)) {
-            if (header) { /* rewritten below */
-                header = false;
-                continue;
-            }
-            char *end;
-            long long step = strtoll(line, &end, 10);
-            if (end != line && *end == ',' && step < r->start) {
-                fputs(line, mem);
-                /* the losses of a run that is already complete */
-                long long epoch;
-                double lr, wd, tt, m, l[N_LOSSES];
-                if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &lr, &wd,
-                           &tt, &m, &l[0], &l[1], &l[2], &l[3]) == 10) {
-                    r->res->loss = l[0];
-                    r->res->dino_loss = l[1];
-                    r->res->ibot_loss = l[2];
-                    r->res->koleo_loss = l[3];
-                }
-            }
+    dc_atomic_file af;
+    DC_TRY(dc_atomic_file_begin(&af, r->path_metrics));
+    fprintf(af.f, "%s\n", DC_TRAIN_CSV_HEADER);
+    FILE *old = r->start > 0 ? fopen(r->path_metrics, "r") : NULL;
+    char line[1024];
+    bool header = true;
+    while (old && fgets(line, sizeof line, old)) {
+        if (header) { /* written above */
+            header = false;
+            continue;
         }
-        if (old)
-            fclose(old);
-        if (mem)
-            fclose(mem);
+        char *end;
+        long long step = strtoll(line, &end, 10);
+        if (end == line || *end != ',' || step >= r->start || !strchr(line, '\n'))
+            continue;
+        fputs(line, af.f);
+        /* the losses of a run that is already complete */
+        long long epoch;
+        double lr, wd, tt, m, l[N_LOSSES];
+        if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &lr, &wd, &tt,
+                   &m, &l[0], &l[1], &l[2], &l[3]) == 10) {
+            r->res->loss = l[0];
+            r->res->dino_loss = l[1];
+            r->res->ibot_loss = l[2];
+            r->res->koleo_loss = l[3];
+        }
     }
-    r->metrics = fopen(r->path_metrics, "w");
-    if (!r->metrics) {
-        free(kept);
-        return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+    if (old)
+        fclose(old);
+    DC_TRY(dc_atomic_file_commit(&af));
+    r->metrics = fopen(r->path_metrics, "a");
+    return r->metrics ? DC_OK : dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+}
+
+/* The temporary files of a run killed while writing (dc_atomic_file.h). */
+static void remove_stale_files(run *r)
+{
+    static const char *const names[] = {"checkpoint.safetensors", "metrics.csv", "losses.gp",
+                                        "losses.png"};
+    char path[1100];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        join_path(path, sizeof path, r->opt->out_dir, names[i]);
+        dc_atomic_file_clean(path);
     }
-    fprintf(r->metrics, "%s\n", DC_TRAIN_CSV_HEADER);
-    if (kept)
-        fwrite(kept, 1, kept_len, r->metrics);
-    free(kept);
-    return fflush(r->metrics) == 0 ? DC_OK
-                                   : dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
 }
 
 static void format_duration(double s, char *out, size_t cap)
@@ -438,16 +432,19 @@ static void report_progress(run *r, int64_t step, const double loss[N_LOSSES],
 }
 
 /* losses.png from metrics.csv with gnuplot (a subprocess running a generated
- * script, kept as losses.gp so the plot can be redrawn or restyled). */
+ * script, kept as losses.gp so the plot can be redrawn or restyled). Both
+ * files appear whole or not at all: the script is written atomically, and
+ * gnuplot draws into losses.png.tmp, renamed when it succeeded. */
 static void draw_plot(run *r)
 {
     const dc_train_options *o = r->opt;
-    char script[1024], png[1024];
+    char script[1024], png[1024], png_tmp[1100], out_arg[1200];
     join_path(script, sizeof script, o->out_dir, "losses.gp");
     join_path(png, sizeof png, o->out_dir, "losses.png");
-    FILE *f = fopen(script, "w");
-    if (!f) {
-        fprintf(r->progress, "plot: %s: %s\n", script, strerror(errno));
+    snprintf(png_tmp, sizeof png_tmp, "%s.tmp", png);
+    dc_atomic_file af;
+    if (dc_atomic_file_begin(&af, script) != DC_OK) {
+        fprintf(r->progress, "plot: %s\n", dc_error_message());
         return;
     }
     char title[256];
@@ -456,10 +453,11 @@ static void draw_plot(run *r)
                  r->res->knn_accuracy, r->res->knn_baseline[0], r->res->knn_baseline[1]);
     else
         snprintf(title, sizeof title, "%s: DINOv2 loss terms", r->c.name);
-    fprintf(f,
+    fprintf(af.f,
             "# Drawn by dinoc train from metrics.csv; rerun with: gnuplot losses.gp\n"
             "set terminal pngcairo size 1200,700 noenhanced font ',10'\n"
-            "set output '%s'\n"
+            "if (!exists('out')) out = '%s'\n"
+            "set output out\n"
             "set datafile separator ','\n"
             "set title '%s'\n"
             "set xlabel 'step'\nset ylabel 'loss'\nset grid\nset key outside right top\n"
@@ -470,9 +468,13 @@ static void draw_plot(run *r)
             "     '' every ::1 using 1:10 with lines title 'koleo_loss', \\\n"
             "     lnk with lines dt 2 lc rgb 'gray40' title sprintf('ln K = %%.2f (collapse)', lnk)\n",
             png, title, r->res->ln_k, r->path_metrics);
-    fclose(f);
+    if (dc_atomic_file_commit(&af) != DC_OK) {
+        fprintf(r->progress, "plot: %s\n", dc_error_message());
+        return;
+    }
+    snprintf(out_arg, sizeof out_arg, "out = '%s'", png_tmp);
     pid_t pid;
-    char *argv[] = {"gnuplot", script, NULL};
+    char *argv[] = {"gnuplot", "-e", out_arg, script, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
@@ -486,9 +488,12 @@ static void draw_plot(run *r)
         fprintf(r->progress, "plot: gnuplot not found (Debian: gnuplot-nox); the script is %s\n", script);
     } else if (WEXITSTATUS(status) != 0) {
         fprintf(r->progress, "plot: gnuplot %s failed (exit %d)\n", script, WEXITSTATUS(status));
+    } else if (rename(png_tmp, png) != 0) {
+        fprintf(r->progress, "plot: %s: %s\n", png, strerror(errno));
     } else {
         snprintf(r->res->plot, sizeof r->res->plot, "%s", png);
     }
+    unlink(png_tmp); /* after a failure */
 }
 
 /* k-NN top-1 of the final checkpoint's teacher, beside the raw-pixel and
@@ -804,6 +809,8 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
     result->steps_done = r.start;
     snprintf(result->checkpoint, sizeof result->checkpoint, "%s", r.path_ckpt);
     snprintf(result->metrics, sizeof result->metrics, "%s", r.path_metrics);
+    if (s == DC_OK)
+        remove_stale_files(&r);
     if (s == DC_OK)
         s = open_metrics(&r);
     if (s == DC_OK && r.mode != DC_PROGRESS_NONE) {

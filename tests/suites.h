@@ -30,6 +30,7 @@
     DC_SUITE(graphs_knn) \
     DC_SUITE(graphs_export) \
     DC_SUITE(graphs_trainer) \
+    DC_SUITE(tools_cli) \
     DC_SUITE(conformance)
 
 #endif

@@ -26,7 +26,7 @@ int cmd_export(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */
 int dinoc_fail(const char *cmd);
-/* Prints the usage line of `cmd` to stderr and returns 2. */
+/* Prints the usage of `cmd` to stderr (a usage error) and returns 2. */
 int dinoc_usage(const char *cmd);
 
 #endif
