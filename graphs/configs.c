@@ -8,14 +8,22 @@
 
 #include "vit.h"
 
-typedef enum { F_INT, F_FLOAT, F_BOOL, F_CENTERING } field_kind;
+typedef enum { F_INT, F_FLOAT, F_BOOL, F_ENUM } field_kind;
+
+/* The values of the enum fields, by their C value (NULL-terminated). */
+static const char *const centering_names[] = {"mean", "sinkhorn", NULL};
+static const char *const knn_features_names[] = {"cls", "patch", "both", NULL};
+_Static_assert(sizeof(dc_centering) == sizeof(int) && sizeof(dc_knn_features) == sizeof(int),
+               "enum fields are stored as int");
 
 static const struct field {
     const char *name;
     field_kind kind;
     size_t offset;
+    const char *const *names; /* F_ENUM: the value names */
 } fields[] = {
-#define FIELD(name, kind, member) {name, kind, offsetof(dc_dinov2_config, member)}
+#define FIELD(name, kind, member) {name, kind, offsetof(dc_dinov2_config, member), NULL}
+#define ENUM_FIELD(name, member, names) {name, F_ENUM, offsetof(dc_dinov2_config, member), names}
     FIELD("vit.image_size", F_INT, vit.image_size),
     FIELD("vit.patch_size", F_INT, vit.patch_size),
     FIELD("vit.in_chans", F_INT, vit.in_chans),
@@ -63,7 +71,7 @@ static const struct field {
     FIELD("warmup_teacher_temp", F_FLOAT, warmup_teacher_temp),
     FIELD("warmup_teacher_temp_epochs", F_INT, warmup_teacher_temp_epochs),
     FIELD("center_momentum", F_FLOAT, center_momentum),
-    FIELD("centering", F_CENTERING, centering),
+    ENUM_FIELD("centering", centering, centering_names),
     FIELD("koleo_weight", F_FLOAT, koleo_weight),
     FIELD("ibot_weight", F_FLOAT, ibot_weight),
     FIELD("mask_ratio_min", F_FLOAT, mask_ratio[0]),
@@ -84,7 +92,9 @@ static const struct field {
     FIELD("wd_on_all_params", F_BOOL, wd_on_all_params),
     FIELD("epochs", F_INT, epochs),
     FIELD("epoch_length", F_INT, epoch_length),
+    ENUM_FIELD("knn_features", knn_features, knn_features_names),
 #undef FIELD
+#undef ENUM_FIELD
 };
 enum { N_FIELDS = sizeof fields / sizeof fields[0] };
 
@@ -114,7 +124,7 @@ static void lightly_example(dc_dinov2_config *c)
         .momentum_teacher = 0.992f, .momentum_teacher_end = 1.0f,
         .layerwise_decay = 1.0f, .patch_embed_lr_mult = 1.0f, .clip_grad = 0.0f,
         .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§4.4) */
-        .wd_on_all_params = true, .epochs = 50,
+        .wd_on_all_params = true, .epochs = 50, .knn_features = DC_KNN_BOTH,
     };
     dc_vit_preset("vit-s/16", &c->vit);
     c->vit.drop_path = 0.1f;
@@ -312,18 +322,23 @@ dc_status dc_config_override(dc_dinov2_config *c, const char *assignment)
                 return DC_OK;
             }
             break;
-        case F_CENTERING:
-            if (!strcmp(value, "mean") || !strcmp(value, "sinkhorn")) {
-                *(dc_centering *)at = !strcmp(value, "sinkhorn") ? DC_CENTERING_SINKHORN : DC_CENTERING_MEAN;
-                return DC_OK;
-            }
+        case F_ENUM:
+            for (int v = 0; fields[i].names[v]; v++)
+                if (!strcmp(value, fields[i].names[v])) {
+                    *(int *)at = v;
+                    return DC_OK;
+                }
             break;
         }
+        char choices[128] = "";
+        for (int v = 0; fields[i].kind == F_ENUM && fields[i].names[v]; v++)
+            snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s",
+                     v ? "/" : "one of ", fields[i].names[v]);
         return dc_error(DC_ERR_INVALID, "override '%s': '%s' is not a valid %s", assignment, value,
                         fields[i].kind == F_INT     ? "non-negative integer"
                         : fields[i].kind == F_FLOAT ? "number"
                         : fields[i].kind == F_BOOL  ? "boolean (true/false)"
-                                                    : "centering (mean/sinkhorn)");
+                                                    : choices);
     }
     return dc_error(DC_ERR_INVALID, "override '%s': no field '%.*s' (see `dinoc config NAME`)",
                     assignment, (int)len, assignment);
@@ -415,9 +430,7 @@ void dc_config_print(const dc_dinov2_config *c, FILE *out)
         case F_INT: fprintf(out, "%d\n", *(const int *)at); break;
         case F_FLOAT: print_float(out, *(const float *)at); break;
         case F_BOOL: fprintf(out, "%s\n", *(const bool *)at ? "true" : "false"); break;
-        case F_CENTERING:
-            fprintf(out, "%s\n", *(const dc_centering *)at == DC_CENTERING_SINKHORN ? "sinkhorn" : "mean");
-            break;
+        case F_ENUM: fprintf(out, "%s\n", fields[i].names[*(const int *)at]); break;
         }
     }
 }

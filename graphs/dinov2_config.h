@@ -36,6 +36,11 @@ typedef struct dc_head_config {
 
 typedef enum dc_centering { DC_CENTERING_MEAN = 0, DC_CENTERING_SINKHORN = 1 } dc_centering;
 
+/* The per-image features k-NN evaluates (`dinoc knn`, the end of `dinoc train`):
+ * the teacher's cls token, the mean of its patch tokens, or both concatenated
+ * (cls ‖ mean patch, 2·embed_dim values, as DINOv2's linear evaluation). */
+typedef enum dc_knn_features { DC_KNN_CLS = 0, DC_KNN_PATCH = 1, DC_KNN_BOTH = 2 } dc_knn_features;
+
 typedef struct dc_dinov2_config {
     const char *name;
     const char *quirks;        /* deliberate oddities of the recipe copied, printed as notes */
@@ -81,6 +86,7 @@ typedef struct dc_dinov2_config {
     int epochs;
     int epoch_length;          /* steps per epoch; 0: one pass over the data (Lightly), else a
                                   fixed length as the official OFFICIAL_EPOCH_LENGTH (1250) */
+    dc_knn_features knn_features; /* what k-NN evaluates the teacher on */
 } dc_dinov2_config;
 
 #endif

@@ -204,6 +204,8 @@ typedef struct run {
     dc_session *sess;
     dc_tensor *scalars[N_SCALARS];
     int loss_buffer[N_LOSSES];
+    int similarity_buffer; /* teacher_cls_similarity, or -1 */
+    dc_collapse_watch collapse;
     /* the state to checkpoint: views of the session's STATE buffers */
     dc_tensor *state;
     dc_tensor **state_ptrs;
@@ -270,6 +272,10 @@ static dc_status find_io(run *r)
         if (r->loss_buffer[i] < 0)
             return dc_error(DC_ERR_INVALID, "training step has no output '%s'", loss_names[i]);
     }
+    r->similarity_buffer = -1; /* a compiled step may lack it: the loss signs still work */
+    for (int k = 0; k < p->n_outputs; k++)
+        if (strcmp(p->outputs[k].name, "teacher_cls_similarity") == 0)
+            r->similarity_buffer = p->outputs[k].buffer;
     for (int i = 0; i < N_SCALARS; i++)
         DC_TRY(dc_tensor_create(&r->scalars[i], scalar_names[i], DC_F32, 0, NULL));
     return DC_OK;
@@ -408,6 +414,10 @@ static void report_progress(run *r, int64_t step, const double loss[N_LOSSES],
              "koleo %.4f lr %.3g %.0f img/s eta %s",
              done, r->total, step / r->spe + 1, epochs, loss[0], loss[1], loss[2], loss[3], sch->lr,
              r->rate_ema, eta);
+    char tag[96];
+    dc_collapse_tag(&r->collapse, tag, sizeof tag);
+    if (tag[0])
+        snprintf(text + strlen(text), sizeof text - strlen(text), " [%s]", tag);
     if (r->mode == DC_PROGRESS_BAR) {
         int width = terminal_width(r->progress);
         int bar = 20;
@@ -533,22 +543,26 @@ static void print_summary(run *r)
             res->dino_loss, res->ibot_loss, res->koleo_loss);
     fprintf(out, "  collapse reference: ln K = %.4f (K = %d); a DINO or iBOT term stuck at it means a "
             "uniform output, one near 0 a constant one\n", res->ln_k, r->c.head.output_dim);
+    if (!isnan(res->teacher_similarity))
+        fprintf(out, "  teacher cls similarity (mean pairwise cosine over the batch): %.4f\n",
+                res->teacher_similarity);
     /* dinov2#272, #407: a term that settles at ln K has collapsed to uniform
      * outputs (after centering); one near 0 to a single prototype. */
-    const char *names[2] = {"DINO", "iBOT"};
-    double terms[2] = {res->dino_loss, res->ibot_loss};
-    for (int i = 0; i < 2; i++)
-        if (res->steps_done > 0 && fabs(terms[i] - res->ln_k) < 0.005 * res->ln_k)
-            fprintf(out, "  note: the %s term is at ln K: its teacher outputs are uniform (collapse); "
-                    "try a lower teacher_temp, a longer warmup_teacher_temp_epochs or a larger batch\n",
-                    names[i]);
-        else if (i == 0 && res->steps_done > 0 && terms[i] < 0.01)
-            fprintf(out, "  note: the %s term is near 0: the outputs may have collapsed to one "
-                    "prototype\n", names[i]);
+    if (res->collapse) {
+        char why[2048];
+        dc_collapse_explain(&r->collapse, "  ", why, sizeof why);
+        fputs(why, out);
+        if (res->stopped_on_collapse)
+            fprintf(out, "  stopped at step %" PRId64 " (--stop-on-collapse)\n", res->steps_done);
+    } else if (res->steps_done > 0 && res->dino_loss < 0.01) {
+        fprintf(out, "  note: the DINO term is near 0: the outputs may have collapsed to one "
+                "prototype\n");
+    }
     if (res->knn_done)
         fprintf(out, "  k-NN top-1: %.2f%% (baselines: raw pixels %.2f%%, random backbone %.2f%%; "
-                "k 20, %" PRId64 " train and %" PRId64 " test images)\n", res->knn_accuracy,
-                res->knn_baseline[0], res->knn_baseline[1], res->knn_images[0], res->knn_images[1]);
+                "%s features, k 20, %" PRId64 " train and %" PRId64 " test images)\n",
+                res->knn_accuracy, res->knn_baseline[0], res->knn_baseline[1],
+                dc_knn_features_name(r->c.knn_features), res->knn_images[0], res->knn_images[1]);
     fprintf(out, "  checkpoint: %s\n  log:        %s (every step's schedule values, losses, images/s)\n",
             res->checkpoint, res->metrics);
     if (res->plot[0])
@@ -681,7 +695,7 @@ static dc_status load_session_state(run *r)
 static dc_status compile(run *r)
 {
     if (!r->plan) { /* an artifact was loaded already */
-        dc_dinov2_options gopt = {.training = true, .seed = r->seed};
+        dc_dinov2_options gopt = {.training = true, .seed = r->seed, .teacher_similarity = true};
         DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
         if (r->opt->resume)
             DC_TRY(dc_load_state(r->g, r->path_ckpt));
@@ -718,6 +732,9 @@ static dc_status train_loop(run *r)
         double loss[N_LOSSES];
         for (int i = 0; i < N_LOSSES; i++)
             loss[i] = *(const float *)dc_session_buffer(r->sess, r->loss_buffer[i]);
+        double similarity = r->similarity_buffer >= 0
+                                ? *(const float *)dc_session_buffer(r->sess, r->similarity_buffer)
+                                : NAN;
         if (!isfinite(loss[0]))
             return dc_error(DC_ERR_INVALID, "step %" PRId64 ": the loss is %g (dino %g, ibot %g, "
                             "koleo %g); stopping without a checkpoint of this state", step, loss[0],
@@ -727,9 +744,9 @@ static dc_status train_loop(run *r)
         done_here++;
         double ips = dt > 0 ? r->c.batch_size / dt : 0;
         r->rate_ema = done_here == 1 ? ips : 0.9 * r->rate_ema + 0.1 * ips;
-        fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.1f\n",
+        fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.1f\n",
                 step, step / r->spe, sch.lr, sch.weight_decay, sch.teacher_temp, sch.momentum,
-                loss[0], loss[1], loss[2], loss[3], ips);
+                loss[0], loss[1], loss[2], loss[3], similarity, ips);
         if (fflush(r->metrics) != 0)
             return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
         res->steps_done = step + 1;
@@ -739,12 +756,29 @@ static dc_status train_loop(run *r)
         res->koleo_loss = loss[3];
         res->step_seconds = (t - t0) / (double)done_here;
         res->images_per_s = (double)(done_here * r->c.batch_size) / (t - t0);
+        res->teacher_similarity = similarity;
+        int reached = dc_collapse_update(&r->collapse, step, loss[1], loss[2], similarity);
+        if (reached && !res->collapse)
+            res->collapse_step = step + 1;
+        res->collapse = r->collapse.signs;
         report_progress(r, step, loss, &sch, t - t0, done_here);
+        if (reached && r->mode != DC_PROGRESS_NONE) {
+            char why[2048];
+            dc_collapse_explain(&r->collapse, "", why, sizeof why);
+            fprintf(r->progress, "%s%s%s", r->mode == DC_PROGRESS_BAR ? "\n" : "", why,
+                    o->stop_on_collapse ? "stopping (--stop-on-collapse)\n" : "");
+            fflush(r->progress);
+        }
 
         int sig = o->stop ? (int)*o->stop : 0;
         bool stop = sig != 0 || (o->stop_after_step > 0 && step + 1 >= o->stop_after_step);
-        if (stop || (step + 1) % every == 0 || step + 1 == r->total)
+        bool collapsed = o->stop_on_collapse && res->collapse;
+        if (stop || collapsed || (step + 1) % every == 0 || step + 1 == r->total)
             DC_TRY(write_checkpoint(r, step + 1));
+        if (collapsed && !stop) {
+            res->stopped_on_collapse = step + 1 < r->total;
+            break;
+        }
         if (stop && step + 1 < r->total) {
             res->interrupted = true;
             res->signal = sig;
@@ -806,6 +840,9 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
     result->steps_per_epoch = r.spe;
     result->epochs = r.spe > 0 ? (int)((r.total + r.spe - 1) / r.spe) : 0;
     result->ln_k = log((double)r.c.head.output_dim);
+    result->teacher_similarity = NAN;
+    dc_collapse_init(&r.collapse, result->ln_k, r.total,
+                     clamp_steps(r.c.warmup_epochs, r.spe, r.total));
     result->steps_done = r.start;
     snprintf(result->checkpoint, sizeof result->checkpoint, "%s", r.path_ckpt);
     snprintf(result->metrics, sizeof result->metrics, "%s", r.path_metrics);

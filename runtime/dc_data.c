@@ -833,3 +833,18 @@ dc_status dc_dataset_get(const dc_dataset *ds, int64_t i, dc_image *img, int *la
         *label = ds->labels[i];
     return DC_OK;
 }
+
+dc_status dc_image_load(const char *path, dc_image *img)
+{
+    img_type t = sniff(path);
+    if (t == IMG_NONE) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return dc_error(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        fclose(f);
+        return dc_error(DC_ERR_PARSE, "%s: not a JPEG or PNG image", path);
+    }
+    int color = 0;
+    DC_TRY(load_file(path, t, 0, img, &color)); /* the header: grey or colour */
+    return load_file(path, t, color ? 3 : 1, img, &color);
+}

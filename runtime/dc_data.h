@@ -52,6 +52,9 @@ int64_t dc_dataset_skipped(const dc_dataset *ds);
  * img->pixels) and its label (label may be NULL). Thread-safe. A file that
  * passed the open-time checks but fails to decode is DC_ERR_PARSE naming it. */
 dc_status dc_dataset_get(const dc_dataset *ds, int64_t i, dc_image *img, int *label);
+/* One JPEG or PNG file with its own channels (1 grey, else 3; alpha dropped);
+ * the caller frees img->pixels. Errors name the file. */
+dc_status dc_image_load(const char *path, dc_image *img);
 
 /* What a batch must hold: the DINOv2 recipe's data settings (dinov2.md §3, §5)
  * and the step's shapes. Filled from the DINOv2 config by the trainer. */

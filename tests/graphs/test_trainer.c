@@ -953,6 +953,101 @@ static void test_kill_resume(void)
                 ks.during_write, ks.without_checkpoint);
 }
 
+/* ---- collapse ---- */
+
+/* The watch on made-up terms: a sign counts after a whole window past the
+ * warm-up, a break restarts it, NaN similarity never counts. */
+static void test_collapse_watch(void)
+{
+    dc_collapse_watch w;
+    double lnk = log(64.0);
+    dc_collapse_init(&w, lnk, 100, 5); /* window max(10, 100/20) = 10, from step 5 */
+    CU_ASSERT_EQUAL(w.window, 10);
+    int64_t step = 0, first = -1;
+    for (; step < 40 && first < 0; step++) {
+        /* DINO at ln K (within 1%) from the start, a break at step 8 */
+        double dino = step == 8 ? 0.9 * lnk : lnk * 1.009;
+        if (dc_collapse_update(&w, step, dino, 1.0, NAN))
+            first = step;
+    }
+    CU_ASSERT_EQUAL(first, 18); /* held on steps 9..18 */
+    CU_ASSERT_EQUAL(w.signs, DC_COLLAPSE_DINO);
+    CU_ASSERT_EQUAL(w.step, 18);
+    CU_ASSERT_EQUAL(w.reached_since[0], 9);
+    CU_ASSERT(isnan(w.similarity));
+    char tag[96], why[2048];
+    dc_collapse_tag(&w, tag, sizeof tag);
+    CU_ASSERT_STRING_EQUAL(tag, "collapse: DINO uniform");
+    dc_collapse_explain(&w, "  ", why, sizeof why);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "  collapse: the DINO term stayed within 1% of ln K = 4.1589 "
+                                       "from step 10 on for 10 steps or more (and still does)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "vit.layerscale_init"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "teacher_temp"));
+    /* Later signs add to the first; the step of the first stays. */
+    for (int i = 0; i < 10; i++)
+        dc_collapse_update(&w, step++, 2.0, lnk, 0.995);
+    CU_ASSERT_EQUAL(w.signs, DC_COLLAPSE_DINO | DC_COLLAPSE_IBOT | DC_COLLAPSE_CONSTANT);
+    CU_ASSERT_EQUAL(w.step, 18);
+    dc_collapse_explain(&w, "", why, sizeof why);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "(not at the last step)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "the iBOT term"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "0.9950 at the last step"));
+    /* Healthy terms and a similarity just under the bound: nothing. */
+    dc_collapse_init(&w, lnk, 1000, 0);
+    CU_ASSERT_EQUAL(w.window, 50);
+    for (int64_t s = 0; s < 200; s++)
+        CU_ASSERT_EQUAL(dc_collapse_update(&w, s, lnk * 0.98, lnk * 1.02, 0.9899), 0);
+    CU_ASSERT_EQUAL(w.signs, 0);
+    dc_collapse_tag(&w, tag, sizeof tag);
+    CU_ASSERT_STRING_EQUAL(tag, "");
+}
+
+/* Two short runs: temperatures of 100 make the teacher's and the student's
+ * softmax flat, so DINO sits at ln K from the first step (and LayerScale
+ * 1e-5 leaves the teacher's cls tokens alike): detected one window after the
+ * warm-up, and --stop-on-collapse ends the run there with a checkpoint. With
+ * LayerScale 1 and the recipe's temperatures nothing is reported. */
+static void test_collapse_training(void)
+{
+    char dir[128], step[32];
+    snprintf(dir, sizeof dir, "%s/collapse", root);
+    const char *flat[N_TINY + 3];
+    memcpy(flat, tiny_overrides, sizeof tiny_overrides);
+    flat[N_TINY] = "teacher_temp=100";
+    flat[N_TINY + 1] = "warmup_teacher_temp=100";
+    flat[N_TINY + 2] = "student_temp=100";
+    dc_train_options o = tiny_options(dir);
+    o.overrides = flat;
+    o.n_overrides = N_TINY + 3;
+    o.steps = 30;
+    o.stop_on_collapse = true;
+    dc_train_result r;
+    DC_ASSERT_OK(dc_train(&o, &r));
+    CU_ASSERT(r.collapse & DC_COLLAPSE_DINO);
+    CU_ASSERT(r.collapse & DC_COLLAPSE_CONSTANT);
+    CU_ASSERT(r.teacher_similarity > 0.99 && r.teacher_similarity <= 1.0001);
+    CU_ASSERT_TRUE(r.stopped_on_collapse);
+    CU_ASSERT_EQUAL(r.collapse_step, 13); /* warm-up 3 steps, then a window of 10 */
+    CU_ASSERT_EQUAL(r.steps_done, 13);
+    CU_ASSERT_STRING_EQUAL(meta_step(dir, step, sizeof step), "13");
+    CU_ASSERT_EQUAL(metrics_rows(dir), 13);
+
+    snprintf(dir, sizeof dir, "%s/healthy", root);
+    const char *healthy[N_TINY + 1];
+    memcpy(healthy, tiny_overrides, sizeof tiny_overrides);
+    healthy[N_TINY] = "vit.layerscale_init=1";
+    o = tiny_options(dir);
+    o.overrides = healthy;
+    o.n_overrides = N_TINY + 1;
+    o.steps = 30;
+    o.stop_on_collapse = true;
+    DC_ASSERT_OK(dc_train(&o, &r));
+    CU_ASSERT_EQUAL(r.collapse, 0);
+    CU_ASSERT_FALSE(r.stopped_on_collapse);
+    CU_ASSERT_EQUAL(r.steps_done, 30);
+    CU_ASSERT(r.teacher_similarity >= -1 && r.teacher_similarity < 0.99);
+}
+
 void register_graphs_trainer(void)
 {
     CU_pSuite s = CU_add_suite("graphs_trainer", suite_init, suite_cleanup);
@@ -966,4 +1061,6 @@ void register_graphs_trainer(void)
     CU_add_test(s, "signals", test_signals);
     CU_add_test(s, "metrics_rewrite_keeps_rows", test_metrics_rewrite_keeps_rows);
     CU_add_test(s, "kill_resume", test_kill_resume);
+    CU_add_test(s, "collapse_watch", test_collapse_watch);
+    CU_add_test(s, "collapse_training", test_collapse_training);
 }
