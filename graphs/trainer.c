@@ -68,7 +68,8 @@ dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t t
 
 const char *dc_train_default_data(const dc_dinov2_config *c)
 {
-    return c->name && strcmp(c->name, "fashion-mnist") == 0 ? FASHION_MNIST_DIR : NULL;
+    bool fmnist = c->name && (!strcmp(c->name, "fashion-mnist") || !strcmp(c->name, "fashion-mnist-long"));
+    return fmnist ? FASHION_MNIST_DIR : NULL;
 }
 
 /* ---- small helpers ---- */

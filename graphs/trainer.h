@@ -152,7 +152,7 @@ typedef struct dc_train_result {
 dc_status dc_train(const dc_train_options *opt, dc_train_result *result);
 
 /* The default data folder of a config: Fashion-MNIST's Debian package for
- * "fashion-mnist" (and test configs with in_chans 1), else NULL. */
+ * "fashion-mnist" and "fashion-mnist-long", else NULL. */
 const char *dc_train_default_data(const dc_dinov2_config *c);
 
 #endif
