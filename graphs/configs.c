@@ -435,6 +435,21 @@ void dc_config_print(const dc_dinov2_config *c, FILE *out)
     }
 }
 
+char *dc_config_text(const dc_dinov2_config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    dc_config_print(c, f);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 /* One line of config text as "field=value" in buf; *has is false for blank and comment lines. */
 static dc_status config_line(const char *line, size_t len, int line_no, char *buf, size_t size,
                              bool *has)

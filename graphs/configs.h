@@ -19,6 +19,9 @@ dc_status dc_config_override(dc_dinov2_config *c, const char *assignment);
 dc_status dc_config_validate(const dc_dinov2_config *c);
 /* Every field as "name = value" lines (also the form stored in checkpoints). */
 void dc_config_print(const dc_dinov2_config *c, FILE *out);
+/* The same lines in one malloc'ed string (the caller frees it), or NULL
+ * when out of memory. */
+char *dc_config_text(const dc_dinov2_config *c);
 /* The inverse of dc_config_print (a checkpoint's "config" metadata): the
  * "name = NAME" line selects the named config, every other "field = value"
  * line is applied as an override; blank lines and '#' comments are skipped.
