@@ -515,6 +515,15 @@ dc_status dc_config_from_text(const char *text, dc_dinov2_config *out)
     return dc_config_validate(out);
 }
 
+dc_status dc_config_of_checkpoint(const dc_safetensors *ckpt, dc_dinov2_config *out)
+{
+    const char *text = dc_safetensors_meta(ckpt, "config");
+    if (!text)
+        return dc_error(DC_ERR_INVALID,
+                        "no \"config\" metadata (not a checkpoint of `dinoc train`?)");
+    return dc_config_from_text(text, out);
+}
+
 void dc_config_normalization(const dc_dinov2_config *c, float mean[3], float std[3])
 {
     static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "dc_safetensors.h"
 #include "dc_status.h"
 #include "dinov2_config.h"
 
@@ -27,6 +28,9 @@ char *dc_config_text(const dc_dinov2_config *c);
  * line is applied as an override; blank lines and '#' comments are skipped.
  * The result is validated. Errors give the line. */
 dc_status dc_config_from_text(const char *text, dc_dinov2_config *out);
+/* The config a checkpoint of `dinoc train` carries in its "config"
+ * metadata; an error when it has none. */
+dc_status dc_config_of_checkpoint(const dc_safetensors *ckpt, dc_dinov2_config *out);
 /* The input normalisation for [0, 1] pixels, per channel (entries past
  * vit.in_chans are 0 / 1): ImageNet's mean (0.485, 0.456, 0.406) and std
  * (0.229, 0.224, 0.225) for colour, as Lightly and timm; for one channel

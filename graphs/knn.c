@@ -563,10 +563,7 @@ dc_status dc_knn_evaluate_opts(const char *checkpoint, const char *train_dir, co
     dc_safetensors *ckpt;
     DC_TRY(dc_safetensors_load(checkpoint, &ckpt));
     dc_dinov2_config c;
-    const char *text = dc_safetensors_meta(ckpt, "config");
-    dc_status s = text ? dc_config_from_text(text, &c)
-                       : dc_error(DC_ERR_INVALID, "no \"config\" metadata (not a checkpoint of "
-                                  "`dinoc train`?)");
+    dc_status s = dc_config_of_checkpoint(ckpt, &c);
     if (s != DC_OK) {
         dc_safetensors_destroy(ckpt);
         return dc_error_context(s, "%s", checkpoint);
