@@ -652,16 +652,6 @@ dc_value *dc_vit_forward(dc_graph *g, const dc_vit *vit, dc_value *x, dc_value *
     return g->build_status == DC_OK ? t : NULL;
 }
 
-static bool same_type(const dc_tensor *a, const dc_tensor *b)
-{
-    if (a->dtype != b->dtype || a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -682,7 +672,7 @@ dc_status dc_vit_load_checkpoint(const dc_vit *vit, const dc_safetensors *ckpt, 
             return dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing (the backbone of config '%s')",
                             path, v->name, config_name);
         }
-        if (!same_type(t, v->constant)) {
+        if (!dc_tensor_same_type(t, v->constant)) {
             char a[128], b[128];
             dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
             dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
