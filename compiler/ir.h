@@ -304,5 +304,12 @@ dc_status dc_graph_make_initializer(dc_graph *g, dc_value *v, dc_tensor *t);
 dc_status dc_graph_remove_initializer(dc_graph *g, dc_value *v);
 /* Every use of `old` (node inputs, graph outputs) becomes `replacement`. */
 void dc_graph_replace_uses(dc_graph *g, dc_value *old, dc_value *replacement);
+/* Moves `node` to position `index` of the schedule (0 <= index < n_nodes);
+ * the others keep their order. Node ids are renumbered. */
+dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int index);
+/* Reorders the schedule into a topological order that keeps the current order
+ * wherever it already is one (for passes that put a node where its inputs are
+ * ready but a reader of its outputs may come earlier). A cycle is an error. */
+dc_status dc_graph_sort(dc_graph *g);
 
 #endif

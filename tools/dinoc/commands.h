@@ -22,6 +22,7 @@ int cmd_step(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */

@@ -21,7 +21,8 @@ static const dinoc_command commands[] = {
     {"ops", "list the ops dinoc knows", "dinoc ops", cmd_ops},
     {"compile", "lower an ONNX model to a plan artifact (.dnc)",
      "dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [--loss NAME] [--freeze PATTERN]...\n"
-     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM] [--betas B1,B2] [--eps E]]\n"
+     "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM | --clip-group PATTERN:NORM...]\n"
+     "               [--betas B1,B2] [--eps E]]\n"
      "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]",
      cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
@@ -31,7 +32,8 @@ static const dinoc_command commands[] = {
     {"grad", "the loss and its gradients for named initializers or inputs",
      "dinoc grad MODEL.onnx --loss NAME --wrt NAME[,NAME...] -i NAME=FILE ... -o DIR", cmd_grad},
     {"config", "print a DINOv2 config (lightly-example, official, fashion-mnist, ...) with overrides",
-     "dinoc config NAME [FIELD=VALUE...]", cmd_config},
+     "dinoc config NAME|FILE.yaml [FIELD=VALUE...] > my.yaml   (YAML; --config my.yaml reads it)",
+     cmd_config},
     {"graph", "write a config's DINOv2 training graph (or its loss graph) as ONNX",
      "dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]", cmd_graph},
     {"step", "run exactly one DINOv2 training step from given weights and batch",
@@ -41,13 +43,18 @@ static const dinoc_command commands[] = {
     {"knn", "k-NN top-1 accuracy of a checkpoint's teacher backbone (DINO's k=20, T=0.07)",
      "dinoc knn CKPT [--data DIR | --train DIR --test DIR] [--baselines] [--threads N] [--k K]\n"
      "               [--temperature T] [--batch-size N] [--max-train N] [--max-test N]\n"
+     "               [--features cls|patch|both]\n"
      "       dinoc knn --config NAME [FIELD=VALUE...] [--data DIR ...]   (baselines only)",
      cmd_knn},
+    {"pca", "the first three principal components of a checkpoint's patch features as a picture",
+     "dinoc pca CKPT [--data DIR | IMAGE...] -o PCA.png [--images N] [--threshold T] [--threads N]",
+     cmd_pca},
     {"export", "a checkpoint's backbone as a standalone ONNX model", "dinoc export CKPT -o OUT.onnx [--which teacher|student] [--image-size N] [--batch N|dynamic] [--output cls|patch|both]", cmd_export},
     {"train", "train DINOv2 on a folder of images (checkpoints, metrics.csv, losses.png)",
      "dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
      "               [--resume] [--threads N] [--checkpoint-every N] [--seed S] [--progress bar|lines|none]\n"
-     "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]",
+     "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]\n"
+     "               [--stop-on-collapse]",
      cmd_train},
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
