@@ -91,7 +91,8 @@
     DC_KERNEL(dc_kernel_c_Shape)              \
     DC_KERNEL(dc_kernel_c_Size)               \
     DC_KERNEL(dc_kernel_c_Constant)           \
-    DC_KERNEL(dc_kernel_c_ConstantOfShape)
+    DC_KERNEL(dc_kernel_c_ConstantOfShape)    \
+    DC_KERNEL(dc_kernel_c_FusedElementwise)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
 

@@ -12,7 +12,7 @@
 
 #include "builder.h"
 #include "dc_npy.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "infer_shapes.h"
 #include "op_registry.h"
 #include "run_model.h"
@@ -95,7 +95,7 @@ static void test_vit_dnc(void)
     tmp_path(dnc, sizeof dnc, "vit.dnc");
     dc_plan *plan = NULL;
     dc_memory_stats mem;
-    DC_ASSERT_OK(dc_compile_onnx(VIT_ONNX, NULL, 0, NULL, NULL, NULL, &mem, &plan));
+    DC_ASSERT_OK(dc_compile_onnx(VIT_ONNX, NULL, 0, NULL, &(dc_pipeline_options){.memory = &mem}, &plan));
     if (!plan)
         return;
     DC_ASSERT_OK(dc_plan_write(plan, dnc));
@@ -167,8 +167,8 @@ static void test_memory_plan_golden(void)
     DC_ASSERT_OK(dc_build_status(g));
     dc_plan *plan = NULL;
     dc_memory_stats mem;
-    dc_lower_options opt = {.memory = &mem};
-    DC_ASSERT_OK(dc_lower(g, &opt, &plan, NULL));
+    dc_pipeline_options opt = {.memory = &mem};
+    DC_ASSERT_OK(dc_pipeline_compile(g, &opt, &plan));
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -211,7 +211,7 @@ static void test_static_input_error(void)
     DC_ASSERT_OK(dc_infer_node(g, r));
     DC_ASSERT_OK(dc_output(g, r->outputs[0]));
     dc_plan *plan = NULL;
-    CU_ASSERT_EQUAL(dc_lower(g, NULL, &plan, NULL), DC_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(dc_pipeline_compile(g, NULL, &plan), DC_ERR_UNSUPPORTED);
     CU_ASSERT_STRING_EQUAL(dc_error_message(), "Reshape 'r1': input 'shape' must be known at compile time");
     CU_ASSERT_PTR_NULL(plan);
     dc_graph_destroy(g);
@@ -228,7 +228,7 @@ static void test_softmax_opset11(void)
     dc_output(g, dc_softmax(g, x, 1));
     DC_ASSERT_OK(dc_build_status(g));
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     dc_tensor *xt = NULL, **out = NULL;
     int n_out = 0;
     DC_ASSERT_OK(dc_tensor_create(&xt, "x", DC_F32, 3, xd));
