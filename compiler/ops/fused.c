@@ -6,7 +6,16 @@
  *     shape of the inputs (numpy rules); f32 only. Attributes: program (INTS),
  *     constants (FLOATS), as runtime/dc_eltwise_program.h describes. An input
  *     with y's shape may be overwritten by y (each element is read before the
- *     same element is written). */
+ *     same element is written).
+ *
+ *   MatMulBias(A, B, bias) -> Y
+ *     Y = act(A · B' + bias): A [..., M, K] f32, B [K, N] (transB = 0) or
+ *     [N, K] (transB = 1), bias [N]; Y [..., M, N]. activation: "" (none),
+ *     "Relu", "Tanh", "Sigmoid" or "Gelu" (the exact, erf form). A Linear
+ *     layer with its activation, run as one oneDNN matmul with a bias and an
+ *     eltwise post-op. */
+#include <string.h>
+
 #include "dc_eltwise_program.h"
 #include "ops/infer_util.h"
 #include "reference/reference.h"
@@ -42,4 +51,48 @@ const dc_op_schema dc_op_FusedElementwise = {
     .infer = infer_fused_elementwise,
     .reference = dc_ref_FusedElementwise,
     .in_place_inputs = ~0u,
+};
+
+static bool known_activation(const char *act)
+{
+    static const char *const names[] = {"", "Relu", "Tanh", "Sigmoid", "Gelu"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(act, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static dc_status infer_matmul_bias(dc_graph *g, dc_node *n, int64_t opset)
+{
+    (void)g;
+    (void)opset;
+    const dc_type *a = &n->inputs[0]->type, *b = &n->inputs[1]->type, *c = &n->inputs[2]->type;
+    int64_t trans_b;
+    const char *act;
+    DC_TRY(dc_attr_i(n, "transB", 0, &trans_b));
+    DC_TRY(dc_attr_s(n, "activation", "", &act));
+    if (!known_activation(act))
+        return dc_error(DC_ERR_INVALID, "MatMulBias: unknown activation '%s'", act);
+    for (int i = 0; i < 3; i++)
+        if (n->inputs[i]->type.dtype != DC_F32 || n->inputs[i]->type.rank < 0)
+            return dc_error(DC_ERR_SHAPE, "MatMulBias: input %d must be f32 of known rank, found %s",
+                            i, dc_ts(&n->inputs[i]->type));
+    if (a->rank < 2 || b->rank != 2 || c->rank != 1)
+        return dc_error(DC_ERR_SHAPE, "MatMulBias: expected A [..., M, K], B 2-D and bias 1-D, "
+                        "found %s, %s and %s", dc_ts(a), dc_ts(b), dc_ts(c));
+    dc_dim k = b->dims[trans_b ? 1 : 0], nn = b->dims[trans_b ? 0 : 1];
+    if (!dc_dim_equal(a->dims[a->rank - 1], k) || !dc_dim_equal(c->dims[0], nn))
+        return dc_error(DC_ERR_SHAPE, "MatMulBias: A %s, B %s%s and bias %s do not agree", dc_ts(a),
+                        dc_ts(b), trans_b ? " (transposed)" : "", dc_ts(c));
+    dc_type y = *a;
+    y.dims[y.rank - 1] = nn;
+    n->outputs[0]->type = y;
+    return DC_OK;
+}
+
+const dc_op_schema dc_op_MatMulBias = {
+    .name = "MatMulBias", .domain = "ai.dinoc",
+    .min_inputs = 3, .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
+    .infer = infer_matmul_bias,
+    .reference = dc_ref_MatMulBias,
 };

@@ -2,6 +2,7 @@
  * element in double, one instruction at a time, as the unfused ops would. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dc_eltwise_program.h"
 #include "reference/ref_util.h"
@@ -76,5 +77,48 @@ dc_status dc_ref_FusedElementwise(const dc_node *node, int64_t opset, dc_tensor 
     }
     free(strides);
     free(reg);
+    return DC_OK;
+}
+
+static double activation(const char *act, double x)
+{
+    if (strcmp(act, "Relu") == 0)
+        return x < 0 ? 0 : x;
+    if (strcmp(act, "Tanh") == 0)
+        return tanh(x);
+    if (strcmp(act, "Sigmoid") == 0)
+        return 1.0 / (1.0 + exp(-x));
+    if (strcmp(act, "Gelu") == 0)
+        return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    return x;
+}
+
+dc_status dc_ref_MatMulBias(const dc_node *node, int64_t opset, dc_tensor *const *inputs,
+                            dc_tensor **outputs)
+{
+    (void)opset;
+    const dc_tensor *A = inputs[0], *B = inputs[1], *C = inputs[2];
+    int64_t trans_b;
+    const char *act;
+    DC_TRY(dc_attr_i(node, "transB", 0, &trans_b));
+    DC_TRY(dc_attr_s(node, "activation", "", &act));
+    if (A->rank < 2 || B->rank != 2 || C->rank != 1)
+        return dc_error(DC_ERR_SHAPE, "MatMulBias: expected A [..., M, K], B 2-D and bias 1-D");
+    int64_t K = A->dims[A->rank - 1], N = trans_b ? B->dims[0] : B->dims[1];
+    if ((trans_b ? B->dims[1] : B->dims[0]) != K || C->dims[0] != N)
+        return dc_error(DC_ERR_SHAPE, "MatMulBias: A, B and bias do not agree");
+    int64_t dims[DC_MAX_RANK];
+    memcpy(dims, A->dims, sizeof(int64_t) * (size_t)A->rank);
+    dims[A->rank - 1] = N;
+    DC_TRY(dc_tensor_create(&outputs[0], node->outputs[0]->name, DC_F32, A->rank, dims));
+    int64_t M = N ? (int64_t)dc_tensor_numel(outputs[0]) / N : 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t j = 0; j < N; j++) {
+            double sum = ref_get(C, j);
+            for (int64_t k = 0; k < K; k++)
+                sum += ref_get(A, m * K + k) * ref_get(B, trans_b ? j * K + k : k * N + j);
+            /* The matmul's output is f32 before the activation, as unfused. */
+            ref_set(outputs[0], m * N + j, activation(act, (float)sum));
+        }
     return DC_OK;
 }

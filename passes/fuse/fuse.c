@@ -4,6 +4,7 @@
 #include "fuse.h"
 
 static const dc_fuse_rule rules[] = {
+    {"matmul-bias", dc_fuse_matmul_bias, DC_FUSE_FINAL},
     {"elementwise", dc_fuse_elementwise, DC_FUSE_FINAL},
 };
 

@@ -13,6 +13,7 @@
 #define DC_KERNELS_DNNL                          \
     DC_KERNEL(dc_kernel_dnnl_MatMul)             \
     DC_KERNEL(dc_kernel_dnnl_Gemm)               \
+    DC_KERNEL(dc_kernel_dnnl_MatMulBias)         \
     DC_KERNEL(dc_kernel_dnnl_Conv)               \
     DC_KERNEL(dc_kernel_dnnl_ConvGradInput)      \
     DC_KERNEL(dc_kernel_dnnl_ConvGradWeight)     \
@@ -92,7 +93,8 @@
     DC_KERNEL(dc_kernel_c_Size)               \
     DC_KERNEL(dc_kernel_c_Constant)           \
     DC_KERNEL(dc_kernel_c_ConstantOfShape)    \
-    DC_KERNEL(dc_kernel_c_FusedElementwise)
+    DC_KERNEL(dc_kernel_c_FusedElementwise)   \
+    DC_KERNEL(dc_kernel_c_MatMulBias)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
 
