@@ -13,7 +13,12 @@
  *     [N, K] (transB = 1), bias [N]; Y [..., M, N]. activation: "" (none),
  *     "Relu", "Tanh", "Sigmoid" or "Gelu" (the exact, erf form). A Linear
  *     layer with its activation, run as one oneDNN matmul with a bias and an
- *     eltwise post-op. */
+ *     eltwise post-op.
+ *
+ *   AdamWGroup(lr, weight_decay, step, p1, g1, m1, v1, p2, ...) -> (p1', m1', v1', p2', ...)
+ *     AdamW (compiler/ops/training.c) over every tensor of one param group:
+ *     the same scalars and attributes, one step instead of one per tensor.
+ *     Outputs are written over the state they update, like AdamW's. */
 #include <string.h>
 
 #include "dc_eltwise_program.h"
@@ -95,4 +100,39 @@ const dc_op_schema dc_op_MatMulBias = {
     .min_inputs = 3, .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_matmul_bias,
     .reference = dc_ref_MatMulBias,
+};
+
+static dc_status infer_adamw_group(dc_graph *g, dc_node *n, int64_t opset)
+{
+    (void)g;
+    (void)opset;
+    if (n->n_inputs < 7 || (n->n_inputs - 3) % 4 != 0 || n->n_outputs != (n->n_inputs - 3) / 4 * 3)
+        return dc_error(DC_ERR_INVALID, "AdamWGroup: expected lr, weight_decay, step and (param, "
+                        "grad, m, v) quadruples with three outputs each, found %d inputs and %d "
+                        "outputs", n->n_inputs, n->n_outputs);
+    for (int k = 0; k < (n->n_inputs - 3) / 4; k++) {
+        const dc_type *p = &n->inputs[3 + 4 * k]->type;
+        if (p->dtype != DC_F32)
+            return dc_error(DC_ERR_SHAPE, "AdamWGroup: parameter %d must be f32, found %s", k,
+                            dc_ts(p));
+        for (int i = 1; i < 4; i++) {
+            const dc_type *t = &n->inputs[3 + 4 * k + i]->type;
+            bool same = t->dtype == p->dtype && t->rank == p->rank;
+            for (int d = 0; same && d < t->rank; d++)
+                same = dc_dim_equal(t->dims[d], p->dims[d]);
+            if (!same)
+                return dc_error(DC_ERR_SHAPE, "AdamWGroup: input %d is %s, expected the "
+                                "parameter's %s", 3 + 4 * k + i, dc_ts(t), dc_ts(p));
+        }
+        for (int i = 0; i < 3; i++)
+            n->outputs[3 * k + i]->type = *p;
+    }
+    return DC_OK;
+}
+
+const dc_op_schema dc_op_AdamWGroup = {
+    .name = "AdamWGroup", .domain = "ai.dinoc",
+    .min_inputs = 7, .max_inputs = -1, .min_outputs = 3, .max_outputs = -1,
+    .infer = infer_adamw_group,
+    .reference = dc_ref_AdamWGroup,
 };

@@ -6,6 +6,7 @@
 
 #include "dc_eltwise_program.h"
 #include "reference/ref_util.h"
+#include "reference/training.h"
 
 static double apply(int opcode, double a, double b)
 {
@@ -120,5 +121,18 @@ dc_status dc_ref_MatMulBias(const dc_node *node, int64_t opset, dc_tensor *const
             /* The matmul's output is f32 before the activation, as unfused. */
             ref_set(outputs[0], m * N + j, activation(act, (float)sum));
         }
+    return DC_OK;
+}
+
+/* Each tensor through AdamW's own reference kernel. */
+dc_status dc_ref_AdamWGroup(const dc_node *node, int64_t opset, dc_tensor *const *inputs,
+                            dc_tensor **outputs)
+{
+    for (int k = 0; k < (node->n_inputs - 3) / 4; k++) {
+        dc_tensor *in[7] = {inputs[3 + 4 * k], inputs[4 + 4 * k], inputs[5 + 4 * k],
+                            inputs[6 + 4 * k], inputs[0],         inputs[1],
+                            inputs[2]};
+        DC_TRY(dc_ref_AdamW(node, opset, in, outputs + 3 * k));
+    }
     return DC_OK;
 }

@@ -6,6 +6,7 @@
 static const dc_fuse_rule rules[] = {
     {"matmul-bias", dc_fuse_matmul_bias, DC_FUSE_FINAL},
     {"elementwise", dc_fuse_elementwise, DC_FUSE_FINAL},
+    {"adamw", dc_fuse_adamw, DC_FUSE_FINAL},
 };
 
 const dc_fuse_rule *dc_fuse_rules(int *count)

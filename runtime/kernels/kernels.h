@@ -41,6 +41,7 @@
 /* dinoc's own C kernels (runtime/kernels/c_*.c): every op, every type it allows. */
 #define DC_KERNELS_C                          \
     DC_KERNEL(dc_kernel_c_AdamW)              \
+    DC_KERNEL(dc_kernel_c_AdamWGroup)         \
     DC_KERNEL(dc_kernel_c_EMA)                \
     DC_KERNEL(dc_kernel_c_MatMul)             \
     DC_KERNEL(dc_kernel_c_Gemm)               \
