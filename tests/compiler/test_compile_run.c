@@ -351,6 +351,27 @@ static void test_cli(void)
     EXPECT_CLI_ERROR("format version 2", "run %s -i pixels=%s -o %s", v2, VIT_INPUT, outdir);
 }
 
+/* dinoc compile --print-after PASS prints the IR after that pass; --no-fuse
+ * leaves the ai.dinoc fused ops out; an unknown pass is a usage error. */
+static void test_cli_passes(void)
+{
+    char dnc[256], out[1 << 16];
+    tmp_path(dnc, sizeof dnc, "passes.dnc");
+    int rc = run_cli(out, sizeof out, "compile %s -o %s --print-after fuse-final", VIT_ONNX, dnc);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "passes: infer-shapes, fold-constants"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "# IR after fuse-final"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "ai.dinoc.FusedElementwise"));
+    rc = run_cli(out, sizeof out, "compile %s -o %s --no-fuse --print-after fuse-final", VIT_ONNX,
+                 dnc);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "fuse-final (off)"));
+    CU_ASSERT_PTR_NULL(strstr(out, "ai.dinoc."));
+    rc = run_cli(out, sizeof out, "compile %s -o %s --print-after fusion", VIT_ONNX, dnc);
+    CU_ASSERT_EQUAL(rc, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "no pass named 'fusion'"));
+}
+
 void register_compile_run(void)
 {
     CU_pSuite s = CU_add_suite("compile_run", suite_init, suite_clean);
@@ -363,4 +384,5 @@ void register_compile_run(void)
     CU_add_test(s, "static_input_error", test_static_input_error);
     CU_add_test(s, "softmax_opset11", test_softmax_opset11);
     CU_add_test(s, "cli", test_cli);
+    CU_add_test(s, "cli: --print-after, --no-fuse", test_cli_passes);
 }
