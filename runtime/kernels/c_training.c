@@ -147,6 +147,34 @@ typedef struct ema_state {
     ema_pair *pairs;
 } ema_state;
 
+/* The teacher's parameters, the student's and the EMA's outputs (written
+ * over the teacher's state) lie in the STATE region in the same order, each
+ * at the next DC_PLAN_ALIGN boundary. Pairs whose three arrays all continue
+ * where the previous pair's end (after the same padding) merge into one span,
+ * so the update is a few loops over the flat state instead of one per tensor.
+ * The padding in between is zero in both and stays zero. */
+static void coalesce_pairs(ema_state *st)
+{
+    if (!st->n_pairs || !st->pairs[0].a) /* check: no data */
+        return;
+    int spans = 0;
+    for (int k = 0; k < st->n_pairs; k++) {
+        ema_pair *cur = &st->pairs[k];
+        if (spans) {
+            ema_pair *span = &st->pairs[spans - 1];
+            int64_t align = DC_PLAN_ALIGN / (int64_t)sizeof(float);
+            int64_t padded = (span->n + align - 1) / align * align;
+            if (cur->a == span->a + padded && cur->b == span->b + padded &&
+                cur->out == span->out + padded) {
+                span->n = padded + cur->n;
+                continue;
+            }
+        }
+        st->pairs[spans++] = *cur;
+    }
+    st->n_pairs = spans;
+}
+
 static dc_status ema_setup(const dc_kernel_args *a, int variant, void *state)
 {
     (void)variant;
@@ -174,6 +202,7 @@ static dc_status ema_setup(const dc_kernel_args *a, int variant, void *state)
         st->pairs[k].out = c_out_data(a, k);
         st->pairs[k].n = c_numel(A);
     }
+    coalesce_pairs(st);
     return DC_OK;
 }
 
