@@ -64,8 +64,22 @@ static dc_value *rows(dc_graph *g, dc_value *x, int64_t begin, int64_t end)
 
 typedef struct step_values {
     dc_value *loss, *dino, *ibot, *koleo;
+    dc_value *teacher_tokens; /* [2B, T, D] */
     dc_value *teacher_cls_out, *teacher_patch_out, *ibot_weight;
 } step_values;
+
+/* The mean cosine similarity over all pairs of the rows of x [n, D] (n ≥ 2),
+ * from the sum of the unit rows u: ‖Σ u_i‖² = n + Σ_{i≠j} u_i·u_j. */
+static dc_value *mean_pair_cosine(dc_graph *g, dc_value *x)
+{
+    int64_t n = x->type.dims[0].size, last = 1, first = 0;
+    dc_value *norm = dc_unary(g, "Sqrt", dc_reduce(g, "ReduceSum", dc_mul(g, x, x), &last, 1, true));
+    dc_value *unit = dc_div(g, x, dc_add(g, norm, dc_scalar_f32(g, 1e-12f)));
+    dc_value *sum = dc_reduce(g, "ReduceSum", unit, &first, 1, false);
+    dc_value *sq = dc_reduce(g, "ReduceSum", dc_mul(g, sum, sum), &first, 1, false);
+    return dc_div(g, dc_sub(g, sq, dc_scalar_f32(g, (float)n)),
+                  dc_scalar_f32(g, (float)(n * (n - 1))));
+}
 
 /* The forward step and losses (§4.1), teacher without mask or drop-path. */
 static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *student,
@@ -118,6 +132,7 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     out->loss = dc_add(g, dc_add(g, out->dino, ibot), out->koleo);
     out->teacher_cls_out = t_cls;
     out->teacher_patch_out = t_patch;
+    out->teacher_tokens = ft;
     out->ibot_weight = weight;
 }
 
@@ -222,7 +237,19 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_
         }
     if (s == DC_OK && !(groups = param_groups(c, sp, kept)))
         s = dc_error(DC_ERR_NOMEM, "param groups");
-    dc_adamw_options adamw = {.clip_norm = c->clip_grad, .groups = groups, .n_groups = kept};
+    /* Lightly's benchmark clips the norm of all student gradients; the official
+     * code calls clip_grad_norm_ on each student module (a shared head is one
+     * module, clipped once). */
+    const dc_clip_group modules[] = {{"student.backbone.*", c->clip_grad},
+                                     {"student.dino_head.*", c->clip_grad},
+                                     {"student.ibot_head.*", c->clip_grad}};
+    dc_adamw_options adamw = {.groups = groups, .n_groups = kept};
+    if (c->clip_grad_per_module && c->clip_grad > 0) {
+        adamw.clip_groups = modules;
+        adamw.n_clip_groups = 3;
+    } else {
+        adamw.clip_norm = c->clip_grad;
+    }
     if (s == DC_OK)
         s = dc_add_adamw(g, sp, grads, kept, &adamw);
     for (int i = 0; s == DC_OK && i < kept; i++)
@@ -276,9 +303,13 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
     step_values v = {0};
     if (s == DC_OK) {
         forward_step(g, c, &student, &teacher, centers, &v);
-        const char *names[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss"};
-        dc_value *vals[] = {v.loss, v.dino, v.ibot, v.koleo};
-        for (int i = 0; i < 4 && (s = dc_build_status(g)) == DC_OK; i++) {
+        const char *names[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss",
+                               "teacher_cls_similarity"};
+        dc_value *vals[] = {v.loss, v.dino, v.ibot, v.koleo,
+                            opt->teacher_similarity && v.teacher_tokens ? mean_pair_cosine(g, cls_tokens(g, v.teacher_tokens))
+                                                    : NULL};
+        int n_out = opt->teacher_similarity ? 5 : 4;
+        for (int i = 0; i < n_out && (s = dc_build_status(g)) == DC_OK; i++) {
             dc_value *named = dc_node_finish(g, dc_node_begin(g, "Identity", "", &vals[i], 1, 1));
             if (named)
                 named->name = dc_arena_strdup(g->arena, names[i]);

@@ -52,6 +52,9 @@ int64_t dc_dataset_skipped(const dc_dataset *ds);
  * img->pixels) and its label (label may be NULL). Thread-safe. A file that
  * passed the open-time checks but fails to decode is DC_ERR_PARSE naming it. */
 dc_status dc_dataset_get(const dc_dataset *ds, int64_t i, dc_image *img, int *label);
+/* One JPEG or PNG file with its own channels (1 grey, else 3; alpha dropped);
+ * the caller frees img->pixels. Errors name the file. */
+dc_status dc_image_load(const char *path, dc_image *img);
 
 /* What a batch must hold: the DINOv2 recipe's data settings (dinov2.md §3, §5)
  * and the step's shapes. Filled from the DINOv2 config by the trainer. */
@@ -62,7 +65,8 @@ typedef struct dc_batch_spec {
     float hflip_prob, jitter_prob, jitter[4]; /* brightness, contrast, saturation, hue
                                                (times cj_strength: 0.4, 0.4, 0.2, 0.1) */
     float gray_prob, blur_prob[3];            /* global 0, global 1, locals */
-    float blur_sigma[2], solarize_prob;       /* solarization on global 1 only */
+    float blur_sigma[3][2], solarize_prob;    /* sigma range per view as blur_prob;
+                                                 solarization on global 1 only */
     float mean[3], std[3];
     int patch_size, n_registers, depth;
     float drop_path;
@@ -89,7 +93,7 @@ dc_status dc_batch_spec_check(const dc_batch_spec *spec);
  * ColorJitter with probability jitter_prob in a random order (brightness,
  * contrast, saturation, hue as torchvision's tensor ops; saturation and hue
  * do nothing to grey images); RandomGrayscale (channels kept); Gaussian blur,
- * sigma ~ U(blur_sigma), as a separable kernel of radius ceil(3 sigma) with
+ * sigma ~ U(blur_sigma[view index of blur_prob]), as a separable kernel of radius ceil(3 sigma) with
  * edge replication (PIL approximates it by extended box blurs); solarisation
  * (values >= 128/255 inverted); normalisation. Pixels stay float in [0, 1]
  * between steps, clamped after each (PIL rounds to 8 bits in between).

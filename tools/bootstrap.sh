@@ -8,7 +8,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config
             libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-            libdnnl-dev llvm-16-dev libcunit1-dev libjson-c-dev
+            libdnnl-dev llvm-16-dev libcunit1-dev libjson-c-dev libyaml-dev
             zlib1g-dev libjpeg62-turbo-dev libpng-dev
             libopenmpi-dev openmpi-bin dataset-fashion-mnist gnuplot-nox)
 test_pkgs=(libonnx-testdata python3-onnx python3-numpy clang-16 libclang-rt-16-dev libomp-16-dev)

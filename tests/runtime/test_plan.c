@@ -454,6 +454,22 @@ static void test_session_kernel_errors(void)
     dc_plan_destroy(p);
 }
 
+/* Inputs fuzz_plan_load found (tests/fuzz): each must be an error, not a plan
+ * that writes back to other bytes. */
+static void test_fuzz_regressions(void)
+{
+    size_t size;
+    uint8_t *d = small_plan_bytes(&size);
+    /* The u32 after buffer 0's region was ignored: a plan with garbage
+     * there parsed, and wrote back with a 0. Buffer 0 is "x", rank 2:
+     * name (4 + 1), dtype, rank, dims (16), region, then the field. */
+    size_t pad = section(d, size, "BUFS") + 8 + 5 + 4 + 4 + 16 + 4;
+    put_le(d + pad, 0x2a, 4);
+    reseal(d, size);
+    parse_expect(d, size, DC_ERR_PARSE, "buffer 0 'x': reserved field after the region is 0x2a");
+    free(d);
+}
+
 static void test_kernel_table(void)
 {
     const dc_kernel *k = dc_kernel_find("c.MatMul");
@@ -484,6 +500,7 @@ void register_runtime_plan(void)
         {"validation", test_validation},
         {"session_kernel_errors", test_session_kernel_errors},
         {"kernel_table", test_kernel_table},
+        {"fuzz_regressions", test_fuzz_regressions},
         {NULL, NULL},
     };
     dc_add_suite("runtime_plan", tests);

@@ -69,6 +69,7 @@ def reference_config(f):
         mask_ratio=(float(f["mask_ratio_min"]), float(f["mask_ratio_max"])),
         mask_probability=float(f["mask_probability"]), layerwise_decay=float(f["layerwise_decay"]),
         patch_embed_lr_mult=float(f["patch_embed_lr_mult"]), clip_grad=float(f["clip_grad"]),
+        clip_per_module=b("clip_grad_per_module"), offset=float(f["vit.interpolate_offset"]),
         wd_on_all_params=b("wd_on_all_params"), lr=float(f["lr"]),
         weight_decay=float(f["weight_decay"]), momentum=float(f["momentum_teacher"]),
         teacher_temp=float(f["teacher_temp"]))
@@ -197,7 +198,11 @@ def torch_child(cfg_path, init_path, batch_path, threads, repeats):
         kol = c["koleo_weight"] * (ref.koleo(s_cls_tokens[:b]) + ref.koleo(s_cls_tokens[b:]))
         loss = dino + c["ibot_weight"] * ibot + kol
         loss.backward()
-        if c["clip_grad"] > 0:
+        if c["clip_grad"] > 0 and c["clip_per_module"]:  # the official rule
+            for module in (student.backbone, student.dino_head, getattr(student, "ibot_head", None)):
+                if module is not None:
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), c["clip_grad"])
+        elif c["clip_grad"] > 0:
             torch.nn.utils.clip_grad_norm_(s_params, c["clip_grad"])
         opt.step()
         with torch.no_grad():

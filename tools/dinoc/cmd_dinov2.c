@@ -1,5 +1,7 @@
 /* The DINOv2 commands:
- *   dinoc config NAME [FIELD=VALUE...]             print a config with overrides
+ *   dinoc config NAME [FIELD=VALUE...]             print a config with overrides as YAML
+ *                                                  (graphs/config_yaml.h); NAME may be a
+ *                                                  .yaml/.yml file wherever a config is taken
  *   dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]
  *                                                  write the declared training graph
  *   dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config_yaml.h"
 #include "configs.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
@@ -68,8 +71,7 @@ int cmd_config(int argc, char **argv)
     dc_dinov2_config c;
     if (dc_dinov2_config_load(a.config, a.overrides, a.n_overrides, &c) != DC_OK)
         return dinoc_fail("config");
-    dc_config_print(&c, stdout);
-    return 0;
+    return dc_config_write_yaml(&c, stdout) == DC_OK ? 0 : dinoc_fail("config");
 }
 
 /* Builds the config's graph: training step (default) or the loss only. */
