@@ -9,7 +9,8 @@
  *     same element is written).
  *
  *   MatMulBias(A, B, bias) -> Y
- *     Y = act(A · B' + bias): A [..., M, K] f32, B [K, N] (transB = 0) or
+ *     Y = act(A · B' + bias): A [..., M, K] f32 (f64 too, for the reference
+ *     kernel and gradient checks; kernels run f32), B [K, N] (transB = 0) or
  *     [N, K] (transB = 1), bias [N]; Y [..., M, N]. activation: "" (none),
  *     "Relu", "Tanh", "Sigmoid" or "Gelu" (the exact, erf form). A Linear
  *     layer with its activation, run as one oneDNN matmul with a bias and an
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "dc_eltwise_program.h"
+#include "gradients/grad_util.h"
 #include "ops/infer_util.h"
 #include "reference/reference.h"
 
@@ -78,10 +80,12 @@ static dc_status infer_matmul_bias(dc_graph *g, dc_node *n, int64_t opset)
     DC_TRY(dc_attr_s(n, "activation", "", &act));
     if (!known_activation(act))
         return dc_error(DC_ERR_INVALID, "MatMulBias: unknown activation '%s'", act);
+    dc_dtype dt = a->dtype;
     for (int i = 0; i < 3; i++)
-        if (n->inputs[i]->type.dtype != DC_F32 || n->inputs[i]->type.rank < 0)
-            return dc_error(DC_ERR_SHAPE, "MatMulBias: input %d must be f32 of known rank, found %s",
-                            i, dc_ts(&n->inputs[i]->type));
+        if ((dt != DC_F32 && dt != DC_F64) || n->inputs[i]->type.dtype != dt ||
+            n->inputs[i]->type.rank < 0)
+            return dc_error(DC_ERR_SHAPE, "MatMulBias: inputs must be f32 (or f64) of one type and "
+                            "known rank, found input %d %s", i, dc_ts(&n->inputs[i]->type));
     if (a->rank < 2 || b->rank != 2 || c->rank != 1)
         return dc_error(DC_ERR_SHAPE, "MatMulBias: expected A [..., M, K], B 2-D and bias 1-D, "
                         "found %s, %s and %s", dc_ts(a), dc_ts(b), dc_ts(c));
@@ -100,6 +104,7 @@ const dc_op_schema dc_op_MatMulBias = {
     .min_inputs = 3, .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_matmul_bias,
     .reference = dc_ref_MatMulBias,
+    .gradient = dc_grad_MatMulBias,
 };
 
 static dc_status infer_adamw_group(dc_graph *g, dc_node *n, int64_t opset)

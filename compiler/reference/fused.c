@@ -111,15 +111,17 @@ dc_status dc_ref_MatMulBias(const dc_node *node, int64_t opset, dc_tensor *const
     int64_t dims[DC_MAX_RANK];
     memcpy(dims, A->dims, sizeof(int64_t) * (size_t)A->rank);
     dims[A->rank - 1] = N;
-    DC_TRY(dc_tensor_create(&outputs[0], node->outputs[0]->name, DC_F32, A->rank, dims));
+    DC_TRY(dc_tensor_create(&outputs[0], node->outputs[0]->name, A->dtype, A->rank, dims));
     int64_t M = N ? (int64_t)dc_tensor_numel(outputs[0]) / N : 0;
     for (int64_t m = 0; m < M; m++)
         for (int64_t j = 0; j < N; j++) {
             double sum = ref_get(C, j);
             for (int64_t k = 0; k < K; k++)
                 sum += ref_get(A, m * K + k) * ref_get(B, trans_b ? j * K + k : k * N + j);
-            /* The matmul's output is f32 before the activation, as unfused. */
-            ref_set(outputs[0], m * N + j, activation(act, (float)sum));
+            /* The matmul's output has the element type before the activation, as unfused. */
+            if (A->dtype == DC_F32)
+                sum = (float)sum;
+            ref_set(outputs[0], m * N + j, activation(act, sum));
         }
     return DC_OK;
 }

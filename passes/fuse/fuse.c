@@ -4,7 +4,7 @@
 #include "fuse.h"
 
 static const dc_fuse_rule rules[] = {
-    {"matmul-bias", dc_fuse_matmul_bias, DC_FUSE_FINAL},
+    {"matmul-bias", dc_fuse_matmul_bias, DC_FUSE_FORWARD | DC_FUSE_FINAL},
     {"elementwise", dc_fuse_elementwise, DC_FUSE_FINAL},
     {"adamw", dc_fuse_adamw, DC_FUSE_FINAL},
 };

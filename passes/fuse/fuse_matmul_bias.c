@@ -4,10 +4,14 @@
  *   Add(MatMul(A, Transpose(W, [1, 0])), bias)   -> transB = 1 over W [N, K]
  *   either followed by Relu, Tanh, Sigmoid or ai.dinoc Gelu  -> activation
  *
+ *   MatMulBias without activation followed by one of those -> activation
+ *
  * The MatMul's result must be read by the Add only; the Transpose's by the
- * MatMul only and the Add's by the activation only, or they stay as they are
- * (in a training step the backward reads the Add's result and the transposed
- * weight, so the forward keeps them and fuses MatMul + bias). */
+ * MatMul only and the Add's by the activation only, or they stay as they are.
+ * MatMulBias has a gradient rule, so the rule runs before autodiff too: the
+ * Linear layers of a training step are then fused forward and backward (no
+ * transposed weight, no transposed activations); after autodiff it fuses
+ * what is left, and activations into inference graphs' layers. */
 #include <string.h>
 
 #include "fuse.h"
@@ -43,6 +47,30 @@ static const char *activation_of(const dc_node *n)
     return dc_match_op(n, "ai.dinoc", "Gelu") && n->n_inputs == 1 ? "Gelu" : NULL;
 }
 
+/* MatMulBias(A, B, bias) without activation, read only by an activation. */
+static dc_status absorb_activation(dc_graph *g, const dc_uses *u, dc_node *mb, bool *done)
+{
+    *done = false;
+    dc_value *y = mb->outputs[0];
+    dc_node *act = dc_uses_only_reader(u, y);
+    const char *name = activation_of(act);
+    if (*dc_node_attr_string(mb, "activation", "") || !name ||
+        !dc_match_same_type(&act->outputs[0]->type, &y->type))
+        return DC_OK;
+    int64_t trans_b = dc_node_attr_int(mb, "transB", 0);
+    dc_value *inputs[3] = {mb->inputs[0], mb->inputs[1], mb->inputs[2]}, *out = act->outputs[0];
+    dc_node *match[2] = {mb, act}, *node;
+    dc_fused_node f = {.op_type = "MatMulBias", .domain = "ai.dinoc", .inputs = inputs,
+                       .n_inputs = 3, .outputs = &out, .n_outputs = 1};
+    DC_TRY(dc_match_replace(g, match, 2, &f, &node));
+    if (trans_b)
+        DC_TRY(dc_node_set_int(node, g, "transB", 1));
+    DC_TRY(dc_node_set_string(node, g, "activation", name));
+    DC_TRY(dc_match_finish(g, node));
+    *done = true;
+    return DC_OK;
+}
+
 dc_status dc_fuse_matmul_bias(dc_graph *g, int *n_fused)
 {
     dc_uses *u;
@@ -50,6 +78,16 @@ dc_status dc_fuse_matmul_bias(dc_graph *g, int *n_fused)
     dc_status s = DC_OK;
     for (int i = 0; s == DC_OK && i < g->n_nodes; i++) {
         dc_node *add = g->nodes[i], *mm = NULL;
+        if (dc_match_op(add, "ai.dinoc", "MatMulBias")) {
+            bool done;
+            s = absorb_activation(g, u, add, &done);
+            if (s == DC_OK && done) {
+                s = dc_uses_update(u, g);
+                ++*n_fused;
+                i = -1;
+            }
+            continue;
+        }
         if (!dc_match_op(add, "", "Add") || add->n_inputs != 2)
             continue;
         dc_value *bias = bias_of(u, add, &mm);
