@@ -5,8 +5,8 @@
  * inputs from step 0, graph outputs to the end. A view (Reshape, Flatten,
  * Identity, ...) is a buffer of its own that aliases its root's bytes, so its
  * uses extend the root's lifetime. Buffers whose lifetimes do not overlap may
- * share bytes; an element-wise step may write its output over an input that
- * dies at that step (in place). Offsets are found by best fit, largest
+ * share bytes; a step may write its output over an input that dies at that
+ * step (in place) when its op's registry entry allows it (in_place_inputs). Offsets are found by best fit, largest
  * buffers first, each at a multiple of DC_PLAN_ALIGN. */
 #ifndef DC_PLAN_MEMORY_H
 #define DC_PLAN_MEMORY_H
