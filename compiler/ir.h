@@ -5,7 +5,7 @@
  * kept in schedule order; the verifier checks that this is a topological order.
  *
  * Shapes are static, except for symbolic dimensions (ONNX dim_param). One kind
- * of symbolic dimension may carry an upper bound (DESIGN.md, "Shapes"): memory
+ * of symbolic dimension may carry an upper bound (ARCHITECTURE.md, "Shapes"): memory
  * is planned at the bound and kernels run on the actual size of the step. */
 #ifndef DC_IR_H
 #define DC_IR_H

@@ -81,7 +81,7 @@ static dc_value *mean_pair_cosine(dc_graph *g, dc_value *x)
                   dc_scalar_f32(g, (float)(n * (n - 1))));
 }
 
-/* The forward step and losses (§4.1), teacher without mask or drop-path. */
+/* The forward step and losses (DINOV2.md §5.1), teacher without mask or drop-path. */
 static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *student,
                          const side *teacher, dc_value *centers[2], step_values *out)
 {
@@ -124,7 +124,7 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
         out->ibot = dc_ibot_loss(g, t_patch, s_patch, centers[1], weight, temp, c->student_temp,
                                  (int)(2 * B));
     }
-    /* KoLeo on each global view's backbone cls tokens separately (§2.3). */
+    /* KoLeo on each global view's backbone cls tokens separately (DINOV2.md §3.3). */
     dc_value *koleo = dc_add(g, dc_koleo_loss(g, rows(g, s_cls_tokens, 0, B)),
                              dc_koleo_loss(g, rows(g, s_cls_tokens, B, 2 * B)));
     out->koleo = dc_mul(g, koleo, dc_scalar_f32(g, c->koleo_weight));
@@ -316,7 +316,7 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
             s = dc_output(g, named);
         }
     }
-    /* Centers follow the raw teacher outputs, after the loss (§2.1, §2.2). */
+    /* Centers follow the raw teacher outputs, after the loss (DINOV2.md §3.5). */
     if (s == DC_OK && centers[0]) {
         s = dc_add_center_update(g, centers[0], v.teacher_cls_out, c->center_momentum);
         if (s == DC_OK)

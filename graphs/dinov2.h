@@ -1,4 +1,4 @@
-/* The DINOv2 training step as one graph (dinov2.md §4.1): teacher and student
+/* The DINOv2 training step as one graph (graphs/DINOV2.md §5.1): teacher and student
  * ViTs, DINO and iBOT heads, the DINO, iBOT and KoLeo losses, centering, and —
  * for training — gradients to the student, AdamW and the teacher's EMA.
  *

@@ -1,6 +1,6 @@
 /* The DINOv2 configuration: backbone, heads, losses and recipe, with names and
  * defaults as Lightly and the official DINOv2 repo write them
- * (../shared/reference/dinov2.md, section numbers below). Named configs live
+ * (graphs/DINOV2.md, section numbers below). Named configs live
  * in graphs/configs.c; any field can be overridden by name ("embed_dim=192"). */
 #ifndef DC_DINOV2_CONFIG_H
 #define DC_DINOV2_CONFIG_H
@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The ViT backbone (§1.1), timm's VisionTransformer as Lightly builds it. */
+/* The ViT backbone (§2.1), timm's VisionTransformer as Lightly builds it. */
 typedef struct dc_vit_config {
     int image_size;        /* global crop size, e.g. 224 */
     int patch_size;        /* 16 */
@@ -27,7 +27,7 @@ typedef struct dc_vit_config {
                                  official interpolate_pos_encoding (0.1) */
 } dc_vit_config;
 
-/* A DINO/iBOT projection head (§1.3). */
+/* A DINO/iBOT projection head (§2.2). */
 typedef struct dc_head_config {
     int hidden_dim;        /* 2048 */
     int bottleneck_dim;    /* 256 */
@@ -70,7 +70,7 @@ typedef struct dc_dinov2_config {
     float ibot_weight;         /* 1 */
     float mask_ratio[2];       /* (0.1, 0.5) per masked image */
     float mask_probability;    /* 0.5 of the images get a mask */
-    /* Optimizer and schedules (§4). */
+    /* Optimizer and schedules (§5). */
     float lr, min_lr;          /* peak lr (after warm-up) and final */
     int warmup_epochs;
     float weight_decay, weight_decay_end;         /* cosine 0.04 -> 0.4 */
@@ -81,8 +81,8 @@ typedef struct dc_dinov2_config {
     bool clip_grad_per_module; /* false: one norm over all student gradients (Lightly's
                                   benchmark); true: backbone, DINO head and iBOT head each
                                   clipped to clip_grad on its own (official) */
-    int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §4.4) */
-    bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§9 quirk) */
+    int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §7.2) */
+    bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§7.2) */
     int epochs;
     int epoch_length;          /* steps per epoch; 0: one pass over the data (Lightly), else a
                                   fixed length as the official OFFICIAL_EPOCH_LENGTH (1250) */

@@ -102,7 +102,7 @@ dc_status dc_pca(const float *x, int64_t n, int64_t d, int k, double *mean, doub
         return dc_error(DC_ERR_INVALID, "PCA: %d components of %lld vectors of %lld values (need "
                         "n >= 2 and 1 <= k <= min(d, %d))", k, (long long)n, (long long)d, MAX_K);
     double *c = calloc((size_t)(d * d), sizeof *c);
-    double *y = malloc((size_t)(k * d) * sizeof *y);
+    double *y = malloc((size_t)(3 * k * d) * sizeof *y);
     if (!c || !y) {
         free(c);
         free(y);
@@ -156,13 +156,7 @@ dc_status dc_pca(const float *x, int64_t n, int64_t d, int k, double *mean, doub
                 order[b] = order[b - 1];
                 order[b - 1] = tmp;
             }
-        double *rot = malloc((size_t)(2 * k * d) * sizeof *rot);
-        if (!rot) {
-            free(c);
-            free(y);
-            return dc_error(DC_ERR_NOMEM, "PCA");
-        }
-        double *cq = rot + k * d;
+        double *rot = y + k * d, *cq = y + 2 * k * d; /* Q·V and C·Q·V */
         for (int a = 0; a < k; a++)
             for (int64_t t = 0; t < d; t++) {
                 double s = 0, sy = 0;
@@ -184,7 +178,6 @@ dc_status dc_pca(const float *x, int64_t n, int64_t d, int k, double *mean, doub
             }
             worst = fmax(worst, sqrt(res));
         }
-        free(rot);
         if (worst <= TOLERANCE * fmax(fabs(variances[0]), 1e-300))
             break;
     }

@@ -68,7 +68,8 @@ dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t t
 
 const char *dc_train_default_data(const dc_dinov2_config *c)
 {
-    return c->name && strcmp(c->name, "fashion-mnist") == 0 ? FASHION_MNIST_DIR : NULL;
+    bool fmnist = c->name && (!strcmp(c->name, "fashion-mnist") || !strcmp(c->name, "fashion-mnist-long"));
+    return fmnist ? FASHION_MNIST_DIR : NULL;
 }
 
 /* ---- small helpers ---- */
@@ -133,11 +134,22 @@ static char *config_text(const dc_dinov2_config *c)
     return buf;
 }
 
+/* Past the "# ..." comment lines (notes, whose wording may change between
+ * versions) at the start of s. */
+static const char *skip_comments(const char *s)
+{
+    while (*s == '#') {
+        s += strcspn(s, "\n");
+        s += *s == '\n';
+    }
+    return s;
+}
+
 /* The first line where two config texts differ, ignoring `epochs` (a resumed
- * run may be extended). Returns false when they agree. */
+ * run may be extended) and comments. Returns false when they agree. */
 static bool config_differs(const char *a, const char *b, char *what, size_t cap)
 {
-    while (*a || *b) {
+    while ((a = skip_comments(a), b = skip_comments(b), *a || *b)) {
         size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
         bool epochs = strncmp(a, "epochs = ", 9) == 0 && strncmp(b, "epochs = ", 9) == 0;
         if (!epochs && (na != nb || strncmp(a, b, na) != 0)) {

@@ -1,9 +1,9 @@
 /* DINOv2 training (`dinoc train`): the compiled step (dc_dinov2_build with
  * training on, lowered in memory) run in a loop over the batcher's batches,
- * with the schedules of dinov2.md §4.3, the last-layer freeze of §4.4,
+ * with the schedules of graphs/DINOV2.md §5.3, the last-layer freeze of §5.4,
  * progress, per-step metrics, checkpoints, resume and a loss plot.
  *
- * Step counting follows Lightly's plain example (§4.1): step = epoch ·
+ * Step counting follows Lightly's plain example (§5.1): step = epoch ·
  * steps_per_epoch + batch_index, from 0; total_steps = epochs ·
  * steps_per_epoch unless a step count is given. steps_per_epoch is one pass
  * over the data (drop_last), or the config's epoch_length when set (the
@@ -46,8 +46,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dc_data.h"
 #include "collapse.h"
+#include "dc_data.h"
 #include "dc_status.h"
 #include "dinov2_config.h"
 
@@ -61,7 +61,7 @@ typedef struct dc_schedule {
     double lr, last_layer_lr, weight_decay, teacher_temp, momentum;
 } dc_schedule;
 
-/* Lightly's schedules (lightly/utils/scheduler.py, dinov2.md §4.3):
+/* Lightly's schedules (lightly/utils/scheduler.py, graphs/DINOV2.md §5.3):
  *   cosine(s, n, a, b)  = b − (b − a)·(cos(π·s/(n−1)) + 1)/2, and b when
  *                         s ≥ n−1 or n ≤ 1
  *   lr                  = lr·(s+1)/W for s < W (W = warmup_epochs of steps),
@@ -152,7 +152,7 @@ typedef struct dc_train_result {
 dc_status dc_train(const dc_train_options *opt, dc_train_result *result);
 
 /* The default data folder of a config: Fashion-MNIST's Debian package for
- * "fashion-mnist" (and test configs with in_chans 1), else NULL. */
+ * "fashion-mnist" and "fashion-mnist-long", else NULL. */
 const char *dc_train_default_data(const dc_dinov2_config *c);
 
 #endif

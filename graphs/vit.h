@@ -1,5 +1,5 @@
 /* The ViT backbone as a graph: timm's VisionTransformer as Lightly builds it
- * for DINOv2 (../shared/reference/dinov2.md §1.1), declared with the builder.
+ * for DINOv2 (graphs/DINOV2.md §2.1), declared with the builder.
  *
  * One dc_vit is the set of parameter values of one backbone in one graph. It
  * can be applied any number of times (the student runs on the masked global
@@ -71,7 +71,7 @@ int64_t dc_vit_mlp_hidden(const dc_vit_config *c);
 int64_t dc_vit_param_count(const dc_vit_config *c);
 
 /* Declares the parameters under `prefix` (NULL = "") as training state
- * (dc_state), initialised as Lightly re-initialises timm's ViT (§1.1):
+ * (dc_state), initialised as Lightly re-initialises timm's ViT (§2.1):
  * Linear weights xavier_uniform and biases 0; patch-embed weight
  * xavier_uniform on its (D, C·p·p) view, bias U(±1/√(C·p·p)); cls_token
  * N(0, 0.02); pos_embed trunc_normal(std 0.02, ±2); mask_token 0; register_tokens

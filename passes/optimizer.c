@@ -44,11 +44,18 @@ static void clip_gradients(dc_graph *g, dc_value **grads, const int *members, in
         dc_value *sq = dc_reduce(g, "ReduceSum", dc_mul(g, gi, gi), NULL, 0, false);
         sum_sq = sum_sq ? dc_add(g, sum_sq, sq) : sq;
     }
+    /* One builder call a statement, so the graph (and its printed names) does
+     * not depend on the compiler's order of evaluating arguments. */
     dc_value *total = dc_unary(g, "Sqrt", sum_sq);
-    dc_value *coef = dc_div(g, dc_scalar_f32(g, max_norm), dc_add(g, total, dc_scalar_f32(g, 1e-6f)));
+    dc_value *eps = dc_scalar_f32(g, 1e-6f);
+    dc_value *denominator = dc_add(g, total, eps);
+    dc_value *norm = dc_scalar_f32(g, max_norm);
+    dc_value *coef = dc_div(g, norm, denominator);
     dc_value *one = dc_scalar_f32(g, 1.0f);
     dc_value *gap = dc_unary(g, "Abs", dc_sub(g, one, coef));
-    dc_value *scale = dc_mul(g, dc_sub(g, dc_add(g, one, coef), gap), dc_scalar_f32(g, 0.5f));
+    dc_value *twice_min = dc_sub(g, dc_add(g, one, coef), gap);
+    dc_value *half = dc_scalar_f32(g, 0.5f);
+    dc_value *scale = dc_mul(g, twice_min, half);
     for (int i = 0; i < n; i++)
         grads[members[i]] = dc_mul(g, grads[members[i]], scale);
 }
@@ -65,6 +72,8 @@ static dc_status clip_by_groups(dc_graph *g, dc_value *const *params, dc_value *
     const dc_clip_group all = {"*", opt->clip_norm};
     const dc_clip_group *groups = opt->clip_norm > 0 ? &all : opt->clip_groups;
     int n_groups = opt->clip_norm > 0 ? 1 : opt->n_clip_groups;
+    if (n_groups == 0)
+        return DC_OK;
     for (int k = 0; k < n_groups; k++)
         if (!groups[k].pattern || !(groups[k].max_norm >= 0))
             return dc_error(DC_ERR_INVALID, "AdamW: clip group %d ('%s'): max_norm %g, expected a "

@@ -1,4 +1,4 @@
-/* DINOv2 multi-crop augmentation of one view (dinov2.md §5), in float.
+/* DINOv2 multi-crop augmentation of one view (graphs/DINOV2.md §6), in float.
  * Planes are CHW floats in [0, 1]; every op clamps like the 8-bit images of
  * PIL/torchvision would. The spec's checks and defaults live here too. */
 #include <math.h>

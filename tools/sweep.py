@@ -74,7 +74,7 @@ def final_losses(metrics_path, last=10):
 
 
 def output_dim(dinoc, config, overrides):
-    out = subprocess.run([dinoc, "config", config] + overrides, capture_output=True, text=True)
+    out = subprocess.run([dinoc, "config", config, "--text"] + overrides, capture_output=True, text=True)
     m = re.search(r"^head\.output_dim = (\d+)$", out.stdout, re.M)
     if out.returncode != 0 or not m:
         sys.exit(f"sweep: dinoc config {config} {' '.join(overrides)}: {out.stderr.strip()}")

@@ -247,7 +247,7 @@ static void test_raw_pixels_fashion_mnist(void)
     printf("\n    raw pixels %.3f, random backbone %.3f (1000 train, 500 test) ", r.top1_raw,
            r.top1_random);
     CU_ASSERT(r.top1_raw > 0.65 && r.top1_raw <= 1); /* chance is 0.1 */
-    /* LayerScale 1e-5 leaves a fresh cls token nearly image-independent: near chance. */
+    /* An untrained backbone: its accuracy depends on the init (printed), only its range is fixed. */
     CU_ASSERT(r.top1_random >= 0 && r.top1_random <= 1);
 }
 

@@ -1,6 +1,6 @@
 /* The training loop (graphs/trainer.h, `dinoc train`) on the test-tiny config
  * with one channel, over a synthetic IDX folder the suite writes:
- *   - the schedules against Lightly's formulas (§4.3) at known points;
+ *   - the schedules against Lightly's formulas (graphs/DINOV2.md §5.3) at known points;
  *   - a run interrupted after an epoch and resumed gives the same losses,
  *     schedule values and final state, bit for bit, as an uninterrupted one;
  *     during the frozen first epoch the heads' last layers do not move;
@@ -190,15 +190,15 @@ static double total_variation(const float *p, int S)
     return tv;
 }
 
-/* The config's augmentation fields are what the batcher gets: the defaults
- * are Lightly's DINOTransform (so batches stay as they were), an override of
+/* The config's augmentation fields are what the batcher gets: Lightly's
+ * recipe has DINOTransform's values (dc_batch_spec_defaults), an override of
  * each field lands in its place, and blur_prob_global0=0 leaves view 0 sharp. */
 static void test_augmentation_fields(void)
 {
     dc_dinov2_config c;
     dc_batch_spec lightly, spec;
     dc_batch_spec_defaults(&lightly);
-    DC_ASSERT_OK(dc_config_named("fashion-mnist", &c));
+    DC_ASSERT_OK(dc_config_named("lightly-example", &c));
     dc_train_batch_spec(&c, &spec);
     CU_ASSERT_EQUAL(spec.hflip_prob, lightly.hflip_prob);
     CU_ASSERT_EQUAL(spec.jitter_prob, lightly.jitter_prob);
@@ -234,8 +234,8 @@ static void test_augmentation_fields(void)
     CU_ASSERT_EQUAL(dc_config_validate(&c), DC_ERR_INVALID);
     CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "blur_prob_local"));
 
-    /* View 0 of a checkerboard of 4-pixel squares, blurred with sigma >= 1.5
-     * (every view 0 is blurred by default), and with blur_prob_global0=0. */
+    /* View 0 of a checkerboard of 4-pixel squares, always blurred with sigma
+     * >= 1.5, then with blur_prob_global0=0: the same crop, sharp. */
     uint8_t px[28 * 28];
     for (int y = 0; y < 28; y++)
         for (int x = 0; x < 28; x++)
@@ -243,6 +243,7 @@ static void test_augmentation_fields(void)
     dc_image img = {28, 28, 1, px};
     float blurred[28 * 28], sharp[28 * 28];
     DC_ASSERT_OK(dc_config_named("fashion-mnist", &c));
+    DC_ASSERT_OK(dc_config_override(&c, "blur_prob_global0=1"));
     DC_ASSERT_OK(dc_config_override(&c, "blur_sigma_global0_min=1.5"));
     dc_train_batch_spec(&c, &spec);
     DC_ASSERT_OK(dc_augment_view(&img, &spec, 0, 42, blurred));

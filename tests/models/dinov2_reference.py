@@ -2,7 +2,7 @@
 """Reference data for one DINOv2 training step (graphs/dinov2.c through
 graphs/dinov2_step.c, tested by tests/graphs/test_dinov2.c).
 
-One step as ../shared/reference/dinov2.md §1-§4 describes it, with the choices
+One step as graphs/DINOV2.md §2-§5 describes it, with the choices
 dinoc's graph headers document (graphs/dinov2.h, vit.h, heads.h, losses.h,
 passes/optimizer.h, passes/ema.h):
   - teacher: unmasked global views, no drop-path; its DINO head sees the cls
@@ -56,7 +56,7 @@ Each holds
                         "<param>.exp_avg", "<param>.exp_avg_sq", optimizer.step
   overrides.txt         (test-tiny-bm only) the config overrides, one a line
 
-The weights are random (not §1.1's initialisation) with LayerScale, norms and
+The weights are random (not DINOV2.md §2.1's initialisation) with LayerScale, norms and
 biases far from their defaults so every parameter matters. Inputs are stored
 as float32 and everything is computed in float64 from exactly those float32
 numbers (as the other references here), then stored as float32. Deterministic
@@ -250,7 +250,7 @@ def init_models(c, gen):
     return student, teacher
 
 
-# ---- masks (dinov2.md §3, Lightly's random_block_mask) ----------------------------------
+# ---- masks (DINOV2.md §4, Lightly's random_block_mask) ----------------------------------
 
 def block_mask_image(rng, h, w, target, min_masks=4, min_aspect=0.3, attempts=10):
     mask = np.zeros((h, w), bool)

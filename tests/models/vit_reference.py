@@ -2,7 +2,7 @@
 """Reference data for graphs/vit.c (tests/graphs/test_vit.c), from PyTorch.
 
 timm is not installed, so the backbone is written out by hand exactly as timm's
-VisionTransformer runs it for Lightly's DINOv2: Conv2d patch embedding, cls
+VisionTransformer runs it for Lightly's DINOv2 (graphs/DINOV2.md §2.1): Conv2d patch embedding, cls
 token, optional register tokens (after cls, no position embedding: the official
 DINOv2 order), learned pos_embed resized for other grids with
 F.interpolate(bicubic, align_corners=False, antialias=False) either to the size
@@ -22,7 +22,7 @@ Two cases, each run twice with shared parameters the way the student runs:
   b: 1 channel, image 28 (grid 7), patch 4, D 8, depth 2, 2 heads, SwiGLU,
      no LayerScale; global pass with mask and drop-path, local pass at 12 px
      (grid 3) without drop-path.
-The parameters start as §1.1 initialises them; then LayerScale, the norms, the
+The parameters start as §2.1 initialises them; then LayerScale, the norms, the
 biases and the mask token are randomised so that every parameter visibly
 affects the output (at γ = 1e-5 the blocks would hardly matter).
 loss = Σ out_global ⊙ R_global + Σ out_local ⊙ R_local, with the fixed weights
@@ -187,7 +187,7 @@ class ViT(nn.Module):
 
 
 def init_lightly(model, cfg, gen):
-    """§1.1, then the randomisation described in the module docstring."""
+    """DINOV2.md §2.1, then the randomisation described in the module docstring."""
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, nn.Linear):

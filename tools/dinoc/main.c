@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "dc_kernel.h"
 #include "dc_status.h"
 
 #ifndef DINOC_VERSION
@@ -34,7 +35,7 @@ static const dinoc_command commands[] = {
     {"grad", "the loss and its gradients for named initializers or inputs",
      "dinoc grad MODEL.onnx --loss NAME --wrt NAME[,NAME...] -i NAME=FILE ... -o DIR", cmd_grad},
     {"config", "print a DINOv2 config (lightly-example, official, fashion-mnist, ...) with overrides",
-     "dinoc config NAME|FILE.yaml [FIELD=VALUE...] > my.yaml   (YAML; --config my.yaml reads it)",
+     "dinoc config NAME|FILE.yaml [FIELD=VALUE...] [--text] > my.yaml   (YAML; --config my.yaml reads it)",
      cmd_config},
     {"graph", "write a config's DINOv2 training graph (or its loss graph) as ONNX",
      "dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]", cmd_graph},
@@ -61,7 +62,7 @@ static const dinoc_command commands[] = {
     {"conformance", "run the ONNX backend node tests",
      "dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]", cmd_conformance},
     {"help", "this list, or one command's usage", "dinoc help [COMMAND]", cmd_help},
-    {"version", "print the version", "dinoc version", cmd_version},
+    {"version", "print dinoc's version and the oneDNN it runs on", "dinoc version", cmd_version},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -112,7 +113,9 @@ static int cmd_version(int argc, char **argv)
     (void)argv;
     if (argc != 0)
         return dinoc_usage("version");
-    printf("dinoc %s\n", DINOC_VERSION);
+    char onednn[32];
+    dc_onednn_version(onednn, sizeof onednn);
+    printf("dinoc %s\noneDNN %s\n", DINOC_VERSION, onednn);
     return 0;
 }
 
