@@ -34,7 +34,9 @@
     /* training.c (domain ai.dinoc) */                                             \
     DC_OP(AdamW) DC_OP(EMA)                                                        \
     /* gradient ops (domain ai.dinoc): scatter.c, conv_grad.c, resize.c */         \
-    DC_OP(ScatterAdd) DC_OP(ConvGradInput) DC_OP(ConvGradWeight) DC_OP(ResizeGrad)
+    DC_OP(ScatterAdd) DC_OP(ConvGradInput) DC_OP(ConvGradWeight) DC_OP(ResizeGrad)  \
+    /* fused ops (domain ai.dinoc), formed by passes/fuse/: fused.c */             \
+    DC_OP(FusedElementwise) DC_OP(MatMulBias) DC_OP(AdamWGroup)
 
 #define DC_OP(sym) extern const dc_op_schema dc_op_##sym;
 DC_ALL_OPS

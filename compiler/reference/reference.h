@@ -43,6 +43,8 @@ DC_REF(Constant) DC_REF(ConstantOfShape) DC_REF(Cast) DC_REF(Dropout)
 DC_REF(Resize) DC_REF(ResizeGrad)
 /* scatter.c, conv_grad.c (ai.dinoc gradient ops) */
 DC_REF(ScatterAdd) DC_REF(ConvGradInput) DC_REF(ConvGradWeight)
+/* fused.c (ai.dinoc ops the fusion pass forms) */
+DC_REF(FusedElementwise) DC_REF(MatMulBias) DC_REF(AdamWGroup)
 
 #undef DC_REF
 
