@@ -1,5 +1,5 @@
 /* One DINOv2 training step (graphs/dinov2.c through dc_dinov2_step,
- * graphs/dinov2_step.h) against PyTorch (tests/models/dinov2_reference.py):
+ * tools/driver/dinov2_step.h) against PyTorch (tests/models/dinov2_reference.py):
  * same initial parameters and batch, then
  *   - the four loss terms within 1e-5 relative;
  *   - d loss / d every student parameter within 1e-4 (max |diff| / max |want|);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference data for one DINOv2 training step (graphs/dinov2.c through
-graphs/dinov2_step.c, tested by tests/graphs/test_dinov2.c).
+tools/driver/dinov2_step.c, tested by tests/graphs/test_dinov2.c).
 
 One step as graphs/DINOV2.md §2-§5 describes it, with the choices
 dinoc's graph headers document (graphs/dinov2.h, vit.h, heads.h, losses.h,

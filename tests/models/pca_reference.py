@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""numpy reference for graphs/pca.c (dc_pca): a fixed data matrix and the
+"""numpy reference for tools/driver/pca.c (dc_pca): a fixed data matrix and the
 three leading eigenpairs of its covariance from numpy.linalg.eigh.
 
 x [300, 12] f32: standard normal rows scaled per axis (variances about 9, 4,
@@ -11,7 +11,7 @@ computed in float64 from exactly the float32 numbers stored.
 Writes pca_x.npy, pca_mean.npy [12], pca_variances.npy [3] (descending) and
 pca_components.npy [3, 12] (unit rows, largest-magnitude entry positive, the
 sign convention of dc_pca) next to this script or into argv[1]. Mirrored by
-tests/graphs/test_pca.c. Deterministic: seed 0.
+tests/tools/test_pca.c. Deterministic: seed 0.
 """
 import os
 import sys

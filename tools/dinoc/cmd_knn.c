@@ -3,7 +3,7 @@
  *           [--features cls|patch|both]
  * dinoc knn --config NAME [FIELD=VALUE...] [...]   the baselines of a config, no checkpoint
  *
- * k-NN top-1 accuracy of a checkpoint's teacher backbone (graphs/knn.h), as
+ * k-NN top-1 accuracy of a checkpoint's teacher backbone (tools/driver/knn.h), as
  * DINO evaluates: k = 20 nearest train images by cosine similarity, votes
  * weighted exp(sim / 0.07), on the features the checkpoint's config names
  * (knn_features) or --features: cls, the mean patch token, or both. An IDX folder (--data) holds

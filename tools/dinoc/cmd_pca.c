@@ -2,7 +2,7 @@
  *
  * The first three principal components of the teacher's patch features,
  * mapped to RGB with the background masked, beside the input images
- * (graphs/patch_pca.h). Without --data or image files: N (8) test images of
+ * (tools/driver/patch_pca.h). Without --data or image files: N (8) test images of
  * the checkpoint's own dataset. */
 #include <stdio.h>
 #include <stdlib.h>

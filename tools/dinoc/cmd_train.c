@@ -2,10 +2,10 @@
  *             --out DIR [--resume] [--threads N] [--checkpoint-every N] [--seed S]
  *             [--progress bar|lines|none] [--no-plot] [--no-knn]
  *             [--knn-max-train N] [--knn-max-test N] [--profile] [--stop-on-collapse]
- * The DINOv2 training loop (graphs/trainer.h). SIGINT/SIGTERM finish the
+ * The DINOv2 training loop (tools/driver/trainer.h). SIGINT/SIGTERM finish the
  * current step, write a checkpoint and exit 130/143; a second signal, or one
  * during the k-NN evaluation after the loop, ends the process at once (the last
- * complete checkpoint stays valid: writes are atomic). Collapse (graphs/collapse.h)
+ * complete checkpoint stays valid: writes are atomic). Collapse (tools/driver/collapse.h)
  * is reported on the progress line and in the summary; --stop-on-collapse ends
  * the loop there with a checkpoint (exit 0, the k-NN and plot still follow). */
 #include <signal.h>

@@ -1,4 +1,4 @@
-/* Patch-feature PCA (graphs/pca.h, graphs/patch_pca.h): the eigenpairs
+/* Patch-feature PCA (tools/driver/pca.h, tools/driver/patch_pca.h): the eigenpairs
  * against numpy's eigh on a fixed matrix (tests/models/pca_reference.py),
  * rank-deficient and argument cases, and the picture of a small synthetic
  * checkpoint. */
@@ -14,7 +14,7 @@
 #include "dc_npy.h"
 #include "patch_pca.h"
 #include "pca.h"
-#include "test_checkpoints.h"
+#include "graphs/test_checkpoints.h"
 #include "test_util.h"
 
 #define MODELS DINOC_SOURCE_DIR "/tests/models/"

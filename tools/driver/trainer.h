@@ -108,12 +108,12 @@ typedef struct dc_train_options {
     bool plot;                     /* draw losses.png with gnuplot at the end */
     bool knn;                      /* k-NN top-1 of the final teacher at the end, with
                                       the raw-pixel and random-backbone baselines
-                                      (graphs/knn.h; the data folder's test split) */
+                                      (tools/driver/knn.h; the data folder's test split) */
     int64_t knn_max_train, knn_max_test; /* images of each split used (0: all) */
     const char *version;           /* stored in checkpoints; NULL: "dev" */
     bool profile;                  /* print the time per kernel at the end */
     bool stop_on_collapse;         /* end the loop (with a checkpoint) once collapse is
-                                      detected (graphs/collapse.h); k-NN and the plot follow */
+                                      detected (tools/driver/collapse.h); k-NN and the plot follow */
     /* Set (to the signal number) by a SIGINT/SIGTERM handler: the current step
      * finishes, a checkpoint is written and dc_train returns with
      * result->interrupted. When the loop is over (k-NN and the plot follow)
@@ -134,7 +134,7 @@ typedef struct dc_train_result {
     double ln_k;           /* the collapse reference: ln(head.output_dim) */
     bool interrupted;
     int signal;            /* the signal that interrupted, or 0 */
-    int collapse;          /* DC_COLLAPSE_* signs detected (graphs/collapse.h), 0: none */
+    int collapse;          /* DC_COLLAPSE_* signs detected (tools/driver/collapse.h), 0: none */
     int64_t collapse_step; /* steps done when first detected */
     bool stopped_on_collapse; /* stop_on_collapse ended the run there */
     double teacher_similarity; /* the last step's teacher_cls_similarity (NaN: not computed,

@@ -2,9 +2,9 @@
  * learned:
  *
  *   features  the checkpoint's TEACHER backbone, every patch token of N images
- *             (the evaluation transform of dinoc knn; graphs/backbone_features.h)
+ *             (the evaluation transform of dinoc knn; tools/driver/backbone_features.h)
  *   PCA       the first three principal components over all N·(S/p)² patch
- *             vectors together (graphs/pca.h)
+ *             vectors together (tools/driver/pca.h)
  *   sign      a component's sign is arbitrary; the first is turned so that its
  *             positive side is the side whose patch features vary more: objects
  *             differ from patch to patch, a plain background much less (DINOv2's

@@ -1,4 +1,4 @@
-/* The training loop (graphs/trainer.h, `dinoc train`) on the test-tiny config
+/* The training loop (tools/driver/trainer.h, `dinoc train`) on the test-tiny config
  * with one channel, over a synthetic IDX folder the suite writes:
  *   - the schedules against Lightly's formulas (graphs/DINOV2.md §5.3) at known points;
  *   - a run interrupted after an epoch and resumed gives the same losses,

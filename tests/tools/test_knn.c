@@ -1,4 +1,4 @@
-/* k-NN evaluation (graphs/knn.h): the weighted vote on hand-made features
+/* k-NN evaluation (tools/driver/knn.h): the weighted vote on hand-made features
  * with known answers, the evaluation transform, the config text round trip,
  * raw-pixel k-NN on a slice of Fashion-MNIST, and the whole path from a
  * checkpoint written with dc_safetensors_save, with its errors. */
@@ -16,7 +16,7 @@
 #include "export.h"
 #include "interpret.h"
 #include "knn.h"
-#include "test_checkpoints.h"
+#include "graphs/test_checkpoints.h"
 #include "test_util.h"
 #include "vit.h"
 

@@ -505,7 +505,7 @@ static void draw_plot(run *r)
 }
 
 /* k-NN top-1 of the final checkpoint's teacher, beside the raw-pixel and
- * random-backbone baselines (graphs/knn.h). An IDX folder holds the test
+ * random-backbone baselines (tools/driver/knn.h). An IDX folder holds the test
  * split too; a folder of images needs DIR/test (else the note says why). */
 static void evaluate_knn(run *r)
 {
