@@ -7,6 +7,7 @@
 #include "autodiff.h"
 #include "builder.h"
 #include "ema.h"
+#include "fuse.h"
 #include "heads.h"
 #include "losses.h"
 #include "optimizer.h"
@@ -64,7 +65,6 @@ static dc_value *rows(dc_graph *g, dc_value *x, int64_t begin, int64_t end)
 
 typedef struct step_values {
     dc_value *loss, *dino, *ibot, *koleo;
-    dc_value *teacher_cls_out, *teacher_patch_out, *ibot_weight;
 } step_values;
 
 /* The forward step and losses (§4.1), teacher without mask or drop-path. */
@@ -88,6 +88,17 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     dc_value *ft = dc_vit_forward(g, teacher->backbone, global, NULL, NULL);
     dc_value *t_cls = dc_head_forward(g, teacher->dino, cls_tokens(g, ft));
     dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
+    /* Centers follow the raw teacher outputs and take effect after the step
+     * (§2.1, §2.2); the losses below read the old centers. Reducing the
+     * teacher logits here lets the [M, K] patch logits die at the teacher
+     * softmax instead of living through the student's forward. */
+    if (centers[0] && dc_build_status(g) == DC_OK) {
+        dc_status s = dc_add_center_update(g, centers[0], t_cls, c->center_momentum);
+        if (s == DC_OK)
+            s = dc_ibot_center_update(g, centers[1], t_patch, weight, c->center_momentum);
+        if (s != DC_OK && g->build_status == DC_OK)
+            g->build_status = s;
+    }
 
     /* Student: masked global views, then the local views, same weights. */
     dc_value *fs = dc_vit_forward(g, student->backbone, global, mask, keep_g);
@@ -116,9 +127,6 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     out->koleo = dc_mul(g, koleo, dc_scalar_f32(g, c->koleo_weight));
     dc_value *ibot = dc_mul(g, out->ibot, dc_scalar_f32(g, c->ibot_weight));
     out->loss = dc_add(g, dc_add(g, out->dino, ibot), out->koleo);
-    out->teacher_cls_out = t_cls;
-    out->teacher_patch_out = t_patch;
-    out->ibot_weight = weight;
 }
 
 /* The parameters of a side, backbone then heads (the shared head once). */
@@ -186,6 +194,12 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_d
     int n = s == DC_OK ? side_params(student, sp) : 0, nt = s == DC_OK ? side_params(teacher, tp) : 0;
     if (s == DC_OK && n != nt)
         s = dc_error(DC_ERR_INVALID, "student has %d parameters, teacher %d", n, nt);
+    /* Fusions whose ops have gradient rules, before autodiff so that their
+     * backward is fused too. Temporary call site until the compile pipeline
+     * runs the fusion rules itself. */
+    int n_fused = 0;
+    if (s == DC_OK)
+        s = dc_fuse_gelu(g, &n_fused);
     if (s == DC_OK)
         s = dc_autodiff(g, loss, sp, n, grads);
     /* Only parameters with a gradient are updated, as in PyTorch. */
@@ -260,13 +274,6 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
                 named->name = dc_arena_strdup(g->arena, names[i]);
             s = dc_output(g, named);
         }
-    }
-    /* Centers follow the raw teacher outputs, after the loss (§2.1, §2.2). */
-    if (s == DC_OK && centers[0]) {
-        s = dc_add_center_update(g, centers[0], v.teacher_cls_out, c->center_momentum);
-        if (s == DC_OK)
-            s = dc_ibot_center_update(g, centers[1], v.teacher_patch_out, v.ibot_weight,
-                                      c->center_momentum);
     }
     if (s == DC_OK && opt->training)
         s = add_training(g, c, opt, &student, &teacher, v.loss);

@@ -24,20 +24,22 @@ typedef struct block {
 
 static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
 
-bool dc_op_may_run_in_place(const char *op_type, int input)
+int dc_op_in_place_output(const char *op_type, int input)
 {
     /* Unary maps read x[i] to write y[i]. Binary ops may reuse input 0 only:
      * it is the operand oneDNN's binary primitive allows as its destination. */
-    static const char *const unary[] = {"Relu", "Tanh", "Sigmoid", "Exp", "Log", "Sqrt",
-                                        "Abs",  "Neg",  "Reciprocal", "Erf"};
-    static const char *const binary[] = {"Add", "Sub", "Mul", "Div", "Pow"};
+    static const char *const unary[] = {"Relu", "Tanh",       "Sigmoid", "Exp", "Log", "Sqrt",
+                                        "Abs",  "Neg",        "Reciprocal", "Erf", "Gelu"};
+    static const char *const binary[] = {"Add", "Sub", "Mul", "Div", "Pow", "GeluGrad"};
     for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
         if (strcmp(op_type, unary[i]) == 0)
-            return input == 0;
+            return input == 0 ? 0 : -1;
     for (size_t i = 0; i < sizeof binary / sizeof binary[0]; i++)
         if (strcmp(op_type, binary[i]) == 0)
-            return input == 0;
-    return false;
+            return input == 0 ? 0 : -1;
+    if (strcmp(op_type, "CrossEntropySoft") == 0)
+        return input == 0 ? 1 : -1;
+    return -1;
 }
 
 static int root_of(const int32_t *alias, int b)
@@ -86,29 +88,30 @@ static void compute_liveness(const dc_plan *p, const int32_t *alias, liveness *l
             lv[i].start = lv[i].end = 0;
 }
 
-/* Step s writes its output 0 over one of its inputs when the op allows it,
- * the input's root dies here, is no graph input or output, and has exactly
- * the output's size and element type. Returns the input's root or -1. */
+/* Step s writes an output over one of its inputs when the op allows it, the
+ * input's root dies here, is no graph input or output, and has exactly the
+ * output's size and element type. Returns the input's root (and in *out the
+ * output's buffer) or -1. */
 static int in_place_source(const dc_plan *p, const int32_t *alias, const liveness *lv,
-                           const int *chain_end, const int *owner, int s)
+                           const int *chain_end, const int *owner, int s, int *out)
 {
     const dc_plan_step *st = &p->steps[s];
-    if (st->n_outputs < 1 || st->args[st->n_inputs] < 0)
-        return -1;
-    int o = st->args[st->n_inputs];
-    const dc_plan_buffer *ob = &p->buffers[o];
-    if (root_of(alias, o) != o || ob->region != DC_REGION_ARENA || lv[o].start != s)
-        return -1;
     for (int i = 0; i < st->n_inputs; i++) {
-        int x = st->args[i];
-        if (x < 0 || !dc_op_may_run_in_place(st->op_type, i))
+        int x = st->args[i], k = dc_op_in_place_output(st->op_type, i);
+        if (x < 0 || k < 0 || k >= st->n_outputs || st->args[st->n_inputs + k] < 0)
+            continue;
+        int o = st->args[st->n_inputs + k];
+        const dc_plan_buffer *ob = &p->buffers[o];
+        if (root_of(alias, o) != o || ob->region != DC_REGION_ARENA || lv[o].start != s)
             continue;
         int r = root_of(alias, x);
         const dc_plan_buffer *xb = &p->buffers[x], *rb = &p->buffers[r];
         if (rb->region == DC_REGION_ARENA && !lv[r].pinned && lv[r].end == s &&
             chain_end[owner[r]] == s && xb->nbytes == ob->nbytes && rb->nbytes == ob->nbytes &&
-            xb->dtype == ob->dtype && ob->nbytes > 0)
+            xb->dtype == ob->dtype && ob->nbytes > 0) {
+            *out = o;
             return r;
+        }
     }
     return -1;
 }
@@ -124,10 +127,9 @@ static int chain_in_place(const dc_plan *p, const int32_t *alias, const liveness
     }
     int n = 0;
     for (int s = 0; s < p->n_steps; s++) {
-        int r = in_place_source(p, alias, lv, chain_end, owner, s);
+        int o = -1, r = in_place_source(p, alias, lv, chain_end, owner, s, &o);
         if (r < 0)
             continue;
-        int o = p->steps[s].args[p->steps[s].n_inputs];
         owner[o] = owner[r];
         chain_end[owner[r]] = lv[o].end;
         n++;

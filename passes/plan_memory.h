@@ -30,10 +30,12 @@ typedef struct dc_memory_stats {
  * their offsets. `stats` may be NULL. */
 dc_status dc_plan_memory(dc_plan *plan, const int32_t *alias, dc_memory_stats *stats);
 
-/* May a step of `op_type` write its output 0 over its input `input`?
- * True for element-wise ops that read each input element only to compute the
- * output element at the same index (the one place this rule lives). */
-bool dc_op_may_run_in_place(const char *op_type, int input);
+/* Which output of a step of `op_type` may be written over its input
+ * `input`, or -1 for none. Output 0 for element-wise ops that read each input
+ * element only to compute the output element at the same index; output 1 (G)
+ * over input 0 (S) for CrossEntropySoft, whose kernel reads a row of S before
+ * writing that row of G (the one place this rule lives). */
+int dc_op_in_place_output(const char *op_type, int input);
 
 /* The placement as text, for golden tests and `dinoc compile --explain`:
  * a header with the region sizes, then one line per buffer:

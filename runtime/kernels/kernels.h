@@ -35,7 +35,8 @@
     DC_KERNEL(dc_kernel_dnnl_ReduceSum)          \
     DC_KERNEL(dc_kernel_dnnl_ReduceMean)         \
     DC_KERNEL(dc_kernel_dnnl_ReduceMax)          \
-    DC_KERNEL(dc_kernel_dnnl_ReduceMin)
+    DC_KERNEL(dc_kernel_dnnl_ReduceMin)          \
+    DC_KERNEL(dc_kernel_dnnl_Gelu)
 
 /* dinoc's own C kernels (runtime/kernels/c_*.c): every op, every type it allows. */
 #define DC_KERNELS_C                          \
@@ -91,7 +92,10 @@
     DC_KERNEL(dc_kernel_c_Shape)              \
     DC_KERNEL(dc_kernel_c_Size)               \
     DC_KERNEL(dc_kernel_c_Constant)           \
-    DC_KERNEL(dc_kernel_c_ConstantOfShape)
+    DC_KERNEL(dc_kernel_c_ConstantOfShape)    \
+    DC_KERNEL(dc_kernel_c_CrossEntropySoft)   \
+    DC_KERNEL(dc_kernel_c_Gelu)               \
+    DC_KERNEL(dc_kernel_c_GeluGrad)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
 

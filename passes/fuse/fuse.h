@@ -1,0 +1,16 @@
+/* Fusion rules: each rewrites one pattern of the IR into a fused ai.dinoc op
+ * (passes/fuse/fuse_<name>.c, one entry point each). A rule leaves the graph
+ * valid and in schedule order and counts the groups it fused in *n_fused.
+ * Rules whose fused op has a gradient rule run before autodiff, so the
+ * backward of the fused op is fused too. */
+#ifndef DC_FUSE_H
+#define DC_FUSE_H
+
+#include "ir.h"
+
+/* The exact GELU composition x · (erf(x / √2) + 1) · 0.5 (builder's dc_gelu
+ * and torch's ONNX export, either operand order, x/√2 as Div or as Mul by
+ * 1/√2, the 0.5 applied first or last) -> ai.dinoc Gelu. */
+dc_status dc_fuse_gelu(dc_graph *g, int *n_fused);
+
+#endif

@@ -1,0 +1,422 @@
+/* The fused ai.dinoc ops and their fusion rules:
+ *   - CrossEntropySoft and Gelu: gradients against central finite
+ *     differences (f64, reference interpreter);
+ *   - their runtime kernels (c.*, dnnl.Gelu) against the reference kernels,
+ *     through dc_lower and a session, CrossEntropySoft's G also in place;
+ *   - CrossEntropySoft equals the composition −Σ P·log_softmax(S/τ) it replaces;
+ *   - dc_fuse_gelu: golden IR before/after, the operand orders torch exports,
+ *     the cases it must leave alone, and the same numbers before and after;
+ *   - a small training graph with and without the fusion: same loss and
+ *     gradients, compiled. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "builder.h"
+#include "dc_session.h"
+#include "fuse.h"
+#include "interpret.h"
+#include "lower.h"
+#include "op_registry.h"
+#include "pass_test_util.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static double uniform(double lo, double hi)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng >> 11) * 0x1p-53;
+}
+
+static dc_tensor *random_tensor(dc_dtype t, int rank, const int64_t *dims, double lo, double hi)
+{
+    dc_tensor *x = NULL;
+    DC_ASSERT_OK(dc_tensor_create(&x, NULL, t, rank, dims));
+    for (uint64_t i = 0; x && i < dc_tensor_numel(x); i++) {
+        double v = uniform(lo, hi);
+        if (t == DC_F32)
+            ((float *)x->data)[i] = (float)v;
+        else
+            ((double *)x->data)[i] = v;
+    }
+    return x;
+}
+
+static dc_graph *new_graph(const char *name)
+{
+    dc_graph *g = dc_graph_create(name);
+    DC_ASSERT_OK(dc_graph_set_opset(g, DC_DOMAIN_DINOC, 1));
+    return g;
+}
+
+/* CrossEntropySoft(s, p, τ) with or without its output G. */
+static dc_node *cross_entropy(dc_graph *g, dc_value *s, dc_value *p, double tau, bool with_grad)
+{
+    dc_value *in[] = {s, p, dc_scalar(g, s->type.dtype, tau)};
+    dc_node *n = dc_node_begin(g, "CrossEntropySoft", DC_DOMAIN_DINOC, in, 3, with_grad ? 2 : 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dc_node_finish(g, n));
+    return n;
+}
+
+static dc_value *gelu_node(dc_graph *g, dc_value *x)
+{
+    return dc_node_finish(g, dc_node_begin(g, "Gelu", DC_DOMAIN_DINOC, &x, 1, 1));
+}
+
+/* ------------------------------------------------------------ finite differences */
+
+/* loss = Σ y ⊙ R with a fixed random R; the gradient of every parameter of
+ * `params` from dc_autodiff (reference interpreter) against central
+ * differences of the loss, relative to the largest gradient element. */
+static void check_fd(dc_graph *g, dc_value *y, dc_value **params, int n_params)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    int64_t dims[DC_MAX_RANK];
+    for (int i = 0; i < y->type.rank; i++)
+        dims[i] = y->type.dims[i].size;
+    dc_value *r = dc_param(g, "R", random_tensor(DC_F64, y->type.rank, dims, -1, 1));
+    dc_value *loss = dc_reduce(g, "ReduceSum", dc_mul(g, y, r), NULL, 0, false);
+    DC_ASSERT_OK(dc_output(g, loss));
+    double *fd[4];
+    for (int p = 0; p < n_params; p++) {
+        dc_tensor *t = params[p]->constant;
+        double *x = t->data, h = 1e-6;
+        fd[p] = calloc(dc_tensor_numel(t), sizeof(double));
+        for (uint64_t i = 0; i < dc_tensor_numel(t); i++) {
+            double saved = x[i], f[2];
+            for (int side = 0; side < 2; side++) {
+                x[i] = saved + (side ? -h : h);
+                dc_tensor *out[1] = {NULL};
+                DC_ASSERT_OK(dc_interpret(g, NULL, 0, out));
+                f[side] = out[0] ? dc_tensor_get_f64(out[0], 0) : NAN;
+                dc_tensor_destroy(out[0]);
+            }
+            x[i] = saved;
+            fd[p][i] = (f[0] - f[1]) / (2 * h);
+        }
+    }
+    dc_value *grads[4] = {NULL};
+    DC_ASSERT_OK(dc_autodiff(g, loss, params, n_params, grads));
+    for (int p = 0; p < n_params; p++)
+        DC_ASSERT_OK(dc_output(g, grads[p]));
+    dc_tensor *out[5] = {NULL};
+    DC_ASSERT_OK(dc_interpret(g, NULL, 0, out));
+    for (int p = 0; p < n_params; p++) {
+        double worst = 0, scale = 1e-3;
+        for (uint64_t i = 0; out[1 + p] && i < dc_tensor_numel(out[1 + p]); i++)
+            scale = fmax(scale, fabs(fd[p][i]));
+        for (uint64_t i = 0; out[1 + p] && i < dc_tensor_numel(out[1 + p]); i++)
+            worst = fmax(worst, fabs(dc_tensor_get_f64(out[1 + p], i) - fd[p][i]) / scale);
+        if (!out[1 + p] || !(worst < 1e-6))
+            fprintf(stderr, "\n    %s: d/d%s off by %g (relative)\n", g->name, params[p]->name, worst);
+        CU_ASSERT(out[1 + p] && worst < 1e-6);
+        free(fd[p]);
+    }
+    free_tensors(out, 1 + n_params);
+}
+
+static void test_cross_entropy_gradient(void)
+{
+    const int64_t rk[] = {3, 5};
+    for (int with_grad = 0; with_grad < 2; with_grad++) {
+        dc_graph *g = new_graph(with_grad ? "ce_with_G" : "ce_recomputes_G");
+        dc_value *p[2] = {dc_param(g, "S", random_tensor(DC_F64, 2, rk, -2, 2)),
+                          dc_param(g, "P", random_tensor(DC_F64, 2, rk, 0, 1))};
+        check_fd(g, cross_entropy(g, p[0], p[1], 0.3, with_grad)->outputs[0], p, 2);
+        dc_graph_destroy(g);
+    }
+}
+
+static void test_gelu_gradient(void)
+{
+    const int64_t d[] = {2, 7};
+    dc_graph *g = new_graph("gelu_fd");
+    dc_value *x = dc_param(g, "x", random_tensor(DC_F64, 2, d, -3, 3));
+    check_fd(g, gelu_node(g, x), &x, 1);
+    dc_graph_destroy(g);
+}
+
+/* ------------------------------------------------------------ compiled runs */
+
+/* Lowers g (all graph inputs fed from `ins`) and runs it once; outs receive
+ * every graph output. `kernels`, when not NULL, receives the kernel of the
+ * first step running `op`. */
+static void run_compiled(dc_graph *g, dc_tensor **ins, dc_tensor **outs, const char *op,
+                         char *kernel, size_t cap)
+{
+    dc_plan *plan = NULL;
+    dc_session *s = NULL;
+    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    if (!plan)
+        return;
+    for (int i = 0; kernel && i < plan->n_steps; i++)
+        if (strcmp(plan->steps[i].op_type, op) == 0) {
+            snprintf(kernel, cap, "%s", plan->steps[i].kernel);
+            break;
+        }
+    DC_ASSERT_OK(dc_session_create(plan, 2, &s));
+    for (int i = 0; s && i < plan->n_inputs; i++)
+        DC_ASSERT_OK(dc_session_set_input(s, plan->inputs[i].name, ins[i]));
+    if (s)
+        DC_ASSERT_OK(dc_session_run(s));
+    for (int i = 0; s && i < plan->n_outputs; i++)
+        DC_ASSERT_OK(dc_session_get_output(s, i, &outs[i]));
+    dc_session_destroy(s);
+    dc_plan_destroy(plan);
+}
+
+/* CrossEntropySoft through its runtime kernel, S computed (2·X) so that G
+ * may overwrite it, against the reference interpreter and against the
+ * composition −Σ_k P·log_softmax(S/τ). */
+static void test_cross_entropy_kernel(void)
+{
+    const dc_dtype types[] = {DC_F32, DC_F64};
+    for (int t = 0; t < 2; t++) {
+        const int64_t rk[] = {37, 300}, col = 1;
+        dc_graph *g = new_graph("ce_kernel");
+        dc_value *x = dc_input(g, "x", types[t], 2, rk), *p = dc_input(g, "p", types[t], 2, rk);
+        dc_value *s = dc_mul(g, x, dc_scalar(g, types[t], 2.0));
+        dc_node *ce = cross_entropy(g, s, p, 0.1, true);
+        dc_value *log_q = dc_log_softmax(g, dc_div(g, s, dc_scalar(g, types[t], 0.1)), -1);
+        dc_value *unfused = dc_unary(g, "Neg", dc_reduce(g, "ReduceSum", dc_mul(g, p, log_q), &col, 1, false));
+        DC_ASSERT_OK(dc_output(g, ce->outputs[0]));
+        DC_ASSERT_OK(dc_output(g, ce->outputs[1]));
+        DC_ASSERT_OK(dc_output(g, unfused));
+        dc_tensor *ins[2] = {random_tensor(types[t], 2, rk, -3, 3), random_tensor(types[t], 2, rk, 0, 1)};
+        dc_tensor *want[3] = {NULL}, *got[3] = {NULL};
+        DC_ASSERT_OK(dc_interpret(g, ins, 2, want));
+        char kernel[64] = "";
+        run_compiled(g, ins, got, "CrossEntropySoft", kernel, sizeof kernel);
+        CU_ASSERT_STRING_EQUAL(kernel, "c.CrossEntropySoft");
+        /* In f32 the exponent S/τ (up to 60 here) is rounded to ~4e-6, and
+         * G carries a factor 1/τ = 10. */
+        for (int i = 0; i < 2; i++) {
+            double tol = types[t] == DC_F64 ? 1e-12 : i == 0 ? 1e-5 : 1e-4;
+            double err = max_rel_diff(got[i], want[i]);
+            if (!(err <= tol))
+                fprintf(stderr, "\n    c.CrossEntropySoft %s output %d: error %g\n",
+                        dc_dtype_name(types[t]), i, err);
+            CU_ASSERT(err <= tol);
+        }
+        /* The fused loss is the composition's. */
+        CU_ASSERT(max_rel_diff(want[0], want[2]) <= (types[t] == DC_F32 ? 1e-5 : 1e-12));
+        CU_ASSERT(max_rel_diff(got[0], got[2]) <= (types[t] == DC_F32 ? 1e-4 : 1e-12));
+        free_tensors(ins, 2);
+        free_tensors(want, 3);
+        free_tensors(got, 3);
+        dc_graph_destroy(g);
+    }
+}
+
+/* Bad shapes are errors of shape inference, naming the op. */
+static void test_cross_entropy_errors(void)
+{
+    const int64_t a[] = {2, 3}, b[] = {2, 4}, v[] = {2};
+    dc_graph *g = new_graph("ce_errors");
+    dc_value *in[] = {dc_input(g, "s", DC_F32, 2, a), dc_input(g, "p", DC_F32, 2, b),
+                      dc_scalar(g, DC_F32, 0.1)};
+    CU_ASSERT_PTR_NULL(dc_node_finish(g, dc_node_begin(g, "CrossEntropySoft", DC_DOMAIN_DINOC, in, 3, 1)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "CrossEntropySoft"));
+    dc_graph_destroy(g);
+    g = new_graph("ce_errors");
+    dc_value *in2[] = {dc_input(g, "s", DC_F32, 2, a), dc_input(g, "p", DC_F32, 2, a),
+                       dc_input(g, "t", DC_F32, 1, v)};
+    CU_ASSERT_PTR_NULL(dc_node_finish(g, dc_node_begin(g, "CrossEntropySoft", DC_DOMAIN_DINOC, in2, 3, 1)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "temperature"));
+    dc_graph_destroy(g);
+}
+
+/* Gelu (dnnl.Gelu for f32, c.Gelu for f64) and GeluGrad (c.GeluGrad) against
+ * the reference kernels. */
+static void test_gelu_kernels(void)
+{
+    const dc_dtype types[] = {DC_F32, DC_F64};
+    const char *fwd[] = {"dnnl.Gelu", "c.Gelu"};
+    for (int t = 0; t < 2; t++) {
+        const int64_t d[] = {3, 50, 70};
+        dc_graph *g = new_graph("gelu_kernels");
+        dc_value *x = dc_input(g, "x", types[t], 3, d), *dy = dc_input(g, "dy", types[t], 3, d);
+        dc_value *in[] = {dy, x};
+        DC_ASSERT_OK(dc_output(g, gelu_node(g, x)));
+        DC_ASSERT_OK(dc_output(g, dc_node_finish(g, dc_node_begin(g, "GeluGrad", DC_DOMAIN_DINOC, in, 2, 1))));
+        dc_tensor *ins[2] = {random_tensor(types[t], 3, d, -5, 5), random_tensor(types[t], 3, d, -1, 1)};
+        dc_tensor *want[2] = {NULL}, *got[2] = {NULL};
+        DC_ASSERT_OK(dc_interpret(g, ins, 2, want));
+        char kernel[64] = "";
+        run_compiled(g, ins, got, "Gelu", kernel, sizeof kernel);
+        CU_ASSERT_STRING_EQUAL(kernel, fwd[t]);
+        double tol = types[t] == DC_F32 ? 1e-5 : 1e-12;
+        for (int i = 0; i < 2; i++) {
+            double err = max_rel_diff(got[i], want[i]);
+            if (!(err <= tol))
+                fprintf(stderr, "\n    %s output %d: error %g\n", dc_dtype_name(types[t]), i, err);
+            CU_ASSERT(err <= tol);
+        }
+        free_tensors(ins, 2);
+        free_tensors(want, 2);
+        free_tensors(got, 2);
+        dc_graph_destroy(g);
+    }
+}
+
+/* ------------------------------------------------------------ dc_fuse_gelu */
+
+static const char GELU_BEFORE[] =
+    "graph gelu_golden (ir 8, opset 17, ai.dinoc 1)\n"
+    "  input  x: f32[2,3]\n"
+    "  init   const_0 = <f32[] {1.41421}>\n"
+    "  init   const_5 = <f32[] {1}>\n"
+    "  init   const_8 = <f32[] {0.5}>\n"
+    "  t_2: f32[2,3] = Div(x, const_0)  # Div_1\n"
+    "  t_4: f32[2,3] = Erf(t_2)  # Erf_3\n"
+    "  t_7: f32[2,3] = Add(t_4, const_5)  # Add_6\n"
+    "  t_10: f32[2,3] = Mul(x, t_7)  # Mul_9\n"
+    "  t_12: f32[2,3] = Mul(t_10, const_8)  # Mul_11\n"
+    "  output t_12: f32[2,3]\n";
+
+/* The constants stay for dead-code elimination to remove. */
+static const char GELU_AFTER[] =
+    "graph gelu_golden (ir 8, opset 17, ai.dinoc 1)\n"
+    "  input  x: f32[2,3]\n"
+    "  init   const_0 = <f32[] {1.41421}>\n"
+    "  init   const_5 = <f32[] {1}>\n"
+    "  init   const_8 = <f32[] {0.5}>\n"
+    "  t_14: f32[2,3] = ai.dinoc.Gelu(x)  # gelu_13\n"
+    "  output t_14: f32[2,3]\n";
+
+static void test_fuse_gelu_golden(void)
+{
+    const int64_t d[] = {2, 3};
+    dc_graph *g = new_graph("gelu_golden");
+    DC_ASSERT_OK(dc_output(g, dc_gelu(g, dc_input(g, "x", DC_F32, 2, d))));
+    EXPECT_TEXT(g, GELU_BEFORE, "before dc_fuse_gelu");
+    int n = 0;
+    DC_ASSERT_OK(dc_fuse_gelu(g, &n));
+    CU_ASSERT_EQUAL(n, 1);
+    DC_ASSERT_OK(dc_graph_verify(g));
+    EXPECT_TEXT(g, GELU_AFTER, "after dc_fuse_gelu");
+    dc_graph_destroy(g);
+}
+
+typedef enum form { BUILDER, TORCH_HALF_FIRST, SWAPPED, SHARED_ERF, WRONG_SCALE } form;
+
+/* x → GELU-like composition in one of several forms, between two Tanh nodes
+ * so the match sits inside a schedule. */
+static dc_value *composition(dc_graph *g, dc_value *x, form f)
+{
+    dc_dtype t = x->type.dtype;
+    x = dc_unary(g, "Tanh", x);
+    dc_value *y;
+    if (f == BUILDER) {
+        y = dc_gelu(g, x);
+    } else if (f == TORCH_HALF_FIRST) { /* (x · 0.5) · (1 + erf(x · 1/√2)) */
+        dc_value *e = dc_unary(g, "Erf", dc_mul(g, x, dc_scalar(g, t, M_SQRT1_2)));
+        y = dc_mul(g, dc_mul(g, dc_scalar(g, t, 0.5), x), dc_add(g, dc_scalar(g, t, 1.0), e));
+    } else if (f == SWAPPED) { /* 0.5 · ((1 + erf(x / √2)) · x) */
+        dc_value *e = dc_unary(g, "Erf", dc_div(g, x, dc_scalar(g, t, M_SQRT2)));
+        y = dc_mul(g, dc_scalar(g, t, 0.5), dc_mul(g, dc_add(g, e, dc_scalar(g, t, 1.0)), x));
+    } else { /* the erf is also a graph output, or x/2 is not x/√2: no fusion */
+        dc_value *e = dc_unary(g, "Erf", dc_div(g, x, dc_scalar(g, t, f == WRONG_SCALE ? 2.0 : M_SQRT2)));
+        if (f == SHARED_ERF)
+            DC_ASSERT_OK(dc_output(g, e));
+        y = dc_mul(g, dc_mul(g, x, dc_add(g, e, dc_scalar(g, t, 1.0))), dc_scalar(g, t, 0.5));
+    }
+    return dc_unary(g, "Tanh", y);
+}
+
+static void test_fuse_gelu_forms(void)
+{
+    const form forms[] = {BUILDER, TORCH_HALF_FIRST, SWAPPED, SHARED_ERF, WRONG_SCALE};
+    const int expected[] = {1, 1, 1, 0, 0};
+    const int64_t d[] = {4, 9};
+    for (int f = 0; f < 5; f++) {
+        dc_graph *g = new_graph("gelu_forms");
+        dc_value *x = dc_input(g, "x", DC_F64, 2, d);
+        /* Two compositions in a row: the second reads the first's output. */
+        DC_ASSERT_OK(dc_output(g, composition(g, composition(g, x, forms[f]), forms[f])));
+        dc_tensor *ins[1] = {random_tensor(DC_F64, 2, d, -3, 3)}, *before[3] = {NULL}, *after[3] = {NULL};
+        int n_out = g->n_outputs; /* 1, or 3 with the erf outputs */
+        CU_ASSERT_FATAL(n_out <= 3);
+        DC_ASSERT_OK(dc_interpret(g, ins, 1, before));
+        int n = -1;
+        DC_ASSERT_OK(dc_fuse_gelu(g, &n));
+        CU_ASSERT_EQUAL(n, 2 * expected[f]);
+        DC_ASSERT_OK(dc_graph_verify(g));
+        int gelus = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            gelus += strcmp(g->nodes[i]->op_type, "Gelu") == 0;
+        CU_ASSERT_EQUAL(gelus, n);
+        DC_ASSERT_OK(dc_interpret(g, ins, 1, after));
+        for (int i = 0; i < n_out; i++) {
+            double err = max_rel_diff(after[i], before[i]);
+            if (!(err <= 1e-12))
+                fprintf(stderr, "\n    form %d output %d: error %g\n", f, i, err);
+            CU_ASSERT(err <= 1e-12);
+        }
+        free_tensors(ins, 1);
+        free_tensors(before, 3);
+        free_tensors(after, 3);
+        dc_graph_destroy(g);
+    }
+}
+
+/* loss = Σ (gelu(X·W1)·W2 ⊙ R): the fused training graph (GELU fused before
+ * autodiff, so its backward is GeluGrad) computes the unfused one's loss and
+ * gradients, compiled to runtime kernels. */
+static void test_fused_training_step(void)
+{
+    const int64_t xd[] = {16, 24}, w1d[] = {24, 40}, w2d[] = {40, 8}, rd[] = {16, 8};
+    dc_tensor *results[2][3] = {{NULL}};
+    for (int fused = 0; fused < 2; fused++) {
+        rng = 42; /* the same data both times */
+        dc_graph *g = new_graph("mlp");
+        dc_value *x = dc_input(g, "x", DC_F32, 2, xd);
+        dc_value *w[2] = {dc_state(g, "w1", random_tensor(DC_F32, 2, w1d, -0.5, 0.5)),
+                          dc_state(g, "w2", random_tensor(DC_F32, 2, w2d, -0.5, 0.5))};
+        dc_value *r = dc_param(g, "r", random_tensor(DC_F32, 2, rd, -1, 1));
+        dc_value *h = dc_gelu(g, dc_matmul(g, x, w[0]));
+        dc_value *loss = dc_reduce(g, "ReduceSum", dc_mul(g, dc_matmul(g, h, w[1]), r), NULL, 0, false);
+        DC_ASSERT_OK(dc_output(g, loss));
+        int n = 0;
+        if (fused)
+            DC_ASSERT_OK(dc_fuse_gelu(g, &n));
+        CU_ASSERT_EQUAL(n, fused);
+        dc_value *grads[2] = {NULL};
+        DC_ASSERT_OK(dc_autodiff(g, loss, w, 2, grads));
+        DC_ASSERT_OK(dc_output(g, grads[0]));
+        DC_ASSERT_OK(dc_output(g, grads[1]));
+        bool has_grad_op = false;
+        for (int i = 0; i < g->n_nodes; i++)
+            has_grad_op |= strcmp(g->nodes[i]->op_type, "GeluGrad") == 0;
+        CU_ASSERT_EQUAL(has_grad_op, fused);
+        dc_tensor *ins[1] = {random_tensor(DC_F32, 2, xd, -2, 2)};
+        run_compiled(g, ins, results[fused], NULL, NULL, 0);
+        free_tensors(ins, 1);
+        dc_graph_destroy(g);
+    }
+    for (int i = 0; i < 3; i++) {
+        double err = max_rel_diff(results[1][i], results[0][i]);
+        if (!(err <= 1e-5))
+            fprintf(stderr, "\n    fused training output %d: error %g\n", i, err);
+        CU_ASSERT(err <= 1e-5);
+    }
+    free_tensors(results[0], 3);
+    free_tensors(results[1], 3);
+}
+
+void register_fused_ops(void)
+{
+    static const dc_test_case tests[] = {
+        {"CrossEntropySoft gradients vs finite differences", test_cross_entropy_gradient},
+        {"Gelu gradient vs finite differences", test_gelu_gradient},
+        {"c.CrossEntropySoft vs reference and composition", test_cross_entropy_kernel},
+        {"CrossEntropySoft shape errors", test_cross_entropy_errors},
+        {"Gelu and GeluGrad kernels vs reference", test_gelu_kernels},
+        {"dc_fuse_gelu golden IR", test_fuse_gelu_golden},
+        {"dc_fuse_gelu forms and non-matches", test_fuse_gelu_forms},
+        {"fused training step equals unfused", test_fused_training_step},
+        {NULL, NULL},
+    };
+    dc_add_suite("fused_ops", tests);
+}
