@@ -102,3 +102,19 @@ void dc_graph_replace_uses(dc_graph *g, dc_value *old, dc_value *replacement)
         if (g->outputs[i] == old)
             g->outputs[i] = replacement;
 }
+
+dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int at)
+{
+    int from = node->id;
+    if (from < 0 || from >= g->n_nodes || g->nodes[from] != node || at < 0 || at >= g->n_nodes)
+        return dc_error(DC_ERR_INVALID, "node '%s' (%s): cannot move to position %d of graph '%s'",
+                        node->name, node->op_type, at, g->name);
+    if (at < from)
+        memmove(&g->nodes[at + 1], &g->nodes[at], (size_t)(from - at) * sizeof *g->nodes);
+    else
+        memmove(&g->nodes[from], &g->nodes[from + 1], (size_t)(at - from) * sizeof *g->nodes);
+    g->nodes[at] = node;
+    for (int i = at < from ? at : from; i <= (at < from ? from : at); i++)
+        g->nodes[i]->id = i;
+    return DC_OK;
+}

@@ -304,5 +304,10 @@ dc_status dc_graph_make_initializer(dc_graph *g, dc_value *v, dc_tensor *t);
 dc_status dc_graph_remove_initializer(dc_graph *g, dc_value *v);
 /* Every use of `old` (node inputs, graph outputs) becomes `replacement`. */
 void dc_graph_replace_uses(dc_graph *g, dc_value *old, dc_value *replacement);
+/* Moves `node` to schedule position `at` (0 <= at < n_nodes), shifting the
+ * nodes in between; ids are renumbered. For rewrites that append a node and
+ * then put it where its consumers need it; keeping the order topological is
+ * the caller's job (dc_graph_verify checks it). */
+dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int at);
 
 #endif

@@ -67,6 +67,13 @@ typedef struct step_values {
     dc_value *loss, *dino, *ibot, *koleo;
 } step_values;
 
+/* Keeps the first failure in the graph's builder status. */
+static void record(dc_graph *g, dc_status s)
+{
+    if (s != DC_OK && g->build_status == DC_OK)
+        g->build_status = s;
+}
+
 /* The forward step and losses (§4.1), teacher without mask or drop-path. */
 static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *student,
                          const side *teacher, dc_value *centers[2], step_values *out)
@@ -84,43 +91,45 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     dc_value *keep_l = nL ? dc_input(g, "keep_local", DC_F32, 3, (int64_t[]){v->depth, 2, nL * B}) : NULL;
     dc_value *temp = dc_input(g, "teacher_temp", DC_F32, 0, NULL);
 
+    /* The schedule follows this order, and the memory plan with it: the
+     * [M, K] iBOT tensors (teacher and student patch logits; M masked tokens,
+     * K prototypes) are the largest of the step, so the teacher's patch head
+     * runs only once the student's global views are through, and the iBOT
+     * term is taken before the local views' forward adds their activations;
+     * afterwards only its gradient stays alive. The centers follow the raw
+     * teacher outputs and take effect after the step (§2.1, §2.2): the losses
+     * read the old centers. */
+    bool mean_centering = c->centering != DC_CENTERING_SINKHORN;
     /* Teacher: no mask, no drop-path; its outputs carry no gradient. */
     dc_value *ft = dc_vit_forward(g, teacher->backbone, global, NULL, NULL);
     dc_value *t_cls = dc_head_forward(g, teacher->dino, cls_tokens(g, ft));
-    dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
-    /* Centers follow the raw teacher outputs and take effect after the step
-     * (§2.1, §2.2); the losses below read the old centers. Reducing the
-     * teacher logits here lets the [M, K] patch logits die at the teacher
-     * softmax instead of living through the student's forward. */
-    if (centers[0] && dc_build_status(g) == DC_OK) {
-        dc_status s = dc_add_center_update(g, centers[0], t_cls, c->center_momentum);
-        if (s == DC_OK)
-            s = dc_ibot_center_update(g, centers[1], t_patch, weight, c->center_momentum);
-        if (s != DC_OK && g->build_status == DC_OK)
-            g->build_status = s;
-    }
+    if (mean_centering && dc_build_status(g) == DC_OK)
+        record(g, dc_add_center_update(g, centers[0], t_cls, c->center_momentum));
 
-    /* Student: masked global views, then the local views, same weights. */
+    /* Student: masked global views, then (after iBOT) the local views, same weights. */
     dc_value *fs = dc_vit_forward(g, student->backbone, global, mask, keep_g);
     dc_value *s_cls_tokens = cls_tokens(g, fs);
     dc_value *s_cls = dc_head_forward(g, student->dino, s_cls_tokens);
+
+    dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
+    if (mean_centering && dc_build_status(g) == DC_OK)
+        record(g, dc_ibot_center_update(g, centers[1], t_patch, weight, c->center_momentum));
     dc_value *s_patch = dc_head_forward(g, student->ibot, masked_tokens(g, fs, index));
+    out->ibot = mean_centering
+                    ? dc_ibot_loss(g, t_patch, s_patch, centers[1], weight, temp, c->student_temp,
+                                   (int)(2 * B))
+                    : dc_ibot_loss_probs(g, dc_sinkhorn_knopp_rows(g, t_patch, weight, temp, 3),
+                                         s_patch, weight, c->student_temp, (int)(2 * B));
+
     if (local) {
         dc_value *fl = dc_vit_forward(g, student->backbone, local, NULL, keep_l);
         dc_value *both[] = {s_cls, dc_head_forward(g, student->dino, cls_tokens(g, fl))};
         s_cls = dc_concat(g, both, 2, 0);
     }
-
-    if (c->centering == DC_CENTERING_SINKHORN) {
-        out->dino = dc_dino_loss_probs(g, dc_sinkhorn_knopp(g, t_cls, temp, 3), s_cls,
-                                       c->student_temp, (int)B, (int)nL);
-        out->ibot = dc_ibot_loss_probs(g, dc_sinkhorn_knopp_rows(g, t_patch, weight, temp, 3),
-                                       s_patch, weight, c->student_temp, (int)(2 * B));
-    } else {
-        out->dino = dc_dino_loss(g, t_cls, s_cls, centers[0], temp, c->student_temp, (int)B, (int)nL);
-        out->ibot = dc_ibot_loss(g, t_patch, s_patch, centers[1], weight, temp, c->student_temp,
-                                 (int)(2 * B));
-    }
+    out->dino = mean_centering
+                    ? dc_dino_loss(g, t_cls, s_cls, centers[0], temp, c->student_temp, (int)B, (int)nL)
+                    : dc_dino_loss_probs(g, dc_sinkhorn_knopp(g, t_cls, temp, 3), s_cls,
+                                         c->student_temp, (int)B, (int)nL);
     /* KoLeo on each global view's backbone cls tokens separately (§2.3). */
     dc_value *koleo = dc_add(g, dc_koleo_loss(g, rows(g, s_cls_tokens, 0, B)),
                              dc_koleo_loss(g, rows(g, s_cls_tokens, B, 2 * B)));
@@ -196,12 +205,15 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_d
         s = dc_error(DC_ERR_INVALID, "student has %d parameters, teacher %d", n, nt);
     /* Fusions whose ops have gradient rules, before autodiff so that their
      * backward is fused too. Temporary call site until the compile pipeline
-     * runs the fusion rules itself. */
+     * runs the fusion rules itself; the recomputation of Gelu outputs for
+     * the backward runs after autodiff. */
     int n_fused = 0;
     if (s == DC_OK)
         s = dc_fuse_gelu(g, &n_fused);
     if (s == DC_OK)
         s = dc_autodiff(g, loss, sp, n, grads);
+    if (s == DC_OK)
+        s = dc_fuse_gelu_recompute(g, &n_fused);
     /* Only parameters with a gradient are updated, as in PyTorch. */
     int kept = 0;
     for (int i = 0; s == DC_OK && i < n; i++)

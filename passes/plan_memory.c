@@ -26,10 +26,13 @@ static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
 
 int dc_op_in_place_output(const char *op_type, int input)
 {
-    /* Unary maps read x[i] to write y[i]. Binary ops may reuse input 0 only:
-     * it is the operand oneDNN's binary primitive allows as its destination. */
-    static const char *const unary[] = {"Relu", "Tanh",       "Sigmoid", "Exp", "Log", "Sqrt",
-                                        "Abs",  "Neg",        "Reciprocal", "Erf", "Gelu"};
+    /* Unary maps read x[i] to write y[i]; the softmax kernels (oneDNN's and
+     * c.*) read a row (or column) before writing it. Binary ops may reuse
+     * input 0 only: it is the operand oneDNN's binary primitive allows as its
+     * destination. */
+    static const char *const unary[] = {"Relu", "Tanh",       "Sigmoid", "Exp",     "Log",
+                                        "Sqrt", "Abs",        "Neg",     "Reciprocal", "Erf",
+                                        "Gelu", "Softmax",    "LogSoftmax"};
     static const char *const binary[] = {"Add", "Sub", "Mul", "Div", "Pow", "GeluGrad"};
     for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
         if (strcmp(op_type, unary[i]) == 0)

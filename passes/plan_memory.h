@@ -32,7 +32,8 @@ dc_status dc_plan_memory(dc_plan *plan, const int32_t *alias, dc_memory_stats *s
 
 /* Which output of a step of `op_type` may be written over its input
  * `input`, or -1 for none. Output 0 for element-wise ops that read each input
- * element only to compute the output element at the same index; output 1 (G)
+ * element only to compute the output element at the same index, and for the
+ * softmaxes, whose kernels read a whole row before writing it; output 1 (G)
  * over input 0 (S) for CrossEntropySoft, whose kernel reads a row of S before
  * writing that row of G (the one place this rule lives). */
 int dc_op_in_place_output(const char *op_type, int input);

@@ -44,12 +44,15 @@ dc_status dc_make_training_step(dc_graph *g, const dc_train_options *opt, int *n
     }
     /* Fusions whose ops have gradient rules, before autodiff so that their
      * backward is fused too. Temporary call site until the compile pipeline
-     * runs the fusion rules itself. */
+     * runs the fusion rules itself; the recomputation of Gelu outputs for
+     * the backward runs after autodiff. */
     int n_fused = 0;
     if (s == DC_OK)
         s = dc_fuse_gelu(g, &n_fused);
     if (s == DC_OK)
         s = dc_autodiff(g, loss, params, n, grads);
+    if (s == DC_OK)
+        s = dc_fuse_gelu_recompute(g, &n_fused);
     /* Parameters the loss does not depend on get no update, as in PyTorch
      * (their .grad stays None and AdamW skips them). */
     int kept = 0;

@@ -13,4 +13,9 @@
  * 1/√2, the 0.5 applied first or last) -> ai.dinoc Gelu. */
 dc_status dc_fuse_gelu(dc_graph *g, int *n_fused);
 
+/* After autodiff: backward readers of a Gelu's output read a Gelu recomputed
+ * from its input (which GeluGrad keeps alive anyway) right before them, so
+ * the output dies in the forward. *n_fused counts the Gelus recomputed. */
+dc_status dc_fuse_gelu_recompute(dc_graph *g, int *n_fused);
+
 #endif

@@ -133,16 +133,6 @@ static bool match_at(const dc_graph *g, const uses *u, dc_node *erf, gelu_match 
     return true;
 }
 
-/* Puts the last node of the schedule at position `at`, shifting the rest. */
-static void move_last_to(dc_graph *g, int at)
-{
-    dc_node *n = g->nodes[g->n_nodes - 1];
-    memmove(&g->nodes[at + 1], &g->nodes[at], (size_t)(g->n_nodes - 1 - at) * sizeof *g->nodes);
-    g->nodes[at] = n;
-    for (int i = at; i < g->n_nodes; i++)
-        g->nodes[i]->id = i;
-}
-
 static dc_status replace(dc_graph *g, const gelu_match *m)
 {
     dc_node *last = m->nodes[0], *gelu;
@@ -152,7 +142,7 @@ static dc_status replace(dc_graph *g, const gelu_match *m)
     DC_TRY(dc_graph_add_node(g, "Gelu", DC_DOMAIN_DINOC, name, (dc_value *const[]){m->x}, 1, NULL,
                              1, &gelu));
     DC_TRY(dc_infer_node(g, gelu));
-    move_last_to(g, last->id);
+    DC_TRY(dc_graph_move_node(g, gelu, last->id));
     dc_graph_replace_uses(g, last->outputs[0], gelu->outputs[0]);
     for (int i = 0; i < 5; i++)
         DC_TRY(dc_graph_remove_node(g, m->nodes[i]));

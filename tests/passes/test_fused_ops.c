@@ -6,8 +6,8 @@
  *   - CrossEntropySoft equals the composition −Σ P·log_softmax(S/τ) it replaces;
  *   - dc_fuse_gelu: golden IR before/after, the operand orders torch exports,
  *     the cases it must leave alone, and the same numbers before and after;
- *   - a small training graph with and without the fusion: same loss and
- *     gradients, compiled. */
+ *   - a small training graph with and without the fusion (and the Gelu
+ *     recomputed for the backward): same loss and gradients, compiled. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,20 +361,21 @@ static void test_fuse_gelu_forms(void)
     }
 }
 
-/* loss = Σ (gelu(X·W1)·W2 ⊙ R): the fused training graph (GELU fused before
- * autodiff, so its backward is GeluGrad) computes the unfused one's loss and
- * gradients, compiled to runtime kernels. */
+/* loss = Σ (gelu(X·W1)·W2 ⊙ R) with X [2, 8, 24] (a batch of token rows):
+ * the fused training graph (GELU fused before autodiff, so its backward is
+ * GeluGrad; its output recomputed for W2's gradient) computes the unfused
+ * one's loss and gradients, compiled to runtime kernels. */
 static void test_fused_training_step(void)
 {
-    const int64_t xd[] = {16, 24}, w1d[] = {24, 40}, w2d[] = {40, 8}, rd[] = {16, 8};
+    const int64_t xd[] = {2, 8, 24}, w1d[] = {24, 40}, w2d[] = {40, 8}, rd[] = {2, 8, 8};
     dc_tensor *results[2][3] = {{NULL}};
     for (int fused = 0; fused < 2; fused++) {
         rng = 42; /* the same data both times */
         dc_graph *g = new_graph("mlp");
-        dc_value *x = dc_input(g, "x", DC_F32, 2, xd);
+        dc_value *x = dc_input(g, "x", DC_F32, 3, xd);
         dc_value *w[2] = {dc_state(g, "w1", random_tensor(DC_F32, 2, w1d, -0.5, 0.5)),
                           dc_state(g, "w2", random_tensor(DC_F32, 2, w2d, -0.5, 0.5))};
-        dc_value *r = dc_param(g, "r", random_tensor(DC_F32, 2, rd, -1, 1));
+        dc_value *r = dc_param(g, "r", random_tensor(DC_F32, 3, rd, -1, 1));
         dc_value *h = dc_gelu(g, dc_matmul(g, x, w[0]));
         dc_value *loss = dc_reduce(g, "ReduceSum", dc_mul(g, dc_matmul(g, h, w[1]), r), NULL, 0, false);
         DC_ASSERT_OK(dc_output(g, loss));
@@ -390,7 +391,37 @@ static void test_fused_training_step(void)
         for (int i = 0; i < g->n_nodes; i++)
             has_grad_op |= strcmp(g->nodes[i]->op_type, "GeluGrad") == 0;
         CU_ASSERT_EQUAL(has_grad_op, fused);
-        dc_tensor *ins[1] = {random_tensor(DC_F32, 2, xd, -2, 2)};
+        if (fused) {
+            /* The weight gradient of the second matmul reads a recomputed
+             * Gelu, scheduled right before it; the forward's Gelu output has
+             * one reader left, the forward matmul. */
+            dc_value *y = NULL;
+            for (int i = 0; i < g->n_nodes && !y; i++)
+                if (strcmp(g->nodes[i]->op_type, "Gelu") == 0)
+                    y = g->nodes[i]->outputs[0];
+            DC_ASSERT_OK(dc_fuse_gelu_recompute(g, &n));
+            CU_ASSERT_EQUAL(n, 1);
+            DC_ASSERT_OK(dc_graph_verify(g));
+            int readers = 0, gelus = 0;
+            for (int i = 0; i < g->n_nodes; i++) {
+                const dc_node *node = g->nodes[i];
+                for (int k = 0; k < node->n_inputs; k++)
+                    readers += node->inputs[k] == y;
+                if (strcmp(node->op_type, "Gelu") == 0 && node->outputs[0] != y) {
+                    gelus++;
+                    bool next_reads = false;
+                    for (int k = 0; i + 1 < g->n_nodes && k < g->nodes[i + 1]->n_inputs; k++)
+                        next_reads |= g->nodes[i + 1]->inputs[k] == node->outputs[0];
+                    CU_ASSERT(next_reads);
+                }
+            }
+            CU_ASSERT_EQUAL(readers, 1);
+            CU_ASSERT_EQUAL(gelus, 1);
+            /* Nothing left to recompute a second time. */
+            DC_ASSERT_OK(dc_fuse_gelu_recompute(g, &n));
+            CU_ASSERT_EQUAL(n, 0);
+        }
+        dc_tensor *ins[1] = {random_tensor(DC_F32, 3, xd, -2, 2)};
         run_compiled(g, ins, results[fused], NULL, NULL, 0);
         free_tensors(ins, 1);
         dc_graph_destroy(g);
