@@ -13,6 +13,12 @@
  * 1/√2, the 0.5 applied first or last) -> ai.dinoc Gelu. */
 dc_status dc_fuse_gelu(dc_graph *g, int *n_fused);
 
+/* timm's attention, from the packed qkv projection [B, N, 3D] through the
+ * head split, scaled QKᵀ, softmax, ·V and the head merge to [B, N, D]
+ * (graphs/vit.c, torch's export) -> ai.dinoc Attention, whose backward
+ * recomputes the probabilities instead of keeping them. */
+dc_status dc_fuse_attention(dc_graph *g, int *n_fused);
+
 /* After autodiff: backward readers of a Gelu's output read a Gelu recomputed
  * from its input (which GeluGrad keeps alive anyway) right before them, so
  * the output dies in the forward. *n_fused counts the Gelus recomputed. */

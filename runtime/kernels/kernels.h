@@ -95,7 +95,9 @@
     DC_KERNEL(dc_kernel_c_ConstantOfShape)    \
     DC_KERNEL(dc_kernel_c_CrossEntropySoft)   \
     DC_KERNEL(dc_kernel_c_Gelu)               \
-    DC_KERNEL(dc_kernel_c_GeluGrad)
+    DC_KERNEL(dc_kernel_c_GeluGrad)           \
+    DC_KERNEL(dc_kernel_c_Attention)          \
+    DC_KERNEL(dc_kernel_c_AttentionGrad)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
 

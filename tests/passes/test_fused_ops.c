@@ -1,9 +1,11 @@
 /* The fused ai.dinoc ops and their fusion rules:
- *   - CrossEntropySoft and Gelu: gradients against central finite
+ *   - CrossEntropySoft, Gelu and Attention: gradients against central finite
  *     differences (f64, reference interpreter);
  *   - their runtime kernels (c.*, dnnl.Gelu) against the reference kernels,
+ *     Attention's reference also against the composition it replaces,
  *     through dc_lower and a session, CrossEntropySoft's G also in place;
  *   - CrossEntropySoft equals the composition −Σ P·log_softmax(S/τ) it replaces;
+ *   - dc_fuse_attention: both scale placements, a leaked probability tensor;
  *   - dc_fuse_gelu: golden IR before/after, the operand orders torch exports,
  *     the cases it must leave alone, and the same numbers before and after;
  *   - a small training graph with and without the fusion (and the Gelu
@@ -436,6 +438,163 @@ static void test_fused_training_step(void)
     free_tensors(results[1], 3);
 }
 
+/* ------------------------------------------------------------ Attention */
+
+static dc_node *attention_node(dc_graph *g, dc_value *qkv, int64_t heads, double scale, bool lse)
+{
+    dc_node *n = dc_node_begin(g, "Attention", DC_DOMAIN_DINOC, &qkv, 1, lse ? 2 : 1);
+    DC_ASSERT_OK(dc_node_set_int(n, g, "num_heads", heads));
+    DC_ASSERT_OK(dc_node_set_float(n, g, "scale", (float)scale));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dc_node_finish(g, n));
+    return n;
+}
+
+/* graphs/vit.c's attention on qkv [B, N, 3D]: the scale on q (vit.c) or on
+ * the scores (timm's export); `leak` also makes the probabilities a graph
+ * output, which must stop the fusion. */
+static dc_value *attention_composition(dc_graph *g, dc_value *qkv, int64_t heads, double scale,
+                                       bool scale_scores, bool leak)
+{
+    int64_t B = qkv->type.dims[0].size, N = qkv->type.dims[1].size, D = qkv->type.dims[2].size / 3;
+    dc_dtype t = qkv->type.dtype;
+    const int64_t split[] = {B, N, heads, D / heads}, merged[] = {B, N, D};
+    const int64_t to_bhnd[] = {0, 2, 1, 3}, to_bhdn[] = {0, 2, 3, 1};
+    dc_value *q = dc_transpose(g, dc_reshape(g, dc_slice(g, qkv, 2, 0, D), split, 4), to_bhnd, 4);
+    dc_value *k = dc_transpose(g, dc_reshape(g, dc_slice(g, qkv, 2, D, 2 * D), split, 4), to_bhdn, 4);
+    dc_value *v = dc_transpose(g, dc_reshape(g, dc_slice(g, qkv, 2, 2 * D, 3 * D), split, 4), to_bhnd, 4);
+    dc_value *scores;
+    if (scale_scores)
+        scores = dc_mul(g, dc_scalar(g, t, scale), dc_matmul(g, q, k));
+    else
+        scores = dc_matmul(g, dc_mul(g, q, dc_scalar(g, t, scale)), k);
+    dc_value *attn = dc_softmax(g, scores, -1);
+    if (leak)
+        DC_ASSERT_OK(dc_output(g, attn));
+    return dc_reshape(g, dc_transpose(g, dc_matmul(g, attn, v), to_bhnd, 4), merged, 3);
+}
+
+static void test_attention_gradient(void)
+{
+    const int64_t d[] = {2, 3, 12};
+    for (int lse = 0; lse < 2; lse++) {
+        dc_graph *g = new_graph(lse ? "attention_fd" : "attention_fd_recompute");
+        dc_value *qkv = dc_param(g, "qkv", random_tensor(DC_F64, 3, d, -1.5, 1.5));
+        check_fd(g, attention_node(g, qkv, 2, 0.75, lse)->outputs[0], &qkv, 1);
+        dc_graph_destroy(g);
+    }
+}
+
+/* c.Attention and c.AttentionGrad against the reference kernels, and the
+ * reference Attention against the composition it replaces. */
+static void test_attention_kernels(void)
+{
+    const dc_dtype types[] = {DC_F32, DC_F64};
+    for (int t = 0; t < 2; t++) {
+        const int64_t d[] = {3, 37, 72}, od[] = {3, 37, 24};
+        dc_graph *g = new_graph("attention_kernels");
+        dc_value *qkv = dc_input(g, "qkv", types[t], 3, d), *dout = dc_input(g, "dO", types[t], 3, od);
+        dc_node *att = attention_node(g, qkv, 3, 0.35, true);
+        dc_value *in[] = {dout, qkv, att->outputs[0], att->outputs[1]};
+        dc_node *grad = dc_node_begin(g, "AttentionGrad", DC_DOMAIN_DINOC, in, 4, 1);
+        DC_ASSERT_OK(dc_node_set_int(grad, g, "num_heads", 3));
+        DC_ASSERT_OK(dc_node_set_float(grad, g, "scale", 0.35f));
+        DC_ASSERT_OK(dc_output(g, att->outputs[0]));
+        DC_ASSERT_OK(dc_output(g, att->outputs[1]));
+        DC_ASSERT_OK(dc_output(g, dc_node_finish(g, grad)));
+        DC_ASSERT_OK(dc_output(g, attention_composition(g, qkv, 3, 0.35f, false, false)));
+        dc_tensor *ins[2] = {random_tensor(types[t], 3, d, -2, 2), random_tensor(types[t], 3, od, -1, 1)};
+        dc_tensor *want[4] = {NULL}, *got[4] = {NULL};
+        DC_ASSERT_OK(dc_interpret(g, ins, 2, want));
+        char kernel[64] = "";
+        run_compiled(g, ins, got, "AttentionGrad", kernel, sizeof kernel);
+        CU_ASSERT_STRING_EQUAL(kernel, "c.AttentionGrad");
+        double tol = types[t] == DC_F32 ? 2e-5 : 1e-12;
+        for (int i = 0; i < 4; i++) {
+            double err = max_rel_diff(got[i], want[i]);
+            if (!(err <= tol))
+                fprintf(stderr, "\n    attention %s output %d: error %g\n", dc_dtype_name(types[t]), i, err);
+            CU_ASSERT(err <= tol);
+        }
+        CU_ASSERT(max_rel_diff(want[0], want[3]) <= (types[t] == DC_F32 ? 1e-6 : 1e-12));
+        free_tensors(ins, 2);
+        free_tensors(want, 4);
+        free_tensors(got, 4);
+        dc_graph_destroy(g);
+    }
+}
+
+/* dc_fuse_attention on both scale placements (fused, same numbers) and on a
+ * composition whose probabilities are also an output (left alone). */
+static void test_fuse_attention(void)
+{
+    const int64_t d[] = {2, 5, 24};
+    for (int form = 0; form < 3; form++) {
+        dc_graph *g = new_graph("attention_forms");
+        dc_value *qkv = dc_input(g, "qkv", DC_F64, 3, d);
+        DC_ASSERT_OK(dc_output(g, attention_composition(g, qkv, 2, 0.5, form == 1, form == 2)));
+        dc_tensor *ins[1] = {random_tensor(DC_F64, 3, d, -2, 2)}, *before[2] = {NULL}, *after[2] = {NULL};
+        int n_out = g->n_outputs;
+        DC_ASSERT_OK(dc_interpret(g, ins, 1, before));
+        int n = -1;
+        DC_ASSERT_OK(dc_fuse_attention(g, &n));
+        CU_ASSERT_EQUAL(n, form < 2);
+        DC_ASSERT_OK(dc_graph_verify(g));
+        int softmaxes = 0, attentions = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            softmaxes += strcmp(g->nodes[i]->op_type, "Softmax") == 0;
+            attentions += strcmp(g->nodes[i]->op_type, "Attention") == 0;
+        }
+        CU_ASSERT_EQUAL(softmaxes, form == 2);
+        CU_ASSERT_EQUAL(attentions, form < 2);
+        if (form < 2)
+            CU_ASSERT_EQUAL(g->n_nodes, 1);
+        DC_ASSERT_OK(dc_interpret(g, ins, 1, after));
+        for (int i = 0; i < n_out; i++)
+            CU_ASSERT(max_rel_diff(after[i], before[i]) <= 1e-12);
+        free_tensors(ins, 1);
+        free_tensors(before, 2);
+        free_tensors(after, 2);
+        dc_graph_destroy(g);
+    }
+}
+
+/* loss = Σ attention(X·W) ⊙ R, fused before autodiff or not: the same loss
+ * and dW, compiled. */
+static void test_fused_attention_training(void)
+{
+    const int64_t xd[] = {2, 9, 8}, wd[] = {8, 36}, rd[] = {2, 9, 12};
+    dc_tensor *results[2][2] = {{NULL}};
+    for (int fused = 0; fused < 2; fused++) {
+        rng = 7;
+        dc_graph *g = new_graph("attention_training");
+        dc_value *x = dc_input(g, "x", DC_F32, 3, xd);
+        dc_value *w = dc_state(g, "w", random_tensor(DC_F32, 2, wd, -0.5, 0.5));
+        dc_value *r = dc_param(g, "r", random_tensor(DC_F32, 3, rd, -1, 1));
+        dc_value *y = attention_composition(g, dc_matmul(g, x, w), 3, 0.5, false, false);
+        dc_value *loss = dc_reduce(g, "ReduceSum", dc_mul(g, y, r), NULL, 0, false);
+        DC_ASSERT_OK(dc_output(g, loss));
+        int n = 0;
+        if (fused)
+            DC_ASSERT_OK(dc_fuse_attention(g, &n));
+        CU_ASSERT_EQUAL(n, fused);
+        dc_value *grad = NULL;
+        DC_ASSERT_OK(dc_autodiff(g, loss, &w, 1, &grad));
+        DC_ASSERT_OK(dc_output(g, grad));
+        dc_tensor *ins[1] = {random_tensor(DC_F32, 3, xd, -2, 2)};
+        run_compiled(g, ins, results[fused], NULL, NULL, 0);
+        free_tensors(ins, 1);
+        dc_graph_destroy(g);
+    }
+    for (int i = 0; i < 2; i++) {
+        double err = max_rel_diff(results[1][i], results[0][i]);
+        if (!(err <= 1e-5))
+            fprintf(stderr, "\n    fused attention training output %d: error %g\n", i, err);
+        CU_ASSERT(err <= 1e-5);
+    }
+    free_tensors(results[0], 2);
+    free_tensors(results[1], 2);
+}
+
 void register_fused_ops(void)
 {
     static const dc_test_case tests[] = {
@@ -447,6 +606,10 @@ void register_fused_ops(void)
         {"dc_fuse_gelu golden IR", test_fuse_gelu_golden},
         {"dc_fuse_gelu forms and non-matches", test_fuse_gelu_forms},
         {"fused training step equals unfused", test_fused_training_step},
+        {"Attention gradient vs finite differences", test_attention_gradient},
+        {"c.Attention and c.AttentionGrad vs reference", test_attention_kernels},
+        {"dc_fuse_attention forms and non-match", test_fuse_attention},
+        {"fused attention training equals unfused", test_fused_attention_training},
         {NULL, NULL},
     };
     dc_add_suite("fused_ops", tests);
