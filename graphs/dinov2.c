@@ -213,6 +213,8 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_d
     if (s == DC_OK)
         s = dc_fuse_attention(g, &n_fused);
     if (s == DC_OK)
+        s = dc_fuse_layer_norm(g, &n_fused);
+    if (s == DC_OK)
         s = dc_autodiff(g, loss, sp, n, grads);
     if (s == DC_OK)
         s = dc_fuse_gelu_recompute(g, &n_fused);

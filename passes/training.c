@@ -52,6 +52,8 @@ dc_status dc_make_training_step(dc_graph *g, const dc_train_options *opt, int *n
     if (s == DC_OK)
         s = dc_fuse_attention(g, &n_fused);
     if (s == DC_OK)
+        s = dc_fuse_layer_norm(g, &n_fused);
+    if (s == DC_OK)
         s = dc_autodiff(g, loss, params, n, grads);
     if (s == DC_OK)
         s = dc_fuse_gelu_recompute(g, &n_fused);

@@ -44,7 +44,7 @@ DC_REF(Resize) DC_REF(ResizeGrad)
 /* scatter.c, conv_grad.c (ai.dinoc gradient ops) */
 DC_REF(ScatterAdd) DC_REF(ConvGradInput) DC_REF(ConvGradWeight)
 /* cross_entropy.c, gelu.c, attention.c (ai.dinoc fused ops) */
-DC_REF(CrossEntropySoft) DC_REF(Gelu) DC_REF(GeluGrad) DC_REF(Attention) DC_REF(AttentionGrad)
+DC_REF(CrossEntropySoft) DC_REF(Gelu) DC_REF(GeluGrad) DC_REF(Attention) DC_REF(AttentionGrad) DC_REF(LayerNormGrad)
 
 #undef DC_REF
 

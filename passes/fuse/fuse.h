@@ -19,6 +19,11 @@ dc_status dc_fuse_gelu(dc_graph *g, int *n_fused);
  * recomputes the probabilities instead of keeping them. */
 dc_status dc_fuse_attention(dc_graph *g, int *n_fused);
 
+/* LayerNormalization nodes computing only Y get their Mean and InvStdDev
+ * outputs (where the statistics have X's element type), so the fused
+ * backward, one ai.dinoc LayerNormGrad, reads them instead of recomputing. */
+dc_status dc_fuse_layer_norm(dc_graph *g, int *n_fused);
+
 /* After autodiff: backward readers of a Gelu's output read a Gelu recomputed
  * from its input (which GeluGrad keeps alive anyway) right before them, so
  * the output dies in the forward. *n_fused counts the Gelus recomputed. */

@@ -97,7 +97,8 @@
     DC_KERNEL(dc_kernel_c_Gelu)               \
     DC_KERNEL(dc_kernel_c_GeluGrad)           \
     DC_KERNEL(dc_kernel_c_Attention)          \
-    DC_KERNEL(dc_kernel_c_AttentionGrad)
+    DC_KERNEL(dc_kernel_c_AttentionGrad)      \
+    DC_KERNEL(dc_kernel_c_LayerNormGrad)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
 

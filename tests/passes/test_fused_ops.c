@@ -1,10 +1,12 @@
 /* The fused ai.dinoc ops and their fusion rules:
- *   - CrossEntropySoft, Gelu and Attention: gradients against central finite
+ *   - CrossEntropySoft, Gelu, Attention and LayerNormalization (through
+ *     LayerNormGrad): gradients against central finite
  *     differences (f64, reference interpreter);
  *   - their runtime kernels (c.*, dnnl.Gelu) against the reference kernels,
  *     Attention's reference also against the composition it replaces,
  *     through dc_lower and a session, CrossEntropySoft's G also in place;
  *   - CrossEntropySoft equals the composition −Σ P·log_softmax(S/τ) it replaces;
+ *   - dc_fuse_layer_norm: the statistics it adds are what the backward reads;
  *   - dc_fuse_attention: both scale placements, a leaked probability tensor;
  *   - dc_fuse_gelu: golden IR before/after, the operand orders torch exports,
  *     the cases it must leave alone, and the same numbers before and after;
@@ -595,6 +597,123 @@ static void test_fused_attention_training(void)
     free_tensors(results[1], 2);
 }
 
+/* ------------------------------------------------------------ LayerNormGrad */
+
+/* LayerNormalization's gradient through LayerNormGrad (full-width Scale and
+ * B) and through the composition (Scale broadcast over the normalised axes),
+ * against finite differences. */
+static void test_layer_norm_gradient(void)
+{
+    const int64_t x[] = {2, 3, 5}, full[] = {3, 5}, row[] = {5};
+    for (int broadcast = 0; broadcast < 2; broadcast++) {
+        dc_graph *g = new_graph(broadcast ? "layernorm_broadcast_fd" : "layernorm_fused_fd");
+        dc_value *p[3] = {dc_param(g, "x", random_tensor(DC_F64, 3, x, -2, 2)),
+                          dc_param(g, "scale", random_tensor(DC_F64, broadcast ? 1 : 2, broadcast ? row : full, 0.5, 1.5)),
+                          dc_param(g, "bias", random_tensor(DC_F64, 2, full, -1, 1))};
+        check_fd(g, dc_layer_norm(g, p[0], p[1], p[2], 1, 1e-5f), p, 3);
+        dc_graph_destroy(g);
+    }
+}
+
+/* c.LayerNormGrad against the reference, with the forward's statistics and
+ * recomputing them. */
+static void test_layer_norm_grad_kernel(void)
+{
+    const dc_dtype types[] = {DC_F32, DC_F64};
+    for (int t = 0; t < 2; t++)
+        for (int stats = 0; stats < 2; stats++) {
+            const int64_t xd[] = {4, 33, 48}, sd[] = {48};
+            dc_graph *g = new_graph("layernorm_grad_kernel");
+            dc_value *x = dc_input(g, "x", types[t], 3, xd), *dy = dc_input(g, "dy", types[t], 3, xd);
+            dc_value *scale = dc_input(g, "scale", types[t], 1, sd), *bias = dc_input(g, "bias", types[t], 1, sd);
+            dc_value *fin[] = {x, scale, bias};
+            dc_node *ln = dc_node_begin(g, "LayerNormalization", "", fin, 3, 3);
+            DC_ASSERT_OK(dc_node_set_int(ln, g, "stash_type", types[t]));
+            CU_ASSERT_PTR_NOT_NULL_FATAL(dc_node_finish(g, ln));
+            dc_value *in[] = {dy, x, scale, ln->outputs[1], ln->outputs[2]};
+            dc_node *n = dc_node_begin(g, "LayerNormGrad", DC_DOMAIN_DINOC, in, stats ? 5 : 3, 3);
+            DC_ASSERT_OK(dc_node_set_int(n, g, "axis", -1));
+            CU_ASSERT_PTR_NOT_NULL_FATAL(dc_node_finish(g, n));
+            for (int i = 0; i < 3; i++)
+                DC_ASSERT_OK(dc_output(g, n->outputs[i]));
+            dc_tensor *ins[4] = {random_tensor(types[t], 3, xd, -2, 2), random_tensor(types[t], 3, xd, -1, 1),
+                                 random_tensor(types[t], 1, sd, 0.5, 1.5), random_tensor(types[t], 1, sd, -1, 1)};
+            dc_tensor *want[3] = {NULL}, *got[3] = {NULL};
+            DC_ASSERT_OK(dc_interpret(g, ins, 4, want));
+            char kernel[64] = "";
+            run_compiled(g, ins, got, "LayerNormGrad", kernel, sizeof kernel);
+            CU_ASSERT_STRING_EQUAL(kernel, "c.LayerNormGrad");
+            double tol = types[t] == DC_F32 ? 1e-5 : 1e-12;
+            for (int i = 0; i < 3; i++) {
+                double err = max_rel_diff(got[i], want[i]);
+                if (!(err <= tol))
+                    fprintf(stderr, "\n    c.LayerNormGrad %s stats %d output %d: error %g\n",
+                            dc_dtype_name(types[t]), stats, i, err);
+                CU_ASSERT(err <= tol);
+            }
+            free_tensors(ins, 4);
+            free_tensors(want, 3);
+            free_tensors(got, 3);
+            dc_graph_destroy(g);
+        }
+}
+
+/* dc_fuse_layer_norm gives an f32 LayerNormalization its statistics; the
+ * training graph then differentiates through LayerNormGrad reading them, and
+ * computes what the unfused graph computes. An f64 node with the default
+ * f32 stash type is left alone. */
+static void test_fuse_layer_norm(void)
+{
+    const int64_t xd[] = {3, 7, 16}, sd[] = {16};
+    dc_tensor *results[2][4] = {{NULL}};
+    for (int fused = 0; fused < 2; fused++) {
+        rng = 11;
+        dc_graph *g = new_graph("layernorm_training");
+        dc_value *x = dc_input(g, "x", DC_F32, 3, xd);
+        dc_value *w[3] = {dc_state(g, "scale", random_tensor(DC_F32, 1, sd, 0.5, 1.5)),
+                          dc_state(g, "bias", random_tensor(DC_F32, 1, sd, -1, 1)), x};
+        dc_value *r = dc_param(g, "r", random_tensor(DC_F32, 3, xd, -1, 1));
+        dc_value *y = dc_layer_norm(g, dc_unary(g, "Tanh", x), w[0], w[1], -1, 1e-5f);
+        dc_value *loss = dc_reduce(g, "ReduceSum", dc_mul(g, y, r), NULL, 0, false);
+        DC_ASSERT_OK(dc_output(g, loss));
+        int n = 0;
+        if (fused)
+            DC_ASSERT_OK(dc_fuse_layer_norm(g, &n));
+        CU_ASSERT_EQUAL(n, fused);
+        DC_ASSERT_OK(dc_graph_verify(g));
+        dc_value *grads[3] = {NULL};
+        DC_ASSERT_OK(dc_autodiff(g, loss, w, 3, grads));
+        int stats_read = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            if (strcmp(g->nodes[i]->op_type, "LayerNormGrad") == 0)
+                stats_read += g->nodes[i]->n_inputs == 5;
+        CU_ASSERT_EQUAL(stats_read, fused);
+        for (int i = 0; i < 3; i++)
+            DC_ASSERT_OK(dc_output(g, grads[i]));
+        dc_tensor *ins[1] = {random_tensor(DC_F32, 3, xd, -2, 2)};
+        run_compiled(g, ins, results[fused], NULL, NULL, 0);
+        free_tensors(ins, 1);
+        dc_graph_destroy(g);
+    }
+    for (int i = 0; i < 4; i++) {
+        double err = max_rel_diff(results[1][i], results[0][i]);
+        if (!(err <= 1e-5))
+            fprintf(stderr, "\n    fused layer norm output %d: error %g\n", i, err);
+        CU_ASSERT(err <= 1e-5);
+    }
+    free_tensors(results[0], 4);
+    free_tensors(results[1], 4);
+    dc_graph *g = new_graph("layernorm_f64");
+    const int64_t d[] = {2, 4};
+    dc_value *x = dc_input(g, "x", DC_F64, 2, d);
+    DC_ASSERT_OK(dc_output(g, dc_layer_norm(g, x, dc_param(g, "s", random_tensor(DC_F64, 1, d + 1, 1, 2)),
+                                            NULL, -1, 1e-5f)));
+    int n = -1;
+    DC_ASSERT_OK(dc_fuse_layer_norm(g, &n));
+    CU_ASSERT_EQUAL(n, 0);
+    dc_graph_destroy(g);
+}
+
 void register_fused_ops(void)
 {
     static const dc_test_case tests[] = {
@@ -610,6 +729,9 @@ void register_fused_ops(void)
         {"c.Attention and c.AttentionGrad vs reference", test_attention_kernels},
         {"dc_fuse_attention forms and non-match", test_fuse_attention},
         {"fused attention training equals unfused", test_fused_attention_training},
+        {"LayerNormalization gradients vs finite differences", test_layer_norm_gradient},
+        {"c.LayerNormGrad vs reference", test_layer_norm_grad_kernel},
+        {"dc_fuse_layer_norm and the fused backward", test_fuse_layer_norm},
         {NULL, NULL},
     };
     dc_add_suite("fused_ops", tests);
