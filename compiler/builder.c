@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "infer_shapes.h"
 #include "op_registry.h"
 
 /* Records the first failure; later calls see it and do nothing. */

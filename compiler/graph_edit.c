@@ -1,5 +1,6 @@
 /* Graph editing for passes: removing nodes and initializers, turning values
  * into initializers, redirecting uses. See "editing" in ir.h. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir.h"
@@ -103,18 +104,87 @@ void dc_graph_replace_uses(dc_graph *g, dc_value *old, dc_value *replacement)
             g->outputs[i] = replacement;
 }
 
-dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int at)
+static void renumber(dc_graph *g)
 {
-    int from = node->id;
-    if (from < 0 || from >= g->n_nodes || g->nodes[from] != node || at < 0 || at >= g->n_nodes)
-        return dc_error(DC_ERR_INVALID, "node '%s' (%s): cannot move to position %d of graph '%s'",
-                        node->name, node->op_type, at, g->name);
-    if (at < from)
-        memmove(&g->nodes[at + 1], &g->nodes[at], (size_t)(from - at) * sizeof *g->nodes);
-    else
-        memmove(&g->nodes[from], &g->nodes[from + 1], (size_t)(at - from) * sizeof *g->nodes);
-    g->nodes[at] = node;
-    for (int i = at < from ? at : from; i <= (at < from ? from : at); i++)
+    for (int i = 0; i < g->n_nodes; i++)
         g->nodes[i]->id = i;
+}
+
+dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int index)
+{
+    if (index < 0 || index >= g->n_nodes)
+        return dc_error(DC_ERR_INVALID, "node '%s': position %d outside the schedule of %d nodes",
+                        node->name, index, g->n_nodes);
+    if (!remove_entry((void **)g->nodes, &g->n_nodes, node))
+        return dc_error(DC_ERR_INVALID, "node '%s' (%s) is not in graph '%s'", node->name,
+                        node->op_type, g->name);
+    memmove(&g->nodes[index + 1], &g->nodes[index], (size_t)(g->n_nodes - index) * sizeof *g->nodes);
+    g->nodes[index] = node;
+    g->n_nodes++;
+    renumber(g);
     return DC_OK;
+}
+
+/* The node of this graph that produces `v`, or NULL (inputs, initializers,
+ * values of an enclosing graph). */
+static const dc_node *local_producer(const dc_graph *g, const dc_value *v)
+{
+    if (!v || !v->producer || v->id >= g->n_values || g->values[v->id] != v)
+        return NULL;
+    return v->producer;
+}
+
+dc_status dc_graph_sort(dc_graph *g)
+{
+    int n = g->n_nodes;
+    bool sorted = true;
+    for (int i = 0; i < n && sorted; i++)
+        for (int k = 0; k < g->nodes[i]->n_inputs && sorted; k++) {
+            const dc_node *p = local_producer(g, g->nodes[i]->inputs[k]);
+            sorted = !p || p->id < i;
+        }
+    if (sorted)
+        return DC_OK;
+    /* Depth-first from each node in schedule order, emitting a node after its
+     * producers: nodes already in order stay in order. */
+    dc_node **order = malloc((size_t)n * sizeof *order);
+    unsigned char *mark = calloc((size_t)n, 1); /* 0 new, 1 on the stack, 2 emitted */
+    int *stack = malloc((size_t)n * sizeof *stack), *next_input = calloc((size_t)n, sizeof(int));
+    dc_status s = order && mark && stack && next_input ? DC_OK : dc_error(DC_ERR_NOMEM, "sorting");
+    int emitted = 0;
+    for (int root = 0; s == DC_OK && root < n; root++) {
+        if (mark[root])
+            continue;
+        int depth = 0;
+        stack[depth++] = root;
+        mark[root] = 1;
+        while (depth > 0 && s == DC_OK) {
+            int cur = stack[depth - 1];
+            const dc_node *node = g->nodes[cur];
+            if (next_input[cur] < node->n_inputs) {
+                const dc_node *p = local_producer(g, node->inputs[next_input[cur]++]);
+                if (!p)
+                    continue;
+                if (mark[p->id] == 1)
+                    s = dc_error(DC_ERR_INVALID, "node '%s' (%s) is on a cycle", p->name, p->op_type);
+                else if (mark[p->id] == 0) {
+                    mark[p->id] = 1;
+                    stack[depth++] = p->id;
+                }
+                continue;
+            }
+            mark[cur] = 2;
+            order[emitted++] = g->nodes[cur];
+            depth--;
+        }
+    }
+    if (s == DC_OK) {
+        memcpy(g->nodes, order, (size_t)n * sizeof *order);
+        renumber(g);
+    }
+    free(order);
+    free(mark);
+    free(stack);
+    free(next_input);
+    return s;
 }

@@ -5,7 +5,7 @@
  * kept in schedule order; the verifier checks that this is a topological order.
  *
  * Shapes are static, except for symbolic dimensions (ONNX dim_param). One kind
- * of symbolic dimension may carry an upper bound (DESIGN.md, "Shapes"): memory
+ * of symbolic dimension may carry an upper bound (ARCHITECTURE.md, "Shapes"): memory
  * is planned at the bound and kernels run on the actual size of the step. */
 #ifndef DC_IR_H
 #define DC_IR_H
@@ -304,10 +304,12 @@ dc_status dc_graph_make_initializer(dc_graph *g, dc_value *v, dc_tensor *t);
 dc_status dc_graph_remove_initializer(dc_graph *g, dc_value *v);
 /* Every use of `old` (node inputs, graph outputs) becomes `replacement`. */
 void dc_graph_replace_uses(dc_graph *g, dc_value *old, dc_value *replacement);
-/* Moves `node` to schedule position `at` (0 <= at < n_nodes), shifting the
- * nodes in between; ids are renumbered. For rewrites that append a node and
- * then put it where its consumers need it; keeping the order topological is
- * the caller's job (dc_graph_verify checks it). */
-dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int at);
+/* Moves `node` to position `index` of the schedule (0 <= index < n_nodes);
+ * the others keep their order. Node ids are renumbered. */
+dc_status dc_graph_move_node(dc_graph *g, dc_node *node, int index);
+/* Reorders the schedule into a topological order that keeps the current order
+ * wherever it already is one (for passes that put a node where its inputs are
+ * ready but a reader of its outputs may come earlier). A cycle is an error. */
+dc_status dc_graph_sort(dc_graph *g);
 
 #endif

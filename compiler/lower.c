@@ -245,6 +245,7 @@ static dc_status find_last_readers(lowering *L)
 static dc_status new_step(lowering *L, const char *op_type, const char *node, int n_inputs,
                           int n_outputs, int *index)
 {
+    *index = -1; /* defined on failure too: gcc -O3 cannot see callers skip it */
     dc_plan *p = L->p;
     if (p->n_steps == L->cap_steps) {
         int cap = L->cap_steps ? 2 * L->cap_steps : 64;

@@ -1,4 +1,4 @@
-/* Lowering: from a graph to a runnable plan (DESIGN.md steps 4-5).
+/* Lowering: from a graph to a runnable plan (ARCHITECTURE.md, one training step, 4-5).
  *
  * The graph is first simplified (constant folding, dead-code elimination) and
  * verified. Then, node by node in schedule order:

@@ -64,9 +64,4 @@ const dc_op_schema *const *dc_op_all(int *count);
  * The node must have a schema. */
 dc_status dc_check_arity(const dc_node *node);
 
-/* Infers one node's outputs and reconciles them with types already declared on
- * the outputs (from an ONNX file's value_info/outputs): declared dims that
- * contradict the inferred ones are an error; unknown ones are filled in. */
-dc_status dc_infer_node(dc_graph *g, dc_node *node);
-
 #endif

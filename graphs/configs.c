@@ -1,4 +1,4 @@
-/* The named configs (dinov2.md §7 and §9) and the field table that drives
+/* The named configs (graphs/DINOV2.md §7) and the field table that drives
  * overrides and printing, so a field is described once. */
 #include "configs.h"
 
@@ -8,14 +8,22 @@
 
 #include "vit.h"
 
-typedef enum { F_INT, F_FLOAT, F_BOOL, F_CENTERING } field_kind;
+typedef enum { F_INT, F_FLOAT, F_BOOL, F_ENUM } field_kind;
+
+/* The values of the enum fields, by their C value (NULL-terminated). */
+static const char *const centering_names[] = {"mean", "sinkhorn", NULL};
+static const char *const knn_features_names[] = {"cls", "patch", "both", NULL};
+_Static_assert(sizeof(dc_centering) == sizeof(int) && sizeof(dc_knn_features) == sizeof(int),
+               "enum fields are stored as int");
 
 static const struct field {
     const char *name;
     field_kind kind;
     size_t offset;
+    const char *const *names; /* F_ENUM: the value names */
 } fields[] = {
-#define FIELD(name, kind, member) {name, kind, offsetof(dc_dinov2_config, member)}
+#define FIELD(name, kind, member) {name, kind, offsetof(dc_dinov2_config, member), NULL}
+#define ENUM_FIELD(name, member, names) {name, F_ENUM, offsetof(dc_dinov2_config, member), names}
     FIELD("vit.image_size", F_INT, vit.image_size),
     FIELD("vit.patch_size", F_INT, vit.patch_size),
     FIELD("vit.in_chans", F_INT, vit.in_chans),
@@ -28,6 +36,7 @@ static const struct field {
     FIELD("vit.layerscale_init", F_FLOAT, vit.layerscale_init),
     FIELD("vit.ln_eps", F_FLOAT, vit.ln_eps),
     FIELD("vit.drop_path", F_FLOAT, vit.drop_path),
+    FIELD("vit.interpolate_offset", F_FLOAT, vit.interpolate_offset),
     FIELD("head.hidden_dim", F_INT, head.hidden_dim),
     FIELD("head.bottleneck_dim", F_INT, head.bottleneck_dim),
     FIELD("head.output_dim", F_INT, head.output_dim),
@@ -40,12 +49,29 @@ static const struct field {
     FIELD("global_crop_scale_max", F_FLOAT, global_crop_scale[1]),
     FIELD("local_crop_scale_min", F_FLOAT, local_crop_scale[0]),
     FIELD("local_crop_scale_max", F_FLOAT, local_crop_scale[1]),
+    FIELD("hflip_prob", F_FLOAT, hflip_prob),
+    FIELD("color_jitter_prob", F_FLOAT, color_jitter_prob),
+    FIELD("color_jitter_brightness", F_FLOAT, color_jitter[0]),
+    FIELD("color_jitter_contrast", F_FLOAT, color_jitter[1]),
+    FIELD("color_jitter_saturation", F_FLOAT, color_jitter[2]),
+    FIELD("color_jitter_hue", F_FLOAT, color_jitter[3]),
+    FIELD("grayscale_prob", F_FLOAT, grayscale_prob),
+    FIELD("blur_prob_global0", F_FLOAT, blur_prob[0]),
+    FIELD("blur_prob_global1", F_FLOAT, blur_prob[1]),
+    FIELD("blur_prob_local", F_FLOAT, blur_prob[2]),
+    FIELD("blur_sigma_global0_min", F_FLOAT, blur_sigma[0][0]),
+    FIELD("blur_sigma_global0_max", F_FLOAT, blur_sigma[0][1]),
+    FIELD("blur_sigma_global1_min", F_FLOAT, blur_sigma[1][0]),
+    FIELD("blur_sigma_global1_max", F_FLOAT, blur_sigma[1][1]),
+    FIELD("blur_sigma_local_min", F_FLOAT, blur_sigma[2][0]),
+    FIELD("blur_sigma_local_max", F_FLOAT, blur_sigma[2][1]),
+    FIELD("solarize_prob", F_FLOAT, solarize_prob),
     FIELD("student_temp", F_FLOAT, student_temp),
     FIELD("teacher_temp", F_FLOAT, teacher_temp),
     FIELD("warmup_teacher_temp", F_FLOAT, warmup_teacher_temp),
     FIELD("warmup_teacher_temp_epochs", F_INT, warmup_teacher_temp_epochs),
     FIELD("center_momentum", F_FLOAT, center_momentum),
-    FIELD("centering", F_CENTERING, centering),
+    ENUM_FIELD("centering", centering, centering_names),
     FIELD("koleo_weight", F_FLOAT, koleo_weight),
     FIELD("ibot_weight", F_FLOAT, ibot_weight),
     FIELD("mask_ratio_min", F_FLOAT, mask_ratio[0]),
@@ -61,28 +87,34 @@ static const struct field {
     FIELD("layerwise_decay", F_FLOAT, layerwise_decay),
     FIELD("patch_embed_lr_mult", F_FLOAT, patch_embed_lr_mult),
     FIELD("clip_grad", F_FLOAT, clip_grad),
+    FIELD("clip_grad_per_module", F_BOOL, clip_grad_per_module),
     FIELD("freeze_last_layer_epochs", F_INT, freeze_last_layer_epochs),
     FIELD("wd_on_all_params", F_BOOL, wd_on_all_params),
     FIELD("epochs", F_INT, epochs),
     FIELD("epoch_length", F_INT, epoch_length),
+    ENUM_FIELD("knn_features", knn_features, knn_features_names),
 #undef FIELD
+#undef ENUM_FIELD
 };
 enum { N_FIELDS = sizeof fields / sizeof fields[0] };
 
-/* The Lightly example's recipe (EX, §4-§5) on ViT-S/16, its quirks kept:
- * the last-layer freeze never happens (§4.4) and weight decay applies to
+/* The Lightly example's recipe (§5, §6) on ViT-S/16, its quirks kept:
+ * the last-layer freeze never happens (§7.2) and weight decay applies to
  * every parameter, biases and norms included. */
 static void lightly_example(dc_dinov2_config *c)
 {
     *c = (dc_dinov2_config){
         .name = "lightly-example",
-        .quirks = "kept from Lightly's example (dinov2.md §9): the last-layer freeze is a no-op "
+        .quirks = "kept from Lightly's example (graphs/DINOV2.md §7.2): the last-layer freeze is a no-op "
                   "(freeze_last_layer_epochs = 0); weight decay applies to every parameter, biases "
                   "and norms included (wd_on_all_params); teacher heads start independent of the "
                   "student's (teacher_heads_copied = false); the lr is constant",
         .head = {2048, 256, 65536},
         .batch_size = 64, .n_local_views = 8, .local_crop_size = 96,
         .global_crop_scale = {0.32f, 1.0f}, .local_crop_scale = {0.05f, 0.32f},
+        .hflip_prob = 0.5f, .color_jitter_prob = 0.8f, .color_jitter = {0.4f, 0.4f, 0.2f, 0.1f},
+        .grayscale_prob = 0.2f, .blur_prob = {1.0f, 0.1f, 0.5f},
+        .blur_sigma = {{0.1f, 2.0f}, {0.1f, 2.0f}, {0.1f, 2.0f}}, .solarize_prob = 0.2f,
         .student_temp = 0.1f, .teacher_temp = 0.07f, .warmup_teacher_temp = 0.04f,
         .warmup_teacher_temp_epochs = 30, .center_momentum = 0.9f, .centering = DC_CENTERING_MEAN,
         .koleo_weight = 0.1f, .ibot_weight = 1.0f, .mask_ratio = {0.1f, 0.5f},
@@ -91,8 +123,8 @@ static void lightly_example(dc_dinov2_config *c)
         .weight_decay = 0.04f, .weight_decay_end = 0.4f,
         .momentum_teacher = 0.992f, .momentum_teacher_end = 1.0f,
         .layerwise_decay = 1.0f, .patch_embed_lr_mult = 1.0f, .clip_grad = 0.0f,
-        .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§4.4) */
-        .wd_on_all_params = true, .epochs = 50,
+        .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§7.2) */
+        .wd_on_all_params = true, .epochs = 50, .knn_features = DC_KNN_BOTH,
     };
     dc_vit_preset("vit-s/16", &c->vit);
     c->vit.drop_path = 0.1f;
@@ -117,45 +149,83 @@ static void lightly_benchmark(dc_dinov2_config *c)
     c->epochs = 100;
 }
 
-/* facebookresearch/dinov2 ssl_default_config (§7): ViT-L/16, heads copied. */
+/* facebookresearch/dinov2 ssl_default_config (DINOV2.md §7.1): ViT-L/16, heads copied,
+ * and the official code's own rules where they differ from Lightly's. */
 static void official(dc_dinov2_config *c)
 {
     lightly_benchmark(c);
     c->name = "official";
+    c->quirks = "kept from the official dinov2 code: gradients are clipped per student module "
+                "(backbone, DINO head, iBOT head each to clip_grad, three clip_grad_norm_ calls: "
+                "clip_grad_per_module); the pos-embed of a local crop's h x h grid is resized by the "
+                "scale factor (h + 0.1) / grid, not to the size h (vit.interpolate_offset = 0.1); an "
+                "epoch is 1250 iterations whatever the dataset (OFFICIAL_EPOCH_LENGTH: "
+                "epoch_length); Gaussian blur runs with probabilities 0.0 / 0.9 / 0.5 (global 0, "
+                "global 1, local), not the nominal 1.0 / 0.1 / 0.5, because its RandomApply "
+                "receives 1 - p (dinov2 PR #411: blur_prob_*)";
     dc_vit_preset("vit-l/16", &c->vit);
     c->vit.drop_path = 0.3f;
+    c->vit.interpolate_offset = 0.1f;
     c->batch_size = 64;
     c->lr = 0.004f * 0.25f; /* 0.004 · √(64/1024) */
     c->teacher_heads_copied = true;
+    c->clip_grad_per_module = true;
+    c->blur_prob[0] = 0.0f;
+    c->blur_prob[1] = 0.9f;
+    c->blur_prob[2] = 0.5f;
+    c->epoch_length = 1250;
 }
 
-/* A run that fits about ten minutes on two cores: 28×28 grey images, patch 4. */
+/* The default run, found by tools/sweep.py (README): about ten minutes on two
+ * cores for 28×28 grey images. Patch 7 (a 4×4 grid, 2×2 for the 14-pixel
+ * local crops) costs half a patch-4 step, so twice the steps fit, and learns
+ * more per minute. LayerScale starts at 1: at 1e-5 the blocks add almost
+ * nothing, the teacher's cls output is the same for every image, centering
+ * removes it and the DINO targets are uniform (collapse at ln K). Teacher
+ * heads copied from the student and a teacher temperature of 0.04 throughout
+ * give sharp targets from the start. No blur (Lightly's σ up to 2 pixels is
+ * a quarter of a 28-pixel image) and no solarization: the sweep measured no
+ * gain from them on these images; no drop-path for a model this small trained
+ * this briefly. */
 static void fashion_mnist(dc_dinov2_config *c)
 {
     lightly_example(c);
     c->name = "fashion-mnist";
     c->quirks = NULL;
-    c->vit = (dc_vit_config){.image_size = 28, .patch_size = 4, .in_chans = 1, .embed_dim = 64,
-                             .depth = 4, .num_heads = 4, .mlp_ratio = 4, .layerscale_init = 1e-5f,
-                             .ln_eps = 1e-6f, .drop_path = 0.1f};
+    c->vit = (dc_vit_config){.image_size = 28, .patch_size = 7, .in_chans = 1, .embed_dim = 64,
+                             .depth = 4, .num_heads = 4, .mlp_ratio = 4, .layerscale_init = 1.0f,
+                             .ln_eps = 1e-6f, .drop_path = 0.0f};
     c->head = (dc_head_config){256, 64, 1024};
+    c->teacher_heads_copied = true;
     c->batch_size = 64;
     c->n_local_views = 4;
-    c->local_crop_size = 16;
+    c->local_crop_size = 14;
     c->global_crop_scale[0] = 0.5f;
     c->local_crop_scale[0] = 0.2f;
     c->local_crop_scale[1] = 0.5f;
-    c->lr = 5e-4f;
+    c->blur_prob[0] = c->blur_prob[1] = c->blur_prob[2] = 0.0f;
+    c->solarize_prob = 0.0f;
+    c->teacher_temp = c->warmup_teacher_temp = 0.04f;
+    c->lr = 1e-3f;
     c->min_lr = 1e-5f;
     c->warmup_epochs = 1;
     c->wd_on_all_params = false;
     c->freeze_last_layer_epochs = 1;
     c->warmup_teacher_temp_epochs = 1;
-    /* About ten minutes on two cores: 10 epochs of 71 steps (710 steps of 64
-     * images, ~0.85 s each; 45k images, three quarters of the training set),
-     * so warm-up and the last-layer freeze take the first tenth. */
+    /* 10 epochs of 140 steps: 1400 steps of 64 images (1.5 passes over the
+     * training set), ~0.42 s of one core each, so warm-up and the last-layer
+     * freeze take the first tenth. */
     c->epochs = 10;
-    c->epoch_length = 71;
+    c->epoch_length = 140;
+}
+
+/* The same recipe six times longer (at most an hour on two cores): 8400 steps,
+ * about nine passes over the training set. */
+static void fashion_mnist_long(dc_dinov2_config *c)
+{
+    fashion_mnist(c);
+    c->name = "fashion-mnist-long";
+    c->epochs = 60;
 }
 
 /* Small configs for tests (each a few milliseconds per step). */
@@ -191,6 +261,7 @@ static const struct {
 } named[] = {
     {"lightly-example", lightly_example}, {"lightly-benchmark", lightly_benchmark},
     {"official", official},               {"fashion-mnist", fashion_mnist},
+    {"fashion-mnist-long", fashion_mnist_long},
     {"test-tiny", test_tiny},             {"test-sinkhorn", test_sinkhorn},
 };
 enum { N_NAMED = sizeof named / sizeof named[0] };
@@ -251,18 +322,23 @@ dc_status dc_config_override(dc_dinov2_config *c, const char *assignment)
                 return DC_OK;
             }
             break;
-        case F_CENTERING:
-            if (!strcmp(value, "mean") || !strcmp(value, "sinkhorn")) {
-                *(dc_centering *)at = !strcmp(value, "sinkhorn") ? DC_CENTERING_SINKHORN : DC_CENTERING_MEAN;
-                return DC_OK;
-            }
+        case F_ENUM:
+            for (int v = 0; fields[i].names[v]; v++)
+                if (!strcmp(value, fields[i].names[v])) {
+                    *(int *)at = v;
+                    return DC_OK;
+                }
             break;
         }
+        char choices[128] = "";
+        for (int v = 0; fields[i].kind == F_ENUM && fields[i].names[v]; v++)
+            snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s",
+                     v ? "/" : "one of ", fields[i].names[v]);
         return dc_error(DC_ERR_INVALID, "override '%s': '%s' is not a valid %s", assignment, value,
                         fields[i].kind == F_INT     ? "non-negative integer"
                         : fields[i].kind == F_FLOAT ? "number"
                         : fields[i].kind == F_BOOL  ? "boolean (true/false)"
-                                                    : "centering (mean/sinkhorn)");
+                                                    : choices);
     }
     return dc_error(DC_ERR_INVALID, "override '%s': no field '%.*s' (see `dinoc config NAME`)",
                     assignment, (int)len, assignment);
@@ -299,6 +375,32 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
             "config '%s': mask_ratio [%g, %g] must satisfy 0 <= min <= max < 1", c->name,
             c->mask_ratio[0], c->mask_ratio[1]);
     REQUIRE(c->epochs > 0, "config '%s': epochs must be positive", c->name);
+    REQUIRE(v->interpolate_offset >= 0 && v->interpolate_offset < 1,
+            "config '%s': vit.interpolate_offset %g is not in [0, 1)", c->name, v->interpolate_offset);
+    REQUIRE(c->clip_grad >= 0, "config '%s': clip_grad %g is negative", c->name, c->clip_grad);
+    /* The augmentation's ranges, named as the fields are (the batcher checks them again). */
+    const struct {
+        const char *name;
+        float p;
+    } probs[] = {{"hflip_prob", c->hflip_prob},         {"color_jitter_prob", c->color_jitter_prob},
+                 {"grayscale_prob", c->grayscale_prob}, {"blur_prob_global0", c->blur_prob[0]},
+                 {"blur_prob_global1", c->blur_prob[1]}, {"blur_prob_local", c->blur_prob[2]},
+                 {"solarize_prob", c->solarize_prob}};
+    for (size_t i = 0; i < sizeof probs / sizeof probs[0]; i++)
+        REQUIRE(probs[i].p >= 0 && probs[i].p <= 1, "config '%s': %s %g is not in [0, 1]", c->name,
+                probs[i].name, probs[i].p);
+    static const char *const jitter[4] = {"brightness", "contrast", "saturation", "hue"};
+    for (int i = 0; i < 4; i++)
+        REQUIRE(c->color_jitter[i] >= 0 && c->color_jitter[i] <= (i == 3 ? 0.5f : 100.0f),
+                "config '%s': color_jitter_%s %g is not in [0, %s]", c->name, jitter[i],
+                c->color_jitter[i], i == 3 ? "0.5" : "100");
+    static const char *const view[3] = {"global0", "global1", "local"};
+    for (int v = 0; v < 3; v++)
+        REQUIRE(c->blur_prob[v] == 0 || (c->blur_sigma[v][0] > 0 &&
+                                          c->blur_sigma[v][0] <= c->blur_sigma[v][1] &&
+                                          c->blur_sigma[v][1] <= 100),
+                "config '%s': blur_sigma_%s (%g, %g) must satisfy 0 < min <= max <= 100", c->name,
+                view[v], c->blur_sigma[v][0], c->blur_sigma[v][1]);
 #undef REQUIRE
     return DC_OK;
 }
@@ -328,9 +430,7 @@ void dc_config_print(const dc_dinov2_config *c, FILE *out)
         case F_INT: fprintf(out, "%d\n", *(const int *)at); break;
         case F_FLOAT: print_float(out, *(const float *)at); break;
         case F_BOOL: fprintf(out, "%s\n", *(const bool *)at ? "true" : "false"); break;
-        case F_CENTERING:
-            fprintf(out, "%s\n", *(const dc_centering *)at == DC_CENTERING_SINKHORN ? "sinkhorn" : "mean");
-            break;
+        case F_ENUM: fprintf(out, "%s\n", fields[i].names[*(const int *)at]); break;
         }
     }
 }

@@ -8,7 +8,7 @@
 #include "dinov2_config.h"
 
 /* Fills *out with the named config: "lightly-example", "lightly-benchmark",
- * "official", "fashion-mnist", "test-tiny", "test-sinkhorn". An unknown name
+ * "official", "fashion-mnist", "fashion-mnist-long", "test-tiny", "test-sinkhorn". An unknown name
  * is an error listing the known ones. */
 dc_status dc_config_named(const char *name, dc_dinov2_config *out);
 /* Applies one "field=value" override, e.g. "batch_size=32", "vit.depth=6",

@@ -65,6 +65,7 @@ static dc_value *rows(dc_graph *g, dc_value *x, int64_t begin, int64_t end)
 
 typedef struct step_values {
     dc_value *loss, *dino, *ibot, *koleo;
+    dc_value *teacher_tokens; /* [2B, T, D] */
 } step_values;
 
 /* Keeps the first failure in the graph's builder status. */
@@ -74,7 +75,20 @@ static void record(dc_graph *g, dc_status s)
         g->build_status = s;
 }
 
-/* The forward step and losses (§4.1), teacher without mask or drop-path. */
+/* The mean cosine similarity over all pairs of the rows of x [n, D] (n ≥ 2),
+ * from the sum of the unit rows u: ‖Σ u_i‖² = n + Σ_{i≠j} u_i·u_j. */
+static dc_value *mean_pair_cosine(dc_graph *g, dc_value *x)
+{
+    int64_t n = x->type.dims[0].size, last = 1, first = 0;
+    dc_value *norm = dc_unary(g, "Sqrt", dc_reduce(g, "ReduceSum", dc_mul(g, x, x), &last, 1, true));
+    dc_value *unit = dc_div(g, x, dc_add(g, norm, dc_scalar_f32(g, 1e-12f)));
+    dc_value *sum = dc_reduce(g, "ReduceSum", unit, &first, 1, false);
+    dc_value *sq = dc_reduce(g, "ReduceSum", dc_mul(g, sum, sum), &first, 1, false);
+    return dc_div(g, dc_sub(g, sq, dc_scalar_f32(g, (float)n)),
+                  dc_scalar_f32(g, (float)(n * (n - 1))));
+}
+
+/* The forward step and losses (DINOV2.md §5.1), teacher without mask or drop-path. */
 static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *student,
                          const side *teacher, dc_value *centers[2], step_values *out)
 {
@@ -97,7 +111,7 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
      * runs only once the student's global views are through, and the iBOT
      * term is taken before the local views' forward adds their activations;
      * afterwards only its gradient stays alive. The centers follow the raw
-     * teacher outputs and take effect after the step (§2.1, §2.2): the losses
+     * teacher outputs and take effect after the step (DINOV2.md §3.5): the losses
      * read the old centers. */
     bool mean_centering = c->centering != DC_CENTERING_SINKHORN;
     /* Teacher: no mask, no drop-path; its outputs carry no gradient. */
@@ -130,12 +144,13 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
                     ? dc_dino_loss(g, t_cls, s_cls, centers[0], temp, c->student_temp, (int)B, (int)nL)
                     : dc_dino_loss_probs(g, dc_sinkhorn_knopp(g, t_cls, temp, 3), s_cls,
                                          c->student_temp, (int)B, (int)nL);
-    /* KoLeo on each global view's backbone cls tokens separately (§2.3). */
+    /* KoLeo on each global view's backbone cls tokens separately (DINOV2.md §3.3). */
     dc_value *koleo = dc_add(g, dc_koleo_loss(g, rows(g, s_cls_tokens, 0, B)),
                              dc_koleo_loss(g, rows(g, s_cls_tokens, B, 2 * B)));
     out->koleo = dc_mul(g, koleo, dc_scalar_f32(g, c->koleo_weight));
     dc_value *ibot = dc_mul(g, out->ibot, dc_scalar_f32(g, c->ibot_weight));
     out->loss = dc_add(g, dc_add(g, out->dino, ibot), out->koleo);
+    out->teacher_tokens = ft;
 }
 
 /* The parameters of a side, backbone then heads (the shared head once). */
@@ -237,7 +252,19 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_d
         }
     if (s == DC_OK && !(groups = param_groups(c, sp, kept)))
         s = dc_error(DC_ERR_NOMEM, "param groups");
-    dc_adamw_options adamw = {.clip_norm = c->clip_grad, .groups = groups, .n_groups = kept};
+    /* Lightly's benchmark clips the norm of all student gradients; the official
+     * code calls clip_grad_norm_ on each student module (a shared head is one
+     * module, clipped once). */
+    const dc_clip_group modules[] = {{"student.backbone.*", c->clip_grad},
+                                     {"student.dino_head.*", c->clip_grad},
+                                     {"student.ibot_head.*", c->clip_grad}};
+    dc_adamw_options adamw = {.groups = groups, .n_groups = kept};
+    if (c->clip_grad_per_module && c->clip_grad > 0) {
+        adamw.clip_groups = modules;
+        adamw.n_clip_groups = 3;
+    } else {
+        adamw.clip_norm = c->clip_grad;
+    }
     if (s == DC_OK)
         s = dc_add_adamw(g, sp, grads, kept, &adamw);
     for (int i = 0; s == DC_OK && i < kept; i++)
@@ -282,9 +309,13 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
     step_values v = {0};
     if (s == DC_OK) {
         forward_step(g, c, &student, &teacher, centers, &v);
-        const char *names[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss"};
-        dc_value *vals[] = {v.loss, v.dino, v.ibot, v.koleo};
-        for (int i = 0; i < 4 && (s = dc_build_status(g)) == DC_OK; i++) {
+        const char *names[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss",
+                               "teacher_cls_similarity"};
+        dc_value *vals[] = {v.loss, v.dino, v.ibot, v.koleo,
+                            opt->teacher_similarity && v.teacher_tokens ? mean_pair_cosine(g, cls_tokens(g, v.teacher_tokens))
+                                                    : NULL};
+        int n_out = opt->teacher_similarity ? 5 : 4;
+        for (int i = 0; i < n_out && (s = dc_build_status(g)) == DC_OK; i++) {
             dc_value *named = dc_node_finish(g, dc_node_begin(g, "Identity", "", &vals[i], 1, 1));
             if (named)
                 named->name = dc_arena_strdup(g->arena, names[i]);

@@ -1,4 +1,4 @@
-/* The DINOv2 training step as one graph (dinov2.md §4.1): teacher and student
+/* The DINOv2 training step as one graph (graphs/DINOV2.md §5.1): teacher and student
  * ViTs, DINO and iBOT heads, the DINO, iBOT and KoLeo losses, centering, and —
  * for training — gradients to the student, AdamW and the teacher's EMA.
  *
@@ -15,8 +15,10 @@
  *   lr, last_layer_lr, weight_decay, momentum   f32 [] (training only)
  * M is the upper bound of masked patches, ⌊2B·mask_probability⌋·⌊N·mask_ratio_max⌋:
  * memory and compute are planned for it, padding rows weigh nothing.
- * Outputs: loss, dino_loss, ibot_loss, koleo_loss (f32 scalars).
- * Parameters are named as timm names backbones and Lightly names heads, under
+ * Outputs: loss, dino_loss, ibot_loss, koleo_loss (f32 scalars); with
+ * teacher_similarity also teacher_cls_similarity (below).
+ * Parameters are named as timm names backbones (the official DinoVisionTransformer
+ * with registers, vit.h) and Lightly names heads, under
  * "student." and "teacher." ("student.backbone.blocks.0.attn.qkv.weight",
  * "teacher.dino_head.last_layer.weight_g"); centers are "dino_center" and
  * "ibot_center". */
@@ -32,6 +34,11 @@ int64_t dc_dinov2_max_masked(const dc_dinov2_config *c);
 typedef struct dc_dinov2_options {
     bool training;        /* add gradients, AdamW and the EMA (else: the loss only) */
     bool grad_outputs;    /* also output every student gradient, named "<param>.grad" */
+    /* Also output "teacher_cls_similarity" (f32 []): the mean cosine similarity
+     * of the teacher backbone's cls tokens over all pairs of the 2B global
+     * views, (‖Σ_i x_i/‖x_i‖‖² − 2B) / (2B·(2B − 1)). Near 1: the teacher sees
+     * every image alike (constant outputs, one way DINO collapses). */
+    bool teacher_similarity;
     uint64_t seed;        /* initial weights */
 } dc_dinov2_options;
 

@@ -1,6 +1,6 @@
 /* The DINOv2 configuration: backbone, heads, losses and recipe, with names and
  * defaults as Lightly and the official DINOv2 repo write them
- * (../shared/reference/dinov2.md, section numbers below). Named configs live
+ * (graphs/DINOV2.md, section numbers below). Named configs live
  * in graphs/configs.c; any field can be overridden by name ("embed_dim=192"). */
 #ifndef DC_DINOV2_CONFIG_H
 #define DC_DINOV2_CONFIG_H
@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The ViT backbone (§1.1), timm's VisionTransformer as Lightly builds it. */
+/* The ViT backbone (§2.1), timm's VisionTransformer as Lightly builds it. */
 typedef struct dc_vit_config {
     int image_size;        /* global crop size, e.g. 224 */
     int patch_size;        /* 16 */
@@ -22,9 +22,12 @@ typedef struct dc_vit_config {
     float layerscale_init; /* 1e-5; 0 disables LayerScale */
     float ln_eps;          /* 1e-6 */
     float drop_path;       /* student per-sample drop-path rate, uniform over blocks (0.1) */
+    float interpolate_offset; /* pos-embed resize for another grid: 0 resizes to the target
+                                 size (timm, Lightly); > 0 scales by (h + offset) / grid as the
+                                 official interpolate_pos_encoding (0.1) */
 } dc_vit_config;
 
-/* A DINO/iBOT projection head (§1.3). */
+/* A DINO/iBOT projection head (§2.2). */
 typedef struct dc_head_config {
     int hidden_dim;        /* 2048 */
     int bottleneck_dim;    /* 256 */
@@ -32,6 +35,11 @@ typedef struct dc_head_config {
 } dc_head_config;
 
 typedef enum dc_centering { DC_CENTERING_MEAN = 0, DC_CENTERING_SINKHORN = 1 } dc_centering;
+
+/* The per-image features k-NN evaluates (`dinoc knn`, the end of `dinoc train`):
+ * the teacher's cls token, the mean of its patch tokens, or both concatenated
+ * (cls ‖ mean patch, 2·embed_dim values, as DINOv2's linear evaluation). */
+typedef enum dc_knn_features { DC_KNN_CLS = 0, DC_KNN_PATCH = 1, DC_KNN_BOTH = 2 } dc_knn_features;
 
 typedef struct dc_dinov2_config {
     const char *name;
@@ -44,6 +52,15 @@ typedef struct dc_dinov2_config {
     int n_local_views;         /* 8 */
     int local_crop_size;       /* 96 */
     float global_crop_scale[2], local_crop_scale[2]; /* (0.32, 1), (0.05, 0.32) */
+    /* The rest of the multi-crop augmentation (§5), Lightly's DINOTransform
+     * defaults; per-view arrays are indexed global 0, global 1, locals. */
+    float hflip_prob;          /* 0.5 */
+    float color_jitter_prob;   /* 0.8 */
+    float color_jitter[4];     /* brightness, contrast, saturation, hue: 0.4, 0.4, 0.2, 0.1 */
+    float grayscale_prob;      /* 0.2 */
+    float blur_prob[3];        /* 1, 0.1, 0.5 */
+    float blur_sigma[3][2];    /* (0.1, 2) for every view, in pixels of the crop */
+    float solarize_prob;       /* 0.2, global 1 only */
     float student_temp;        /* 0.1 */
     float teacher_temp, warmup_teacher_temp; /* 0.07 reached after warmup_teacher_temp_epochs, from 0.04 */
     int warmup_teacher_temp_epochs;          /* 30 */
@@ -53,7 +70,7 @@ typedef struct dc_dinov2_config {
     float ibot_weight;         /* 1 */
     float mask_ratio[2];       /* (0.1, 0.5) per masked image */
     float mask_probability;    /* 0.5 of the images get a mask */
-    /* Optimizer and schedules (§4). */
+    /* Optimizer and schedules (§5). */
     float lr, min_lr;          /* peak lr (after warm-up) and final */
     int warmup_epochs;
     float weight_decay, weight_decay_end;         /* cosine 0.04 -> 0.4 */
@@ -61,11 +78,15 @@ typedef struct dc_dinov2_config {
     float layerwise_decay;     /* 1: none; 0.9 in the benchmark */
     float patch_embed_lr_mult; /* 1: none; 0.2 in the benchmark */
     float clip_grad;           /* 0: none; 3 */
-    int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §4.4) */
-    bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§9 quirk) */
+    bool clip_grad_per_module; /* false: one norm over all student gradients (Lightly's
+                                  benchmark); true: backbone, DINO head and iBOT head each
+                                  clipped to clip_grad on its own (official) */
+    int freeze_last_layer_epochs; /* 1 (a no-op in the Lightly example, see §7.2) */
+    bool wd_on_all_params;     /* the Lightly example decays biases and norms too (§7.2) */
     int epochs;
     int epoch_length;          /* steps per epoch; 0: one pass over the data (Lightly), else a
                                   fixed length as the official OFFICIAL_EPOCH_LENGTH (1250) */
+    dc_knn_features knn_features; /* what k-NN evaluates the teacher on */
 } dc_dinov2_config;
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config_yaml.h"
 #include "configs.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
@@ -15,7 +16,10 @@
 dc_status dc_dinov2_config_load(const char *config, const char *const *overrides, int n_overrides,
                                 dc_dinov2_config *out)
 {
-    DC_TRY(dc_config_named(config, out));
+    if (dc_config_is_yaml(config))
+        DC_TRY(dc_config_read_yaml(config, out));
+    else
+        DC_TRY(dc_config_named(config, out));
     for (int i = 0; i < n_overrides; i++)
         DC_TRY(dc_config_override(out, overrides[i]));
     return dc_config_validate(out);

@@ -1,5 +1,5 @@
 /* The DINO / iBOT projection head, Lightly's DINOv2ProjectionHead
- * (../shared/reference/dinov2.md §1.3), declared with the builder API:
+ * (graphs/DINOV2.md §2.2), declared with the builder API:
  *
  *   h1 = GELU(x·W0ᵀ + b0)             W0 [hidden, in]          "layers.0.*"
  *   h2 = GELU(h1·W2ᵀ + b2)            W2 [hidden, hidden]      "layers.2.*"

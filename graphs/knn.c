@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backbone_features.h"
 #include "builder.h"
 #include "configs.h"
 #include "dc_safetensors.h"
@@ -34,6 +35,15 @@ static double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of every thread of the process: on a shared machine, the cost that
+ * wall time hides behind other programs' load. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -336,68 +346,14 @@ done:
 /* ---- features ------------------------------------------------------------------------- */
 
 
-/* A compiled backbone: images [batch, C, S, S] in, cls features [batch, D] out. */
-typedef struct extractor {
-    dc_plan *plan;
-    dc_session *sess;
-    float *in, *out; /* the session's input and output buffers */
-    int64_t dim;
-} extractor;
-
-static void extractor_destroy(extractor *e)
+const char *dc_knn_features_name(dc_knn_features f)
 {
-    dc_session_destroy(e->sess);
-    dc_plan_destroy(e->plan);
-    memset(e, 0, sizeof *e);
+    return f == DC_KNN_PATCH ? "mean patch token" : f == DC_KNN_BOTH ? "cls + mean patch token" : "cls";
 }
 
-/* ckpt NULL: dinoc's initialisation with seed 0 (the random baseline). */
-static dc_status extractor_create(const dc_dinov2_config *c, const dc_safetensors *ckpt,
-                                  const char *path, int batch, int threads, extractor *e)
+int64_t dc_knn_feature_dim(const dc_vit_config *v, dc_knn_features f)
 {
-    memset(e, 0, sizeof *e);
-    dc_graph *g = dc_graph_create("knn_features");
-    if (!g)
-        return dc_error(DC_ERR_NOMEM, "k-NN feature graph");
-    const dc_vit_config *v = &c->vit;
-    dc_vit *vit = NULL;
-    dc_status s = dc_vit_declare(g, v, TEACHER_PREFIX, 0, &vit);
-    if (s == DC_OK && ckpt)
-        s = dc_vit_load_checkpoint(vit, ckpt, path, c->name);
-    if (s == DC_OK) {
-        /* Frozen weights: constants to the passes, not training state. */
-        dc_value *const *params;
-        int n = dc_vit_params(vit, &params);
-        for (int i = 0; i < n; i++)
-            params[i]->is_state = false;
-        int64_t xd[4] = {batch, v->in_chans, v->image_size, v->image_size};
-        int64_t fd[2] = {batch, v->embed_dim};
-        dc_value *tokens = dc_vit_forward(g, vit, dc_input(g, "images", DC_F32, 4, xd), NULL, NULL);
-        dc_value *cls = dc_reshape(g, dc_slice(g, tokens, 1, 0, 1), fd, 2);
-        s = cls ? dc_output(g, cls) : dc_build_status(g);
-    }
-    if (s == DC_OK)
-        s = dc_build_status(g);
-    if (s == DC_OK)
-        s = dc_lower(g, NULL, &e->plan, NULL);
-    dc_graph_destroy(g);
-    if (s == DC_OK)
-        s = dc_session_create(e->plan, threads, &e->sess);
-    if (s == DC_OK) {
-        int ib = plan_input(e->plan, "images");
-        if (ib < 0 || e->plan->n_outputs != 1)
-            s = dc_error(DC_ERR_INVALID, "k-NN feature plan: unexpected signature");
-        else {
-            e->in = dc_session_buffer(e->sess, ib);
-            e->out = dc_session_buffer(e->sess, e->plan->outputs[0].buffer);
-            e->dim = v->embed_dim;
-        }
-    }
-    if (s != DC_OK) {
-        extractor_destroy(e);
-        return dc_error_context(s, "k-NN features (%s backbone)", ckpt ? "teacher" : "random");
-    }
-    return DC_OK;
+    return f == DC_KNN_BOTH ? 2 * (int64_t)v->embed_dim : v->embed_dim;
 }
 
 /* The images of one split that take part, and their features. */
@@ -423,12 +379,16 @@ static void split_free(knn_split *sp)
 /* What every split shares: the transform and the backbones. */
 typedef struct knn_job {
     const dc_dinov2_config *config;
-    extractor *ex[2];  /* teacher, random; NULL entries are skipped */
+    dc_backbone_features *ex[2]; /* teacher, random; NULL entries are skipped */
     bool raw;
     int raw_size;      /* side of the raw-pixel features */
     int batch, threads;
+    dc_knn_features features;
     float mean[3], std[3];
     FILE *log;
+    double seconds_prepare;    /* loading and transforming images, both splits */
+    double seconds_forward[2]; /* each backbone's forward passes, both splits */
+    double seconds_cpu;        /* CPU time of the feature extraction, both splits */
 } knn_job;
 
 static dc_status split_open(knn_split *sp, const char *dir, const char *split, int64_t max)
@@ -467,7 +427,7 @@ static dc_status prepare_image(const knn_job *job, const knn_split *sp, int64_t 
     return s == DC_OK ? DC_OK : dc_error_context(s, "%s image %lld", sp->what, (long long)index);
 }
 
-static dc_status extract(const knn_job *job, knn_split *sp)
+static dc_status extract(knn_job *job, knn_split *sp)
 {
     const dc_vit_config *v = &job->config->vit;
     int64_t per = (int64_t)v->in_chans * v->image_size * v->image_size;
@@ -478,18 +438,19 @@ static dc_status extract(const knn_job *job, knn_split *sp)
     bool ok = sp->labels && x;
     for (int f = 0; f < 2; f++)
         if (job->ex[f])
-            ok = ok && (sp->feat[f] = malloc((size_t)(sp->n * job->ex[f]->dim) * sizeof(float)));
+            ok = ok && (sp->feat[f] = malloc((size_t)(sp->n * job->ex[f]->per_image) * sizeof(float)));
     if (job->raw)
         ok = ok && (sp->feat[FEAT_RAW] = malloc((size_t)(sp->n * raw_dim) * sizeof(float)));
     if (!ok) {
         free(x);
         return dc_error(DC_ERR_NOMEM, "k-NN features of %lld %s images", (long long)sp->n, sp->what);
     }
-    double t0 = now_seconds();
+    double t0 = now_seconds(), c0 = cpu_seconds();
     dc_status s = DC_OK;
     for (int64_t b0 = 0; s == DC_OK && b0 < sp->n; b0 += batch) {
         int64_t nb = sp->n - b0 < batch ? sp->n - b0 : batch;
         par_error err = {DC_OK, ""};
+        double tp = now_seconds();
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
         for (int64_t i = 0; i < nb; i++) {
             float *raw = job->raw ? sp->feat[FEAT_RAW] + (b0 + i) * raw_dim : NULL;
@@ -500,19 +461,27 @@ static dc_status extract(const knn_job *job, knn_split *sp)
         if ((s = par_status(&err)) != DC_OK)
             break;
         memset(x + nb * per, 0, (size_t)((batch - nb) * per) * sizeof *x); /* padding images */
+        job->seconds_prepare += now_seconds() - tp;
         for (int f = 0; s == DC_OK && f < 2; f++) {
-            extractor *e = job->ex[f];
+            dc_backbone_features *e = job->ex[f];
             if (!e)
                 continue;
-            memcpy(e->in, x, (size_t)(batch * per) * sizeof *x);
-            if ((s = dc_session_run(e->sess)) == DC_OK)
-                memcpy(sp->feat[f] + b0 * e->dim, e->out, (size_t)(nb * e->dim) * sizeof(float));
+            double tf = now_seconds();
+            memcpy(e->images, x, (size_t)(batch * per) * sizeof *x);
+            if ((s = dc_backbone_features_run(e)) == DC_OK)
+                memcpy(sp->feat[f] + b0 * e->per_image, e->out,
+                       (size_t)(nb * e->per_image) * sizeof(float));
+            job->seconds_forward[f] += now_seconds() - tf;
         }
     }
     free(x);
+    double dt = now_seconds() - t0, dc = cpu_seconds() - c0;
+    job->seconds_cpu += dc;
     if (s == DC_OK && job->log)
-        fprintf(job->log, "knn: %s features of %lld images in %.1f s\n", sp->what, (long long)sp->n,
-                now_seconds() - t0);
+        fprintf(job->log, "knn: %s features of %lld images in %.1f s, %.1f s CPU (%.0f images/s, "
+                "%.0f per CPU second; loading and transform %.1f s, forward %.1f s)\n", sp->what,
+                (long long)sp->n, dt, dc, dt > 0 ? (double)sp->n / dt : 0.0,
+                dc > 0 ? (double)sp->n / dc : 0.0, job->seconds_prepare, job->seconds_forward[0]);
     return s;
 }
 
@@ -546,7 +515,8 @@ static dc_status evaluate(const dc_dinov2_config *c, dc_safetensors *ckpt, const
                           const char *train_dir, const char *test_dir, const dc_knn_options *opt,
                           dc_knn_result *out)
 {
-    knn_job job = {.config = c, .raw = opt->baselines, .threads = opt->threads, .log = opt->log};
+    knn_job job = {.config = c, .raw = opt->baselines, .threads = opt->threads, .log = opt->log,
+                   .features = opt->features_given ? opt->features : c->knn_features};
     job.batch = opt->batch_size > 0 ? opt->batch_size : DEFAULT_BATCH;
     int k = opt->k > 0 ? opt->k : DEFAULT_K;
     float temperature = opt->temperature > 0 ? opt->temperature : DEFAULT_TEMPERATURE;
@@ -561,7 +531,7 @@ static dc_status evaluate(const dc_dinov2_config *c, dc_safetensors *ckpt, const
                         "3-channel images", c->name, C);
     }
 
-    extractor ex[2] = {{0}};
+    dc_backbone_features ex[2] = {{0}};
     knn_split train = {.what = "train"}, test = {.what = "test"};
     dc_status s = DC_OK;
     s = split_open(&train, train_dir, "train", opt->max_train);
@@ -572,22 +542,27 @@ static dc_status evaluate(const dc_dinov2_config *c, dc_safetensors *ckpt, const
         job.batch = most < job.batch ? (int)most : job.batch;
     }
     if (s == DC_OK && ckpt &&
-        (s = extractor_create(c, ckpt, path, job.batch, opt->threads, &ex[0])) == DC_OK)
+        (s = dc_backbone_features_create(c, ckpt, path, TEACHER_PREFIX, job.batch,
+                                         (dc_backbone_output)job.features, opt->threads,
+                                         &ex[0])) == DC_OK)
         job.ex[FEAT_TEACHER] = &ex[0];
     dc_safetensors_destroy(ckpt); /* a training checkpoint holds much more than the teacher */
     if (s == DC_OK && opt->baselines &&
-        (s = extractor_create(c, NULL, NULL, job.batch, opt->threads, &ex[1])) == DC_OK)
+        (s = dc_backbone_features_create(c, NULL, NULL, TEACHER_PREFIX, job.batch,
+                                         (dc_backbone_output)job.features, opt->threads,
+                                         &ex[1])) == DC_OK)
         job.ex[FEAT_RANDOM] = &ex[1];
     if (s == DC_OK && job.log)
-        fprintf(job.log, "knn: config '%s', %d px, %d channel%s; %lld train and %lld test images\n",
-                c->name, c->vit.image_size, C, C == 1 ? "" : "s", (long long)train.n,
-                (long long)test.n);
+        fprintf(job.log, "knn: config '%s', %d px, %d channel%s; %s features (%lld dims), batch %d; "
+                "%lld train and %lld test images\n", c->name, c->vit.image_size, C, C == 1 ? "" : "s",
+                dc_knn_features_name(job.features), (long long)dc_knn_feature_dim(&c->vit, job.features),
+                job.batch, (long long)train.n, (long long)test.n);
     if (s == DC_OK)
         s = extract(&job, &train);
     if (s == DC_OK)
         s = extract(&job, &test);
     for (int f = 0; f < 2; f++)
-        extractor_destroy(&ex[f]);
+        dc_backbone_features_destroy(&ex[f]);
     int n_classes = 0;
     for (int64_t i = 0; s == DC_OK && i < train.n; i++)
         n_classes = train.labels[i] >= n_classes ? train.labels[i] + 1 : n_classes;
@@ -595,12 +570,19 @@ static dc_status evaluate(const dc_dinov2_config *c, dc_safetensors *ckpt, const
         n_classes = test.labels[i] >= n_classes ? test.labels[i] + 1 : n_classes;
     double *dst[N_FEAT] = {&out->top1, &out->top1_random, &out->top1_raw};
     for (int f = 0; s == DC_OK && f < N_FEAT; f++) {
-        int64_t dim = f == FEAT_RAW ? (int64_t)C * job.raw_size * job.raw_size : c->vit.embed_dim;
+        int64_t dim = f == FEAT_RAW ? (int64_t)C * job.raw_size * job.raw_size
+                                    : dc_knn_feature_dim(&c->vit, job.features);
         if (train.feat[f])
             s = vote(&job, &train, &test, f, dim, n_classes, k, temperature, dst[f]);
     }
     out->n_train = train.n;
     out->n_test = test.n;
+    out->features = job.features;
+    double teacher_seconds = job.seconds_prepare + job.seconds_forward[FEAT_TEACHER];
+    if (job.ex[FEAT_TEACHER] && teacher_seconds > 0)
+        out->images_per_second = (double)(train.n + test.n) / teacher_seconds;
+    if (job.ex[FEAT_TEACHER] && !job.ex[FEAT_RANDOM] && job.seconds_cpu > 0)
+        out->images_per_cpu_second = (double)(train.n + test.n) / job.seconds_cpu;
     split_free(&train);
     split_free(&test);
     return s;

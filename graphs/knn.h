@@ -1,8 +1,12 @@
 /* k-NN evaluation of a trained backbone, as DINO does it (`dinoc knn`):
  *
- *   features  the TEACHER backbone's cls token (the final LayerNorm's row 0)
- *             for every image, from a compiled inference graph of the
- *             checkpoint's config, in batches;
+ *   features  of the TEACHER backbone for every image (the final LayerNorm's
+ *             output): its cls token (row 0, DINO's k-NN), the mean of its
+ *             patch tokens, or both concatenated (cls ‖ mean patch, DINOv2's
+ *             linear-evaluation features): the config's knn_features unless
+ *             the options say otherwise. One inference plan of the
+ *             checkpoint's config at the full batch (256), constants folded,
+ *             compiled once and run for every batch;
  *   transform the evaluation transform (dc_knn_preprocess): the centre square
  *             of the image resized bicubically to the global crop size, to
  *             [0, 1], normalised with dc_config_normalization;
@@ -34,6 +38,12 @@ typedef struct dc_knn_result {
     double top1_raw;    /* raw pixels; -1 without baselines */
     double top1_random; /* randomly initialised backbone; -1 without baselines */
     int64_t n_train, n_test;
+    dc_knn_features features; /* what was evaluated */
+    double images_per_second; /* the teacher's features of both splits: images over the time
+                                 spent loading, transforming and running the forward; 0
+                                 without a checkpoint */
+    double images_per_cpu_second; /* the same over the process's CPU time (every thread);
+                                     0 with baselines (the random backbone shares it) */
 } dc_knn_result;
 
 /* Evaluates a checkpoint with the defaults (k 20, T 0.07, every image of both
@@ -52,6 +62,8 @@ typedef struct dc_knn_options {
     int batch_size;        /* images per forward pass; 0: 256 */
     int64_t max_train;     /* 0: all; else that many, evenly spaced over the split */
     int64_t max_test;      /* the same for the test split */
+    bool features_given;   /* false: the config's knn_features */
+    dc_knn_features features;
     /* The config when `checkpoint` is NULL: then only the baselines are
      * computed (top1 stays -1). Ignored when a checkpoint is given. */
     const dc_dinov2_config *config;
@@ -63,6 +75,11 @@ dc_status dc_knn_evaluate_opts(const char *checkpoint, const char *train_dir, co
                                const dc_knn_options *opt, dc_knn_result *out);
 
 /* ---- building blocks (tests, other evaluations) -------------------------------------- */
+
+/* "cls", "mean patch token", "cls + mean patch token". */
+const char *dc_knn_features_name(dc_knn_features f);
+/* The width of the features: embed_dim, twice that for DC_KNN_BOTH. */
+int64_t dc_knn_feature_dim(const dc_vit_config *v, dc_knn_features f);
 
 /* Rows of x [n, dim] divided by max(‖row‖₂, 1e-12) in place (F.normalize). */
 void dc_knn_normalize(float *x, int64_t n, int64_t dim);

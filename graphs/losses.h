@@ -1,4 +1,4 @@
-/* The DINOv2 losses and teacher targets (../shared/reference/dinov2.md §2, §7),
+/* The DINOv2 losses and teacher targets (graphs/DINOV2.md §3),
  * declared with the builder API from registry ops only, so passes/autodiff
  * differentiates them like any other graph.
  *
@@ -6,7 +6,7 @@
  *   - logits are [rows, K] with the K prototypes last; all tensors share one
  *     floating element type (f32 for training, f64 in the gradient checks);
  *   - `teacher_temp` is a scalar value (a graph input: it follows the teacher
- *     temperature schedule, §4.3); `student_temp` is a constant (0.1);
+ *     temperature schedule, §5.3); `student_temp` is a constant (0.1);
  *   - builder semantics: a function returns NULL after an error (bad shapes
  *     name the loss and the tensor) and the graph keeps the first error, see
  *     dc_build_status;
@@ -51,7 +51,7 @@ dc_value *dc_sinkhorn_knopp(dc_graph *g, dc_value *teacher_logits, dc_value *tea
 dc_value *dc_sinkhorn_knopp_rows(dc_graph *g, dc_value *teacher_logits, dc_value *weights,
                                  dc_value *teacher_temp, int iterations);
 
-/* ---- DINO (§2.1) ------------------------------------------------------------ */
+/* ---- DINO (§3.1) ------------------------------------------------------------ */
 
 /* The DINO cross-entropy from teacher probabilities:
  *   teacher_probs  [2B, K]          rows [view 0: B images; view 1: B images]
@@ -74,7 +74,7 @@ dc_value *dc_dino_loss(dc_graph *g, dc_value *teacher_logits, dc_value *student_
                        dc_value *center, dc_value *teacher_temp, double student_temp,
                        int batch_size, int n_local);
 
-/* ---- iBOT (§2.2) ------------------------------------------------------------ */
+/* ---- iBOT (§3.2) ------------------------------------------------------------ */
 
 /* The iBOT patch loss from teacher probabilities:
  *   teacher_probs, student_patch_logits [M, K]: the masked tokens of the 2B
@@ -101,7 +101,7 @@ dc_value *dc_ibot_loss(dc_graph *g, dc_value *teacher_patch_logits, dc_value *st
 dc_status dc_ibot_center_update(dc_graph *g, dc_value *center, dc_value *teacher_patch_logits,
                                 dc_value *weights, float mu);
 
-/* ---- KoLeo (§2.3) ----------------------------------------------------------- */
+/* ---- KoLeo (§3.3) ----------------------------------------------------------- */
 
 /* Lightly's KoLeoLoss (p = 2, eps = 1e-8) of x [n, d]:
  *   x̂ = x / max(‖x‖, 1e-8)                (as dc_l2_normalize, heads.h)

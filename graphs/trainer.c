@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "configs.h"
+#include "dc_atomic_file.h"
 #include "dc_data.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
@@ -67,7 +68,8 @@ dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t t
 
 const char *dc_train_default_data(const dc_dinov2_config *c)
 {
-    return c->name && strcmp(c->name, "fashion-mnist") == 0 ? FASHION_MNIST_DIR : NULL;
+    bool fmnist = c->name && (!strcmp(c->name, "fashion-mnist") || !strcmp(c->name, "fashion-mnist-long"));
+    return fmnist ? FASHION_MNIST_DIR : NULL;
 }
 
 /* ---- small helpers ---- */
@@ -132,11 +134,22 @@ static char *config_text(const dc_dinov2_config *c)
     return buf;
 }
 
+/* Past the "# ..." comment lines (notes, whose wording may change between
+ * versions) at the start of s. */
+static const char *skip_comments(const char *s)
+{
+    while (*s == '#') {
+        s += strcspn(s, "\n");
+        s += *s == '\n';
+    }
+    return s;
+}
+
 /* The first line where two config texts differ, ignoring `epochs` (a resumed
- * run may be extended). Returns false when they agree. */
+ * run may be extended) and comments. Returns false when they agree. */
 static bool config_differs(const char *a, const char *b, char *what, size_t cap)
 {
-    while (*a || *b) {
+    while ((a = skip_comments(a), b = skip_comments(b), *a || *b)) {
         size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
         bool epochs = strncmp(a, "epochs = ", 9) == 0 && strncmp(b, "epochs = ", 9) == 0;
         if (!epochs && (na != nb || strncmp(a, b, na) != 0)) {
@@ -151,10 +164,9 @@ static bool config_differs(const char *a, const char *b, char *what, size_t cap)
 
 /* ---- the data ---- */
 
-/* The batch layout of the config's step; the augmentation is Lightly's
- * DINOTransform (dc_batch_spec_defaults) with the config's crops, and the
+/* The batch layout of the config's step, the config's augmentation, and the
  * normalisation the one `dinoc knn` evaluates with (dc_config_normalization). */
-static void batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
+void dc_train_batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
 {
     dc_batch_spec_defaults(s);
     s->batch_size = c->batch_size;
@@ -164,6 +176,13 @@ static void batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
     s->n_local = c->n_local_views;
     memcpy(s->global_scale, c->global_crop_scale, sizeof s->global_scale);
     memcpy(s->local_scale, c->local_crop_scale, sizeof s->local_scale);
+    s->hflip_prob = c->hflip_prob;
+    s->jitter_prob = c->color_jitter_prob;
+    memcpy(s->jitter, c->color_jitter, sizeof s->jitter);
+    s->gray_prob = c->grayscale_prob;
+    memcpy(s->blur_prob, c->blur_prob, sizeof s->blur_prob);
+    memcpy(s->blur_sigma, c->blur_sigma, sizeof s->blur_sigma);
+    s->solarize_prob = c->solarize_prob;
     dc_config_normalization(c, s->mean, s->std);
     s->patch_size = c->vit.patch_size;
     s->n_registers = c->vit.n_registers;
@@ -196,6 +215,8 @@ typedef struct run {
     dc_session *sess;
     dc_tensor *scalars[N_SCALARS];
     int loss_buffer[N_LOSSES];
+    int similarity_buffer; /* teacher_cls_similarity, or -1 */
+    dc_collapse_watch collapse;
     /* the state to checkpoint: views of the session's STATE buffers */
     dc_tensor *state;
     dc_tensor **state_ptrs;
@@ -218,7 +239,7 @@ static dc_status open_data(run *r)
         return dc_error(DC_ERR_INVALID, "%s (%s): %" PRId64 " readable images, fewer than one batch "
                         "of %d", r->data, split, n, r->c.batch_size);
     dc_batch_spec spec;
-    batch_spec(&r->c, &spec);
+    dc_train_batch_spec(&r->c, &spec);
     int threads = r->opt->threads >= 4 ? r->opt->threads / 4 : 1;
     DC_TRY(dc_batcher_create(r->ds, &spec, r->seed, threads, &r->batcher));
     r->spe = r->c.epoch_length > 0 ? r->c.epoch_length : dc_batcher_steps_per_epoch(r->batcher);
@@ -262,6 +283,10 @@ static dc_status find_io(run *r)
         if (r->loss_buffer[i] < 0)
             return dc_error(DC_ERR_INVALID, "training step has no output '%s'", loss_names[i]);
     }
+    r->similarity_buffer = -1; /* a compiled step may lack it: the loss signs still work */
+    for (int k = 0; k < p->n_outputs; k++)
+        if (strcmp(p->outputs[k].name, "teacher_cls_similarity") == 0)
+            r->similarity_buffer = p->outputs[k].buffer;
     for (int i = 0; i < N_SCALARS; i++)
         DC_TRY(dc_tensor_create(&r->scalars[i], scalar_names[i], DC_F32, 0, NULL));
     return DC_OK;
@@ -293,16 +318,6 @@ static dc_status feed(run *r, int64_t step, const dc_schedule *sch)
     return DC_OK;
 }
 
-/* Makes the rename of a checkpoint durable (the directory entry). */
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static dc_status write_checkpoint(run *r, int64_t steps_done)
 {
     char step[32], epoch[32], total[32], spe[32], seed[32], rng[96], images[32];
@@ -323,57 +338,60 @@ static dc_status write_checkpoint(run *r, int64_t steps_done)
     if (s != DC_OK)
         return dc_error_context(s, "checkpoint at step %" PRId64 " not written (the previous "
                                 "checkpoint, if any, is intact)", steps_done);
-    sync_dir(r->opt->out_dir);
     return DC_OK;
 }
 
-/* metrics.csv: a fresh file, or on resume the rows before `start` kept. */
+/* metrics.csv: a fresh file, or on resume the rows before `start` kept;
+ * then opened for appending a row per step. The new file replaces the old
+ * one atomically: a kill while it is written leaves the old rows, never a
+ * file cut short (the rows of the steps after the checkpoint are dropped
+ * on the next resume anyway). */
 static dc_status open_metrics(run *r)
 {
-    char *kept = NULL;
-    size_t kept_len = 0;
-    if (r->start > 0) {
-        FILE *old = fopen(r->path_metrics, "r");
-        FILE *mem = open_memstream(&kept, &kept_len);
-        char line[1024];
-        bool header = true;
-        while (old && mem && fgets(line, sizeof line, old)) {
-            if (header) { /* rewritten below */
-                header = false;
-                continue;
-            }
-            char *end;
-            long long step = strtoll(line, &end, 10);
-            if (end != line && *end == ',' && step < r->start) {
-                fputs(line, mem);
-                /* the losses of a run that is already complete */
-                long long epoch;
-                double lr, wd, tt, m, l[N_LOSSES];
-                if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &lr, &wd,
-                           &tt, &m, &l[0], &l[1], &l[2], &l[3]) == 10) {
-                    r->res->loss = l[0];
-                    r->res->dino_loss = l[1];
-                    r->res->ibot_loss = l[2];
-                    r->res->koleo_loss = l[3];
-                }
-            }
+    dc_atomic_file af;
+    DC_TRY(dc_atomic_file_begin(&af, r->path_metrics));
+    fprintf(af.f, "%s\n", DC_TRAIN_CSV_HEADER);
+    FILE *old = r->start > 0 ? fopen(r->path_metrics, "r") : NULL;
+    char line[1024];
+    bool header = true;
+    while (old && fgets(line, sizeof line, old)) {
+        if (header) { /* written above */
+            header = false;
+            continue;
         }
-        if (old)
-            fclose(old);
-        if (mem)
-            fclose(mem);
+        char *end;
+        long long step = strtoll(line, &end, 10);
+        if (end == line || *end != ',' || step >= r->start || !strchr(line, '\n'))
+            continue;
+        fputs(line, af.f);
+        /* the losses of a run that is already complete */
+        long long epoch;
+        double lr, wd, tt, m, l[N_LOSSES];
+        if (sscanf(line, "%lld,%lld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &lr, &wd, &tt,
+                   &m, &l[0], &l[1], &l[2], &l[3]) == 10) {
+            r->res->loss = l[0];
+            r->res->dino_loss = l[1];
+            r->res->ibot_loss = l[2];
+            r->res->koleo_loss = l[3];
+        }
     }
-    r->metrics = fopen(r->path_metrics, "w");
-    if (!r->metrics) {
-        free(kept);
-        return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+    if (old)
+        fclose(old);
+    DC_TRY(dc_atomic_file_commit(&af));
+    r->metrics = fopen(r->path_metrics, "a");
+    return r->metrics ? DC_OK : dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
+}
+
+/* The temporary files of a run killed while writing (dc_atomic_file.h). */
+static void remove_stale_files(run *r)
+{
+    static const char *const names[] = {"checkpoint.safetensors", "metrics.csv", "losses.gp",
+                                        "losses.png"};
+    char path[1100];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        join_path(path, sizeof path, r->opt->out_dir, names[i]);
+        dc_atomic_file_clean(path);
     }
-    fprintf(r->metrics, "%s\n", DC_TRAIN_CSV_HEADER);
-    if (kept)
-        fwrite(kept, 1, kept_len, r->metrics);
-    free(kept);
-    return fflush(r->metrics) == 0 ? DC_OK
-                                   : dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
 }
 
 static void format_duration(double s, char *out, size_t cap)
@@ -407,6 +425,10 @@ static void report_progress(run *r, int64_t step, const double loss[N_LOSSES],
              "koleo %.4f lr %.3g %.0f img/s eta %s",
              done, r->total, step / r->spe + 1, epochs, loss[0], loss[1], loss[2], loss[3], sch->lr,
              r->rate_ema, eta);
+    char tag[96];
+    dc_collapse_tag(&r->collapse, tag, sizeof tag);
+    if (tag[0])
+        snprintf(text + strlen(text), sizeof text - strlen(text), " [%s]", tag);
     if (r->mode == DC_PROGRESS_BAR) {
         int width = terminal_width(r->progress);
         int bar = 20;
@@ -431,16 +453,19 @@ static void report_progress(run *r, int64_t step, const double loss[N_LOSSES],
 }
 
 /* losses.png from metrics.csv with gnuplot (a subprocess running a generated
- * script, kept as losses.gp so the plot can be redrawn or restyled). */
+ * script, kept as losses.gp so the plot can be redrawn or restyled). Both
+ * files appear whole or not at all: the script is written atomically, and
+ * gnuplot draws into losses.png.tmp, renamed when it succeeded. */
 static void draw_plot(run *r)
 {
     const dc_train_options *o = r->opt;
-    char script[1024], png[1024];
+    char script[1024], png[1024], png_tmp[1100], out_arg[1200];
     join_path(script, sizeof script, o->out_dir, "losses.gp");
     join_path(png, sizeof png, o->out_dir, "losses.png");
-    FILE *f = fopen(script, "w");
-    if (!f) {
-        fprintf(r->progress, "plot: %s: %s\n", script, strerror(errno));
+    snprintf(png_tmp, sizeof png_tmp, "%s.tmp", png);
+    dc_atomic_file af;
+    if (dc_atomic_file_begin(&af, script) != DC_OK) {
+        fprintf(r->progress, "plot: %s\n", dc_error_message());
         return;
     }
     char title[256];
@@ -449,10 +474,11 @@ static void draw_plot(run *r)
                  r->res->knn_accuracy, r->res->knn_baseline[0], r->res->knn_baseline[1]);
     else
         snprintf(title, sizeof title, "%s: DINOv2 loss terms", r->c.name);
-    fprintf(f,
+    fprintf(af.f,
             "# Drawn by dinoc train from metrics.csv; rerun with: gnuplot losses.gp\n"
             "set terminal pngcairo size 1200,700 noenhanced font ',10'\n"
-            "set output '%s'\n"
+            "if (!exists('out')) out = '%s'\n"
+            "set output out\n"
             "set datafile separator ','\n"
             "set title '%s'\n"
             "set xlabel 'step'\nset ylabel 'loss'\nset grid\nset key outside right top\n"
@@ -463,9 +489,13 @@ static void draw_plot(run *r)
             "     '' every ::1 using 1:10 with lines title 'koleo_loss', \\\n"
             "     lnk with lines dt 2 lc rgb 'gray40' title sprintf('ln K = %%.2f (collapse)', lnk)\n",
             png, title, r->res->ln_k, r->path_metrics);
-    fclose(f);
+    if (dc_atomic_file_commit(&af) != DC_OK) {
+        fprintf(r->progress, "plot: %s\n", dc_error_message());
+        return;
+    }
+    snprintf(out_arg, sizeof out_arg, "out = '%s'", png_tmp);
     pid_t pid;
-    char *argv[] = {"gnuplot", script, NULL};
+    char *argv[] = {"gnuplot", "-e", out_arg, script, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
@@ -479,9 +509,12 @@ static void draw_plot(run *r)
         fprintf(r->progress, "plot: gnuplot not found (Debian: gnuplot-nox); the script is %s\n", script);
     } else if (WEXITSTATUS(status) != 0) {
         fprintf(r->progress, "plot: gnuplot %s failed (exit %d)\n", script, WEXITSTATUS(status));
+    } else if (rename(png_tmp, png) != 0) {
+        fprintf(r->progress, "plot: %s: %s\n", png, strerror(errno));
     } else {
         snprintf(r->res->plot, sizeof r->res->plot, "%s", png);
     }
+    unlink(png_tmp); /* after a failure */
 }
 
 /* k-NN top-1 of the final checkpoint's teacher, beside the raw-pixel and
@@ -521,22 +554,26 @@ static void print_summary(run *r)
             res->dino_loss, res->ibot_loss, res->koleo_loss);
     fprintf(out, "  collapse reference: ln K = %.4f (K = %d); a DINO or iBOT term stuck at it means a "
             "uniform output, one near 0 a constant one\n", res->ln_k, r->c.head.output_dim);
+    if (!isnan(res->teacher_similarity))
+        fprintf(out, "  teacher cls similarity (mean pairwise cosine over the batch): %.4f\n",
+                res->teacher_similarity);
     /* dinov2#272, #407: a term that settles at ln K has collapsed to uniform
      * outputs (after centering); one near 0 to a single prototype. */
-    const char *names[2] = {"DINO", "iBOT"};
-    double terms[2] = {res->dino_loss, res->ibot_loss};
-    for (int i = 0; i < 2; i++)
-        if (res->steps_done > 0 && fabs(terms[i] - res->ln_k) < 0.005 * res->ln_k)
-            fprintf(out, "  note: the %s term is at ln K: its teacher outputs are uniform (collapse); "
-                    "try a lower teacher_temp, a longer warmup_teacher_temp_epochs or a larger batch\n",
-                    names[i]);
-        else if (i == 0 && res->steps_done > 0 && terms[i] < 0.01)
-            fprintf(out, "  note: the %s term is near 0: the outputs may have collapsed to one "
-                    "prototype\n", names[i]);
+    if (res->collapse) {
+        char why[2048];
+        dc_collapse_explain(&r->collapse, "  ", why, sizeof why);
+        fputs(why, out);
+        if (res->stopped_on_collapse)
+            fprintf(out, "  stopped at step %" PRId64 " (--stop-on-collapse)\n", res->steps_done);
+    } else if (res->steps_done > 0 && res->dino_loss < 0.01) {
+        fprintf(out, "  note: the DINO term is near 0: the outputs may have collapsed to one "
+                "prototype\n");
+    }
     if (res->knn_done)
         fprintf(out, "  k-NN top-1: %.2f%% (baselines: raw pixels %.2f%%, random backbone %.2f%%; "
-                "k 20, %" PRId64 " train and %" PRId64 " test images)\n", res->knn_accuracy,
-                res->knn_baseline[0], res->knn_baseline[1], res->knn_images[0], res->knn_images[1]);
+                "%s features, k 20, %" PRId64 " train and %" PRId64 " test images)\n",
+                res->knn_accuracy, res->knn_baseline[0], res->knn_baseline[1],
+                dc_knn_features_name(r->c.knn_features), res->knn_images[0], res->knn_images[1]);
     fprintf(out, "  checkpoint: %s\n  log:        %s (every step's schedule values, losses, images/s)\n",
             res->checkpoint, res->metrics);
     if (res->plot[0])
@@ -669,7 +706,7 @@ static dc_status load_session_state(run *r)
 static dc_status compile(run *r)
 {
     if (!r->plan) { /* an artifact was loaded already */
-        dc_dinov2_options gopt = {.training = true, .seed = r->seed};
+        dc_dinov2_options gopt = {.training = true, .seed = r->seed, .teacher_similarity = true};
         DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
         if (r->opt->resume)
             DC_TRY(dc_load_state(r->g, r->path_ckpt));
@@ -706,6 +743,9 @@ static dc_status train_loop(run *r)
         double loss[N_LOSSES];
         for (int i = 0; i < N_LOSSES; i++)
             loss[i] = *(const float *)dc_session_buffer(r->sess, r->loss_buffer[i]);
+        double similarity = r->similarity_buffer >= 0
+                                ? *(const float *)dc_session_buffer(r->sess, r->similarity_buffer)
+                                : NAN;
         if (!isfinite(loss[0]))
             return dc_error(DC_ERR_INVALID, "step %" PRId64 ": the loss is %g (dino %g, ibot %g, "
                             "koleo %g); stopping without a checkpoint of this state", step, loss[0],
@@ -715,9 +755,9 @@ static dc_status train_loop(run *r)
         done_here++;
         double ips = dt > 0 ? r->c.batch_size / dt : 0;
         r->rate_ema = done_here == 1 ? ips : 0.9 * r->rate_ema + 0.1 * ips;
-        fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.1f\n",
+        fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.1f\n",
                 step, step / r->spe, sch.lr, sch.weight_decay, sch.teacher_temp, sch.momentum,
-                loss[0], loss[1], loss[2], loss[3], ips);
+                loss[0], loss[1], loss[2], loss[3], similarity, ips);
         if (fflush(r->metrics) != 0)
             return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
         res->steps_done = step + 1;
@@ -727,12 +767,29 @@ static dc_status train_loop(run *r)
         res->koleo_loss = loss[3];
         res->step_seconds = (t - t0) / (double)done_here;
         res->images_per_s = (double)(done_here * r->c.batch_size) / (t - t0);
+        res->teacher_similarity = similarity;
+        int reached = dc_collapse_update(&r->collapse, step, loss[1], loss[2], similarity);
+        if (reached && !res->collapse)
+            res->collapse_step = step + 1;
+        res->collapse = r->collapse.signs;
         report_progress(r, step, loss, &sch, t - t0, done_here);
+        if (reached && r->mode != DC_PROGRESS_NONE) {
+            char why[2048];
+            dc_collapse_explain(&r->collapse, "", why, sizeof why);
+            fprintf(r->progress, "%s%s%s", r->mode == DC_PROGRESS_BAR ? "\n" : "", why,
+                    o->stop_on_collapse ? "stopping (--stop-on-collapse)\n" : "");
+            fflush(r->progress);
+        }
 
         int sig = o->stop ? (int)*o->stop : 0;
         bool stop = sig != 0 || (o->stop_after_step > 0 && step + 1 >= o->stop_after_step);
-        if (stop || (step + 1) % every == 0 || step + 1 == r->total)
+        bool collapsed = o->stop_on_collapse && res->collapse;
+        if (stop || collapsed || (step + 1) % every == 0 || step + 1 == r->total)
             DC_TRY(write_checkpoint(r, step + 1));
+        if (collapsed && !stop) {
+            res->stopped_on_collapse = step + 1 < r->total;
+            break;
+        }
         if (stop && step + 1 < r->total) {
             res->interrupted = true;
             res->signal = sig;
@@ -794,9 +851,14 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
     result->steps_per_epoch = r.spe;
     result->epochs = r.spe > 0 ? (int)((r.total + r.spe - 1) / r.spe) : 0;
     result->ln_k = log((double)r.c.head.output_dim);
+    result->teacher_similarity = NAN;
+    dc_collapse_init(&r.collapse, result->ln_k, r.total,
+                     clamp_steps(r.c.warmup_epochs, r.spe, r.total));
     result->steps_done = r.start;
     snprintf(result->checkpoint, sizeof result->checkpoint, "%s", r.path_ckpt);
     snprintf(result->metrics, sizeof result->metrics, "%s", r.path_metrics);
+    if (s == DC_OK)
+        remove_stale_files(&r);
     if (s == DC_OK)
         s = open_metrics(&r);
     if (s == DC_OK && r.mode != DC_PROGRESS_NONE) {

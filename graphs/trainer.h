@@ -1,9 +1,9 @@
 /* DINOv2 training (`dinoc train`): the compiled step (dc_dinov2_build with
  * training on, lowered in memory) run in a loop over the batcher's batches,
- * with the schedules of dinov2.md §4.3, the last-layer freeze of §4.4,
+ * with the schedules of graphs/DINOV2.md §5.3, the last-layer freeze of §5.4,
  * progress, per-step metrics, checkpoints, resume and a loss plot.
  *
- * Step counting follows Lightly's plain example (§4.1): step = epoch ·
+ * Step counting follows Lightly's plain example (§5.1): step = epoch ·
  * steps_per_epoch + batch_index, from 0; total_steps = epochs ·
  * steps_per_epoch unless a step count is given. steps_per_epoch is one pass
  * over the data (drop_last), or the config's epoch_length when set (the
@@ -46,11 +46,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "collapse.h"
+#include "dc_data.h"
 #include "dc_status.h"
 #include "dinov2_config.h"
 
 #define DC_TRAIN_CSV_HEADER \
-    "step,epoch,lr,wd,teacher_temp,momentum,loss,dino_loss,ibot_loss,koleo_loss,images_per_s"
+    "step,epoch,lr,wd,teacher_temp,momentum,loss,dino_loss,ibot_loss,koleo_loss," \
+    "teacher_cls_similarity,images_per_s"
 #define DC_CHECKPOINT_FORMAT "dinoc-dinov2-checkpoint"
 
 /* The scalar inputs of one step (dinov2.h). */
@@ -58,7 +61,7 @@ typedef struct dc_schedule {
     double lr, last_layer_lr, weight_decay, teacher_temp, momentum;
 } dc_schedule;
 
-/* Lightly's schedules (lightly/utils/scheduler.py, dinov2.md §4.3):
+/* Lightly's schedules (lightly/utils/scheduler.py, graphs/DINOV2.md §5.3):
  *   cosine(s, n, a, b)  = b − (b − a)·(cos(π·s/(n−1)) + 1)/2, and b when
  *                         s ≥ n−1 or n ≤ 1
  *   lr                  = lr·(s+1)/W for s < W (W = warmup_epochs of steps),
@@ -72,6 +75,11 @@ typedef struct dc_schedule {
 double dc_cosine_schedule(int64_t step, int64_t max_steps, double start, double end);
 dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t total_steps,
                               int64_t steps_per_epoch);
+
+/* What the batcher of a run of config c makes: the step's shapes (batch,
+ * crops, patch grid, masks, drop-path), the config's augmentation fields and
+ * the normalisation `dinoc knn` evaluates with. */
+void dc_train_batch_spec(const dc_dinov2_config *c, dc_batch_spec *spec);
 
 typedef enum dc_progress {
     DC_PROGRESS_AUTO = 0, /* a bar when `progress_out` is a terminal, else lines */
@@ -104,6 +112,8 @@ typedef struct dc_train_options {
     int64_t knn_max_train, knn_max_test; /* images of each split used (0: all) */
     const char *version;           /* stored in checkpoints; NULL: "dev" */
     bool profile;                  /* print the time per kernel at the end */
+    bool stop_on_collapse;         /* end the loop (with a checkpoint) once collapse is
+                                      detected (graphs/collapse.h); k-NN and the plot follow */
     /* Set (to the signal number) by a SIGINT/SIGTERM handler: the current step
      * finishes, a checkpoint is written and dc_train returns with
      * result->interrupted. When the loop is over (k-NN and the plot follow)
@@ -124,6 +134,11 @@ typedef struct dc_train_result {
     double ln_k;           /* the collapse reference: ln(head.output_dim) */
     bool interrupted;
     int signal;            /* the signal that interrupted, or 0 */
+    int collapse;          /* DC_COLLAPSE_* signs detected (graphs/collapse.h), 0: none */
+    int64_t collapse_step; /* steps done when first detected */
+    bool stopped_on_collapse; /* stop_on_collapse ended the run there */
+    double teacher_similarity; /* the last step's teacher_cls_similarity (NaN: not computed,
+                                  e.g. a step compiled without it) */
     bool knn_done;
     double knn_accuracy, knn_baseline[2]; /* top-1 % (teacher; raw pixels, random
                                              backbone), when knn_done */
@@ -137,7 +152,7 @@ typedef struct dc_train_result {
 dc_status dc_train(const dc_train_options *opt, dc_train_result *result);
 
 /* The default data folder of a config: Fashion-MNIST's Debian package for
- * "fashion-mnist" (and test configs with in_chans 1), else NULL. */
+ * "fashion-mnist" and "fashion-mnist-long", else NULL. */
 const char *dc_train_default_data(const dc_dinov2_config *c);
 
 #endif

@@ -143,6 +143,9 @@ dc_status dc_vit_check_config(const dc_vit_config *c)
     if (!(c->drop_path >= 0 && c->drop_path < 1))
         return dc_error(DC_ERR_INVALID, "ViT config: drop_path = %g, expected [0, 1)",
                         (double)c->drop_path);
+    if (!(c->interpolate_offset >= 0 && c->interpolate_offset < 1))
+        return dc_error(DC_ERR_INVALID, "ViT config: interpolate_offset = %g, expected [0, 1)",
+                        (double)c->interpolate_offset);
     return DC_OK;
 }
 
@@ -160,7 +163,7 @@ int64_t dc_vit_param_count(const dc_vit_config *c)
                     + (c->layerscale_init != 0 ? 2 * d : 0);
     return d * c->in_chans * c->patch_size * c->patch_size + d /* patch_embed */
            + d                                                 /* cls_token */
-           + (int64_t)c->n_registers * d                       /* reg_token */
+           + (int64_t)c->n_registers * d                       /* registers */
            + (1 + g * g) * d                                   /* pos_embed */
            + d                                                 /* mask_token */
            + c->depth * block + 2 * d;                         /* blocks, norm */
@@ -310,19 +313,25 @@ dc_status dc_vit_declare(dc_graph *g, const dc_vit_config *c, const char *prefix
     vit_decl d = {g, vit, seed};
     const int64_t D = c->embed_dim, P = c->patch_size, C = c->in_chans, G = vit->grid;
     const int64_t tok[] = {1, 1, D}, reg[] = {1, c->n_registers, D}, pos[] = {1, 1 + G * G, D};
-    const int64_t conv_w[] = {D, C, P, P}, conv_b[] = {D}, vec[] = {D};
-    /* timm's state-dict order: the ViT's own parameters, then its submodules. */
+    const int64_t conv_w[] = {D, C, P, P}, conv_b[] = {D}, vec[] = {D}, fb_mask[] = {1, D};
+    /* Without registers timm's layout, with them the official one (vit.h); both
+     * in their state-dict order: the ViT's own parameters, then its submodules. */
+    const bool official = c->n_registers > 0;
     vit->cls = declare(&d, "cls_token", 3, tok, INIT_NORMAL, 0.02);
-    if (c->n_registers > 0)
-        vit->reg = declare(&d, "reg_token", 3, reg, INIT_NORMAL, 1e-6);
     vit->pos = declare(&d, "pos_embed", 3, pos, INIT_TRUNC, 0.02);
-    vit->mask_token = declare(&d, "mask_token", 3, tok, INIT_ZERO, 0);
+    if (official)
+        vit->reg = declare(&d, "register_tokens", 3, reg, INIT_NORMAL, 1e-6);
+    vit->mask_token = official ? declare(&d, "mask_token", 2, fb_mask, INIT_ZERO, 0)
+                               : declare(&d, "mask_token", 3, tok, INIT_ZERO, 0);
     /* xavier_uniform on the (D, C·p·p) view: fan_in C·p·p, fan_out D. */
     vit->patch_w = declare(&d, "patch_embed.proj.weight", 4, conv_w, INIT_UNIFORM,
                            sqrt(6.0 / (double)(C * P * P + D)));
     vit->patch_b = declare(&d, "patch_embed.proj.bias", 1, conv_b, INIT_UNIFORM,
                            1.0 / sqrt((double)(C * P * P)));
     const int64_t fc1_out = c->swiglu ? 2 * vit->hidden : vit->hidden;
+    /* SwiGLU's two linears: timm's SwiGLUPacked fc1/fc2, the official w12/w3. */
+    const char *mlp_in = official && c->swiglu ? "mlp.w12" : "mlp.fc1";
+    const char *mlp_out = official && c->swiglu ? "mlp.w3" : "mlp.fc2";
     for (int i = 0; i < c->depth; i++) {
         vit_block *b = &vit->blocks[i];
         char name[64];
@@ -333,8 +342,8 @@ dc_status dc_vit_declare(dc_graph *g, const dc_vit_config *c, const char *prefix
         if (c->layerscale_init != 0)
             b->ls1 = declare(&d, NAME("ls1.gamma"), 1, vec, INIT_FILL, c->layerscale_init);
         declare_norm(&d, NAME("norm2"), D, &b->norm2_w, &b->norm2_b);
-        declare_linear(&d, NAME("mlp.fc1"), fc1_out, D, &b->fc1_w, &b->fc1_b);
-        declare_linear(&d, NAME("mlp.fc2"), D, vit->hidden, &b->fc2_w, &b->fc2_b);
+        declare_linear(&d, NAME(mlp_in), fc1_out, D, &b->fc1_w, &b->fc1_b);
+        declare_linear(&d, NAME(mlp_out), D, vit->hidden, &b->fc2_w, &b->fc2_b);
         if (c->layerscale_init != 0)
             b->ls2 = declare(&d, NAME("ls2.gamma"), 1, vec, INIT_FILL, c->layerscale_init);
 #undef NAME
@@ -360,13 +369,16 @@ const dc_vit_config *dc_vit_get_config(const dc_vit *vit) { return &vit->cfg; }
 static double cubic1(double x, double A) { return ((A + 2) * x - (A + 3)) * x * x + 1; }
 static double cubic2(double x, double A) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; }
 
-/* m[out][in] (zeroed by the caller): 1-D bicubic interpolation weights. */
-static void bicubic_1d(int in, int out, double *m)
+/* m[out][in] (zeroed by the caller): 1-D bicubic interpolation weights.
+ * scale_factor 0: resize to the size `out`; else F.interpolate's scale_factor. */
+static void bicubic_1d(int in, int out, double scale_factor, double *m)
 {
     const double A = -0.75;
-    /* torch: area_pixel_compute_scale<float> = (float)in / out, then the
-     * source index in double (the 0.5 literals are doubles). */
-    const double scale = (double)((float)in / (float)out);
+    /* torch: area_pixel_compute_scale<float>: (float)in / out for a size, and
+     * for a scale factor (float)(1.0 / scale_factor) (compute_scales_value);
+     * then the source index in double (the 0.5 literals are doubles). */
+    const double scale = scale_factor > 0 ? (double)(float)(1.0 / scale_factor)
+                                          : (double)((float)in / (float)out);
     for (int o = 0; o < out; o++) {
         double real = scale * (o + 0.5) - 0.5;
         double fl = floor(real);
@@ -383,7 +395,9 @@ static void bicubic_1d(int in, int out, double *m)
     }
 }
 
-dc_status dc_bicubic_matrix(int in_h, int in_w, int out_h, int out_w, dc_tensor **out)
+/* The 2-D matrix, the Kronecker product of the two 1-D ones. */
+static dc_status bicubic_matrix(int in_h, int in_w, int out_h, int out_w, double sf_h, double sf_w,
+                                dc_tensor **out)
 {
     *out = NULL;
     const int lim = 1 << 12;
@@ -402,8 +416,8 @@ dc_status dc_bicubic_matrix(int in_h, int in_w, int out_h, int out_w, dc_tensor 
         dc_tensor_destroy(t);
         return dc_error(DC_ERR_NOMEM, "bicubic matrix: out of memory");
     }
-    bicubic_1d(in_h, out_h, mh);
-    bicubic_1d(in_w, out_w, mw);
+    bicubic_1d(in_h, out_h, sf_h, mh);
+    bicubic_1d(in_w, out_w, sf_w, mw);
     float *m = t->data;
     /* M[(oy·out_w + ox), (iy·in_w + ix)] = mh[oy][iy] · mw[ox][ix] */
     for (int oy = 0; oy < out_h; oy++)
@@ -418,14 +432,70 @@ dc_status dc_bicubic_matrix(int in_h, int in_w, int out_h, int out_w, dc_tensor 
     return DC_OK;
 }
 
+dc_status dc_bicubic_matrix(int in_h, int in_w, int out_h, int out_w, dc_tensor **out)
+{
+    return bicubic_matrix(in_h, in_w, out_h, out_w, 0, 0, out);
+}
+
+dc_status dc_bicubic_matrix_scale(int in_h, int in_w, double scale_h, double scale_w,
+                                  dc_tensor **out)
+{
+    *out = NULL;
+    if (!(scale_h > 0 && scale_w > 0 && scale_h < 1e6 && scale_w < 1e6))
+        return dc_error(DC_ERR_INVALID, "bicubic matrix: scale factors %g, %g, expected > 0",
+                        scale_h, scale_w);
+    /* torch's compute_output_size: the double product, truncated. */
+    double oh = (double)in_h * scale_h, ow = (double)in_w * scale_w;
+    if (!(oh < 1 << 13 && ow < 1 << 13))
+        return dc_error(DC_ERR_INVALID, "bicubic matrix: grid %dx%d scaled by %g, %g is too large",
+                        in_h, in_w, scale_h, scale_w);
+    return bicubic_matrix(in_h, in_w, (int)oh, (int)ow, scale_h, scale_w, out);
+}
+
+/* The offset as the config text writes it (the shortest decimal that reads
+ * back as the float), so 0.1f is the 0.1 of the official Python config. */
+static double config_decimal(float v)
+{
+    char buf[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    return strtod(buf, NULL);
+}
+
+dc_status dc_pos_embed_resize_matrix(int grid, int h, int w, float interpolate_offset,
+                                     dc_tensor **out)
+{
+    *out = NULL;
+    if (interpolate_offset == 0)
+        return dc_bicubic_matrix(grid, grid, h, w, out);
+    if (grid <= 0)
+        return dc_error(DC_ERR_INVALID, "pos-embed resize: grid %d", grid);
+    /* interpolate_pos_encoding: scale_factor = ((h + offset) / M, (w + offset) / M). */
+    double offset = config_decimal(interpolate_offset);
+    dc_tensor *m;
+    DC_TRY(dc_bicubic_matrix_scale(grid, grid, (h + offset) / grid, (w + offset) / grid, &m));
+    if (m->dims[0] != (int64_t)h * w) { /* the official code asserts this as well */
+        dc_tensor_destroy(m);
+        return dc_error(DC_ERR_INVALID, "pos-embed resize: grid %dx%d scaled by (%d + %g) / %d "
+                        "does not give %dx%d", grid, grid, h, offset, grid, h, w);
+    }
+    *out = m;
+    return DC_OK;
+}
+
 /* ---- forward ----------------------------------------------------------------------- */
 
 /* The constant resize matrix for (h, w), shared by every use in the graph
  * (student and teacher, global and local calls): found by name. */
-static dc_value *resize_matrix(dc_graph *g, int grid, int h, int w)
+static dc_value *resize_matrix(dc_graph *g, int grid, int h, int w, float offset)
 {
-    char name[96];
-    snprintf(name, sizeof name, "pos_embed_bicubic_%dx%d_to_%dx%d", grid, grid, h, w);
+    char name[96], by[32] = "";
+    if (offset != 0)
+        snprintf(by, sizeof by, "_offset%g", config_decimal(offset));
+    snprintf(name, sizeof name, "pos_embed_bicubic_%dx%d_to_%dx%d%s", grid, grid, h, w, by);
     dc_value *m = dc_graph_find_value(g, name);
     if (m && m->is_initializer && !m->is_state && m->type.rank == 2 &&
         m->type.dims[0].size == (int64_t)h * w && m->type.dims[1].size == (int64_t)grid * grid)
@@ -436,7 +506,7 @@ static dc_value *resize_matrix(dc_graph *g, int grid, int h, int w)
         return NULL;
     }
     dc_tensor *t;
-    dc_status s = dc_bicubic_matrix(grid, grid, h, w, &t);
+    dc_status s = dc_pos_embed_resize_matrix(grid, h, w, offset, &t);
     if (s != DC_OK) {
         vit_fail(g, s);
         return NULL;
@@ -580,7 +650,7 @@ dc_value *dc_vit_forward(dc_graph *g, const dc_vit *vit, dc_value *x, dc_value *
     dc_value *pos_patch = dc_slice(g, vit->pos, 1, 1, 1 + G * G); /* [1, G·G, D] */
     if (h != G || w != G) {
         const int64_t table[] = {G * G, D}, resized[] = {1, HW, D};
-        dc_value *m = resize_matrix(g, (int)G, (int)h, (int)w);
+        dc_value *m = resize_matrix(g, (int)G, (int)h, (int)w, c->interpolate_offset);
         pos_patch = dc_reshape(g, dc_matmul(g, m, dc_reshape(g, pos_patch, table, 2)), resized, 3);
     }
     t = dc_add(g, t, pos_patch);

@@ -1,16 +1,16 @@
 /* The ViT backbone as a graph: timm's VisionTransformer as Lightly builds it
- * for DINOv2 (../shared/reference/dinov2.md §1.1), declared with the builder.
+ * for DINOv2 (graphs/DINOV2.md §2.1), declared with the builder.
  *
  * One dc_vit is the set of parameter values of one backbone in one graph. It
  * can be applied any number of times (the student runs on the masked global
  * crops and on the local crops with shared parameters; autodiff sums the
  * gradients of the uses). The teacher is another dc_vit under another prefix.
  *
- * Parameters carry timm's state-dict names under a caller-chosen prefix
- * ("student.backbone." + "blocks.3.attn.qkv.weight"), plus Lightly's
- * "mask_token" (1, 1, D):
- *   cls_token (1,1,D)  reg_token (1,R,D) when R > 0  pos_embed (1,1+g·g,D)
- *   mask_token (1,1,D)  patch_embed.proj.weight (D,C,p,p) / .bias (D)
+ * Parameters carry state-dict names under a caller-chosen prefix
+ * ("student.backbone." + "blocks.3.attn.qkv.weight"). Without registers they
+ * are timm's VisionTransformer's, plus Lightly's "mask_token" (1, 1, D):
+ *   cls_token (1,1,D)  pos_embed (1,1+g·g,D)  mask_token (1,1,D)
+ *   patch_embed.proj.weight (D,C,p,p) / .bias (D)
  *   blocks.i.{norm1,norm2}.weight/.bias (D)
  *   blocks.i.attn.qkv.weight (3D,D) / .bias (3D)  blocks.i.attn.proj.weight (D,D) / .bias
  *   blocks.i.ls1.gamma, blocks.i.ls2.gamma (D)     (only when layerscale_init != 0)
@@ -19,7 +19,17 @@
  * With SwiGLU the MLP uses timm's SwiGLUPacked naming: fc1 is the packed
  * [x1; x2] projection (2H, D), out = fc2(silu(x1) ⊙ x2), fc2 (D, H); timm's
  * checkpoint filter maps the official w12/w3 onto exactly these.
- * The order of declaration (dc_vit_params) follows timm's state dict. */
+ * With R > 0 registers the backbone is the official DinoVisionTransformer
+ * (facebookresearch/dinov2, hub layout: block_chunks 0), because dinoc
+ * computes registers its way: pos_embed keeps its cls row, the registers are
+ * inserted after the cls token once the position embedding is added, and get
+ * none (timm's reg_token instead needs its no_embed_class layout, where the
+ * cls token gets no position either). The names are then the official ones:
+ *   cls_token (1,1,D)  pos_embed (1,1+g·g,D)  register_tokens (1,R,D)
+ *   mask_token (1,D)   SwiGLU as blocks.i.mlp.w12 (2H,D) / blocks.i.mlp.w3 (D,H)
+ * and the rest as above, so the backbone's tensors load with
+ * load_state_dict(strict=True) into DinoVisionTransformer(..., num_register_tokens=R).
+ * The order of declaration (dc_vit_params) follows the layout's state dict. */
 #ifndef DC_VIT_H
 #define DC_VIT_H
 
@@ -61,10 +71,10 @@ int64_t dc_vit_mlp_hidden(const dc_vit_config *c);
 int64_t dc_vit_param_count(const dc_vit_config *c);
 
 /* Declares the parameters under `prefix` (NULL = "") as training state
- * (dc_state), initialised as Lightly re-initialises timm's ViT (§1.1):
+ * (dc_state), initialised as Lightly re-initialises timm's ViT (§2.1):
  * Linear weights xavier_uniform and biases 0; patch-embed weight
  * xavier_uniform on its (D, C·p·p) view, bias U(±1/√(C·p·p)); cls_token
- * N(0, 0.02); pos_embed trunc_normal(std 0.02, ±2); mask_token 0; reg_token
+ * N(0, 0.02); pos_embed trunc_normal(std 0.02, ±2); mask_token 0; register_tokens
  * N(0, 1e-6) (timm and the official repo); LayerNorm 1 / 0; LayerScale
  * layerscale_init. Every parameter draws from its own stream, seeded by
  * `seed` and its name without the prefix: the same seed gives the same values
@@ -85,11 +95,12 @@ const dc_vit_config *dc_vit_get_config(const dc_vit *vit);
  *   x     [B, C, H, W]: H and W multiples of the patch size (H = W for DINOv2
  *         crops; h = H/p, w = W/p). When (h, w) is not the declared grid
  *         (g, g), the patch rows of pos_embed are resized bicubically by a
- *         constant matrix [h·w, g·g] (dc_bicubic_matrix) applied with MatMul,
- *         so its gradient is the transposed matrix; one initializer per grid,
- *         "pos_embed_bicubic_GxG_to_HxW", shared by every backbone of the
- *         graph. The cls row is used as it is. Registers get no position
- *         embedding.
+ *         constant matrix [h·w, g·g] (dc_pos_embed_resize_matrix, by the
+ *         config's interpolate_offset) applied with MatMul, so its gradient
+ *         is the transposed matrix; one initializer per grid,
+ *         "pos_embed_bicubic_GxG_to_HxW" (with "_offsetO" appended for an
+ *         offset), shared by every backbone of the graph. The cls row is used
+ *         as it is. Registers get no position embedding.
  *   mask  [B, h·w] (1 = masked, 0 = kept) or NULL: a masked patch token
  *         becomes (1−m)·token + m·mask_token BEFORE the position embedding.
  *   keep  [depth, 2, B] or NULL: per-sample drop-path scales (0 or
@@ -112,5 +123,23 @@ dc_value *dc_vit_forward(dc_graph *g, const dc_vit *vit, dc_value *x, dc_value *
  * Kronecker product of the two 1-D ones (computed in double, rounded once).
  * Torch evaluates the weights in float, so entries agree with it to ~1e-6. */
 dc_status dc_bicubic_matrix(int in_h, int in_w, int out_h, int out_w, dc_tensor **out);
+
+/* The same with F.interpolate's scale_factor=(scale_h, scale_w) in place of a
+ * size (recompute_scale_factor=None, torch 1.13): the output grid is
+ * (⌊in_h·scale_h⌋, ⌊in_w·scale_w⌋) (the product in double, truncated), and the
+ * source coordinate is (o + 0.5)·(float)(1/scale) − 0.5 — the scale factor
+ * itself, not in/out. The matrix's first dimension tells the output size. */
+dc_status dc_bicubic_matrix_scale(int in_h, int in_w, double scale_h, double scale_w,
+                                  dc_tensor **out);
+
+/* The pos-embed resize from the declared (grid, grid) to (h, w) for an
+ * interpolate_offset (dinov2_config.h): 0 is dc_bicubic_matrix to the size
+ * (timm's resample_abs_pos_embed); > 0 is the official
+ * interpolate_pos_encoding, dc_bicubic_matrix_scale with scale factors
+ * ((h + offset)/grid, (w + offset)/grid), the offset taken as its shortest
+ * decimal (0.1f is Python's 0.1). As the official code asserts, the scaled
+ * grid must come out as (h, w); otherwise an error names both. */
+dc_status dc_pos_embed_resize_matrix(int grid, int h, int w, float interpolate_offset,
+                                     dc_tensor **out);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer_shapes.h"
 #include "op_registry.h"
 
 /* v's data is known at compile time and cannot change: initializers that the

@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "builder.h"
 
@@ -31,23 +32,77 @@ static dc_value *zero_state(dc_graph *g, const char *name, const dc_value *like)
     return s == DC_OK ? dc_state(g, name, t) : NULL;
 }
 
-/* PyTorch's clip_grad_norm_: total = ‖(‖g_1‖, …, ‖g_n‖)‖, and every gradient
- * is scaled by min(1, max_norm / (total + 1e-6)). min(1, c) is written
- * (1 + c − |1 − c|) / 2 with the ops the registry has. */
-static void clip_gradients(dc_graph *g, dc_value **grads, int n, float max_norm)
+/* PyTorch's clip_grad_norm_ over the gradients grads[members[0..n)]: total =
+ * ‖(‖g_1‖, …, ‖g_n‖)‖, and each of them is scaled by min(1, max_norm / (total
+ * + 1e-6)). min(1, c) is written (1 + c − |1 − c|) / 2 with the ops the
+ * registry has. */
+static void clip_gradients(dc_graph *g, dc_value **grads, const int *members, int n, float max_norm)
 {
     dc_value *sum_sq = NULL;
     for (int i = 0; i < n; i++) {
-        dc_value *sq = dc_reduce(g, "ReduceSum", dc_mul(g, grads[i], grads[i]), NULL, 0, false);
+        dc_value *gi = grads[members[i]];
+        dc_value *sq = dc_reduce(g, "ReduceSum", dc_mul(g, gi, gi), NULL, 0, false);
         sum_sq = sum_sq ? dc_add(g, sum_sq, sq) : sq;
     }
+    /* One builder call a statement, so the graph (and its printed names) does
+     * not depend on the compiler's order of evaluating arguments. */
     dc_value *total = dc_unary(g, "Sqrt", sum_sq);
-    dc_value *coef = dc_div(g, dc_scalar_f32(g, max_norm), dc_add(g, total, dc_scalar_f32(g, 1e-6f)));
+    dc_value *eps = dc_scalar_f32(g, 1e-6f);
+    dc_value *denominator = dc_add(g, total, eps);
+    dc_value *norm = dc_scalar_f32(g, max_norm);
+    dc_value *coef = dc_div(g, norm, denominator);
     dc_value *one = dc_scalar_f32(g, 1.0f);
     dc_value *gap = dc_unary(g, "Abs", dc_sub(g, one, coef));
-    dc_value *scale = dc_mul(g, dc_sub(g, dc_add(g, one, coef), gap), dc_scalar_f32(g, 0.5f));
+    dc_value *twice_min = dc_sub(g, dc_add(g, one, coef), gap);
+    dc_value *half = dc_scalar_f32(g, 0.5f);
+    dc_value *scale = dc_mul(g, twice_min, half);
     for (int i = 0; i < n; i++)
-        grads[i] = dc_mul(g, grads[i], scale);
+        grads[members[i]] = dc_mul(g, grads[members[i]], scale);
+}
+
+/* Clipping as the options ask: clip_norm is the one group "*"; otherwise each
+ * parameter joins the first clip group its name matches, and every group with
+ * a positive max_norm and at least one parameter is clipped on its own. */
+static dc_status clip_by_groups(dc_graph *g, dc_value *const *params, dc_value **grads, int n,
+                                const dc_adamw_options *opt)
+{
+    if (opt->clip_norm < 0 || (opt->clip_norm > 0 && opt->n_clip_groups > 0))
+        return dc_error(DC_ERR_INVALID, "AdamW: clip_norm %g with %d clip groups: give a positive "
+                        "clip_norm or clip groups, not both", opt->clip_norm, opt->n_clip_groups);
+    const dc_clip_group all = {"*", opt->clip_norm};
+    const dc_clip_group *groups = opt->clip_norm > 0 ? &all : opt->clip_groups;
+    int n_groups = opt->clip_norm > 0 ? 1 : opt->n_clip_groups;
+    if (n_groups == 0)
+        return DC_OK;
+    for (int k = 0; k < n_groups; k++)
+        if (!groups[k].pattern || !(groups[k].max_norm >= 0))
+            return dc_error(DC_ERR_INVALID, "AdamW: clip group %d ('%s'): max_norm %g, expected a "
+                            "pattern and a norm >= 0", k, groups[k].pattern ? groups[k].pattern : "",
+                            groups[k].max_norm);
+    int *group_of = malloc(((size_t)n + 1) * sizeof *group_of);
+    int *members = malloc(((size_t)n + 1) * sizeof *members);
+    if (!group_of || !members) {
+        free(group_of);
+        free(members);
+        return dc_error(DC_ERR_NOMEM, "AdamW: clip groups");
+    }
+    for (int i = 0; i < n; i++) {
+        group_of[i] = -1;
+        for (int k = 0; k < n_groups && group_of[i] < 0; k++)
+            if (fnmatch(groups[k].pattern, params[i]->name, 0) == 0)
+                group_of[i] = k;
+    }
+    for (int k = 0; k < n_groups; k++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (group_of[i] == k)
+                members[m++] = i;
+        if (m > 0 && groups[k].max_norm > 0)
+            clip_gradients(g, grads, members, m, groups[k].max_norm);
+    }
+    free(group_of);
+    free(members);
+    return dc_build_status(g);
 }
 
 dc_status dc_add_adamw(dc_graph *g, dc_value *const *params, dc_value *const *grads_in, int n,
@@ -64,8 +119,8 @@ dc_status dc_add_adamw(dc_graph *g, dc_value *const *params, dc_value *const *gr
     dc_value *grads[n > 0 ? n : 1];
     for (int i = 0; i < n; i++)
         grads[i] = grads_in[i];
-    if (opt && opt->clip_norm > 0)
-        clip_gradients(g, grads, n, opt->clip_norm);
+    if (opt)
+        DC_TRY(clip_by_groups(g, params, grads, n, opt));
 
     dc_value *lr = scalar_input(g, "lr"), *wd = scalar_input(g, "weight_decay");
     /* The 1-based step count: state incremented by every run. */

@@ -1,5 +1,6 @@
 /* The optimizer as graph nodes: AdamW with PyTorch's semantics, parameter
- * groups chosen by name pattern, and global-norm gradient clipping.
+ * groups chosen by name pattern, and gradient clipping by norm, over all
+ * parameters or over named sets of them.
  *
  * lr and weight decay enter every step as scalar graph inputs ("lr",
  * "weight_decay"), so one artifact serves a whole schedule. The moments
@@ -18,9 +19,22 @@ typedef struct dc_param_group {
                              separate input lets a schedule freeze a layer for a while) */
 } dc_param_group;
 
+/* A set of parameters whose gradients are clipped together, as one
+ * torch.nn.utils.clip_grad_norm_(set, max_norm) call: every gradient of the set
+ * is scaled by min(1, max_norm / (‖set's gradients‖ + 1e-6)). */
+typedef struct dc_clip_group {
+    const char *pattern; /* fnmatch(3) pattern on the parameter name */
+    float max_norm;      /* 0: the parameters it matches are not clipped */
+} dc_clip_group;
+
 typedef struct dc_adamw_options {
     float beta1, beta2, epsilon;    /* 0.9, 0.999, 1e-8 when all zero */
-    float clip_norm;                /* clip the global gradient norm to this; 0 = no clipping */
+    float clip_norm;                /* clip the norm of all gradients together to this (one
+                                       clip group "*"); 0 = no clipping */
+    const dc_clip_group *clip_groups; /* or clip by sets: a parameter belongs to the first */
+    int n_clip_groups;              /* group its name matches, each set is clipped by its own
+                                       norm; parameters matching none are not clipped. Giving
+                                       both clip_norm and clip groups is an error. */
     const dc_param_group *groups;   /* the first matching pattern wins; parameters */
     int n_groups;                   /* matching none get lr_scale 1 and weight decay */
 } dc_adamw_options;

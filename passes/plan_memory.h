@@ -1,5 +1,5 @@
 /* Memory planning: offsets in the one ARENA region of a plan, from the
- * lifetimes of its buffers over the step schedule (DESIGN.md step 4).
+ * lifetimes of its buffers over the step schedule (ARCHITECTURE.md, one training step, 4).
  *
  * A buffer is live from the step that defines it to its last use; graph
  * inputs from step 0, graph outputs to the end. A view (Reshape, Flatten,

@@ -163,7 +163,6 @@ static dc_status read_idx(const char *path, int ndim, int64_t *dims, uint8_t **d
     if (!g)
         return dc_error(DC_ERR_IO, "%s: cannot open: %s", path,
                         errno ? strerror(errno) : "out of memory");
-    gzbuffer(g, 1 << 18);
     const char *zerr = NULL;
     uint8_t head[16];
     int64_t want = 4 + 4 * (int64_t)ndim;
@@ -200,23 +199,36 @@ static dc_status read_idx(const char *path, int ndim, int64_t *dims, uint8_t **d
         }
         total *= d;
     }
-    uint8_t *buf = malloc(total ? (size_t)total : 1);
-    if (!buf) {
-        st = dc_error(DC_ERR_NOMEM, "%s: cannot allocate %lld bytes", path, (long long)total);
-        goto done;
-    }
-    got = gz_read_all(g, buf, total, &zerr);
-    if (got < 0) {
-        free(buf);
-        st = dc_error(DC_ERR_PARSE, "%s: corrupt gzip stream: %s", path, zerr);
-        goto done;
-    }
-    if (got < total) {
-        free(buf);
-        st = dc_error(DC_ERR_PARSE,
-                      "%s: truncated: the header promises %lld data bytes, the file holds %lld",
-                      path, (long long)total, (long long)got);
-        goto done;
+    /* The buffer grows with the bytes that arrive: a header may promise 2 GiB
+     * in a file of 16 bytes, and only what is there is paid for. */
+    uint8_t *buf = NULL;
+    int64_t cap = 0;
+    got = 0;
+    while (got < total) {
+        if (got == cap) {
+            cap = cap ? (cap > total / 2 ? total : 2 * cap) : (total < (1 << 16) ? total : (1 << 16));
+            uint8_t *grown = realloc(buf, (size_t)cap);
+            if (!grown) {
+                free(buf);
+                st = dc_error(DC_ERR_NOMEM, "%s: cannot allocate %lld bytes", path, (long long)cap);
+                goto done;
+            }
+            buf = grown;
+        }
+        int64_t n = gz_read_all(g, buf + got, cap - got, &zerr);
+        if (n < 0) {
+            free(buf);
+            st = dc_error(DC_ERR_PARSE, "%s: corrupt gzip stream: %s", path, zerr);
+            goto done;
+        }
+        got += n;
+        if (got < cap) {
+            free(buf);
+            st = dc_error(DC_ERR_PARSE,
+                          "%s: truncated: the header promises %lld data bytes, the file holds %lld",
+                          path, (long long)total, (long long)got);
+            goto done;
+        }
     }
     uint8_t extra;
     int64_t more = gz_read_all(g, &extra, 1, &zerr);
@@ -820,4 +832,19 @@ dc_status dc_dataset_get(const dc_dataset *ds, int64_t i, dc_image *img, int *la
     if (label)
         *label = ds->labels[i];
     return DC_OK;
+}
+
+dc_status dc_image_load(const char *path, dc_image *img)
+{
+    img_type t = sniff(path);
+    if (t == IMG_NONE) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return dc_error(DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        fclose(f);
+        return dc_error(DC_ERR_PARSE, "%s: not a JPEG or PNG image", path);
+    }
+    int color = 0;
+    DC_TRY(load_file(path, t, 0, img, &color)); /* the header: grey or colour */
+    return load_file(path, t, color ? 3 : 1, img, &color);
 }

@@ -52,8 +52,11 @@ int64_t dc_dataset_skipped(const dc_dataset *ds);
  * img->pixels) and its label (label may be NULL). Thread-safe. A file that
  * passed the open-time checks but fails to decode is DC_ERR_PARSE naming it. */
 dc_status dc_dataset_get(const dc_dataset *ds, int64_t i, dc_image *img, int *label);
+/* One JPEG or PNG file with its own channels (1 grey, else 3; alpha dropped);
+ * the caller frees img->pixels. Errors name the file. */
+dc_status dc_image_load(const char *path, dc_image *img);
 
-/* What a batch must hold: the DINOv2 recipe's data settings (dinov2.md §3, §5)
+/* What a batch must hold: the DINOv2 recipe's data settings (graphs/DINOV2.md §4, §6)
  * and the step's shapes. Filled from the DINOv2 config by the trainer. */
 typedef struct dc_batch_spec {
     int batch_size, channels;
@@ -62,7 +65,8 @@ typedef struct dc_batch_spec {
     float hflip_prob, jitter_prob, jitter[4]; /* brightness, contrast, saturation, hue
                                                (times cj_strength: 0.4, 0.4, 0.2, 0.1) */
     float gray_prob, blur_prob[3];            /* global 0, global 1, locals */
-    float blur_sigma[2], solarize_prob;       /* solarization on global 1 only */
+    float blur_sigma[3][2], solarize_prob;    /* sigma range per view as blur_prob;
+                                                 solarization on global 1 only */
     float mean[3], std[3];
     int patch_size, n_registers, depth;
     float drop_path;
@@ -70,16 +74,16 @@ typedef struct dc_batch_spec {
     int64_t max_masked;                       /* M, dc_dinov2_max_masked */
 } dc_batch_spec;
 
-/* Lightly's DINOTransform defaults with the EX/BM crop scales (dinov2.md §5)
- * and DINOv2's masking (§3) for a ViT-S/16: B 64, 3 channels, 224/96 crops,
+/* Lightly's DINOTransform defaults with the EX/BM crop scales (graphs/DINOV2.md §6)
+ * and DINOv2's masking (§4) for a ViT-S/16: B 64, 3 channels, 224/96 crops,
  * 8 locals, ImageNet mean/std, depth 12, drop_path 0.1, M for that shape.
  * The trainer overwrites what its config says. */
 void dc_batch_spec_defaults(dc_batch_spec *spec);
 /* The first field out of range, named (probabilities in [0, 1], scales in
- * (0, 1], drop_path in [0, 1), max_masked at least the bound of §3, ...). */
+ * (0, 1], drop_path in [0, 1), max_masked at least the bound of §4, ...). */
 dc_status dc_batch_spec_check(const dc_batch_spec *spec);
 
-/* One augmented view (dinov2.md §5), deterministic in `seed`:
+/* One augmented view (graphs/DINOV2.md §6), deterministic in `seed`:
  * view 0 and 1 are the global crops (spec->global_size, blur_prob[0] / [1],
  * solarisation on view 1 only), view >= 2 the local crops (local_size,
  * blur_prob[2]). Writes out [spec->channels, S, S] (CHW, normalised).
@@ -89,7 +93,7 @@ dc_status dc_batch_spec_check(const dc_batch_spec *spec);
  * ColorJitter with probability jitter_prob in a random order (brightness,
  * contrast, saturation, hue as torchvision's tensor ops; saturation and hue
  * do nothing to grey images); RandomGrayscale (channels kept); Gaussian blur,
- * sigma ~ U(blur_sigma), as a separable kernel of radius ceil(3 sigma) with
+ * sigma ~ U(blur_sigma[view index of blur_prob]), as a separable kernel of radius ceil(3 sigma) with
  * edge replication (PIL approximates it by extended box blurs); solarisation
  * (values >= 128/255 inverted); normalisation. Pixels stay float in [0, 1]
  * between steps, clamped after each (PIL rounds to 8 bits in between).
@@ -98,7 +102,7 @@ dc_status dc_batch_spec_check(const dc_batch_spec *spec);
 dc_status dc_augment_view(const dc_image *img, const dc_batch_spec *spec, int view,
                           uint64_t seed, float *out);
 
-/* iBOT block masks of one step (dinov2.md §3, random_block_mask with
+/* iBOT block masks of one step (graphs/DINOV2.md §4, random_block_mask with
  * batch_mask_ratio = mask_probability, (min, max) image ratio = mask_ratio,
  * at least 4 patches per block, aspect 0.3..1/0.3, 10 tries per block), drawn
  * from the stream `seed`: floor(n_images · mask_probability) images get a

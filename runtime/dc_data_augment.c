@@ -1,4 +1,4 @@
-/* DINOv2 multi-crop augmentation of one view (dinov2.md §5), in float.
+/* DINOv2 multi-crop augmentation of one view (graphs/DINOV2.md §6), in float.
  * Planes are CHW floats in [0, 1]; every op clamps like the 8-bit images of
  * PIL/torchvision would. The spec's checks and defaults live here too. */
 #include <math.h>
@@ -24,7 +24,8 @@ void dc_batch_spec_defaults(dc_batch_spec *s)
     s->jitter[0] = 0.4f, s->jitter[1] = 0.4f, s->jitter[2] = 0.2f, s->jitter[3] = 0.1f;
     s->gray_prob = 0.2f;
     s->blur_prob[0] = 1.0f, s->blur_prob[1] = 0.1f, s->blur_prob[2] = 0.5f;
-    s->blur_sigma[0] = 0.1f, s->blur_sigma[1] = 2.0f;
+    for (int v = 0; v < 3; v++)
+        s->blur_sigma[v][0] = 0.1f, s->blur_sigma[v][1] = 2.0f;
     s->solarize_prob = 0.2f;
     s->mean[0] = 0.485f, s->mean[1] = 0.456f, s->mean[2] = 0.406f;
     s->std[0] = 0.229f, s->std[1] = 0.224f, s->std[2] = 0.225f;
@@ -86,10 +87,11 @@ dc_status dc_batch_spec_check(const dc_batch_spec *s)
     for (int i = 0; i < 4; i++)
         if (!(s->jitter[i] >= 0 && s->jitter[i] <= (i == 3 ? 0.5f : 100.0f)))
             BAD("jitter %s %g (must be in [0, %s])", jn[i], s->jitter[i], i == 3 ? "0.5" : "100");
-    if ((s->blur_prob[0] > 0 || s->blur_prob[1] > 0 || s->blur_prob[2] > 0) &&
-        !(s->blur_sigma[0] > 0 && s->blur_sigma[0] <= s->blur_sigma[1] && s->blur_sigma[1] <= 100))
-        BAD("blur_sigma (%g, %g) (need 0 < min <= max <= 100)", s->blur_sigma[0],
-            s->blur_sigma[1]);
+    for (int v = 0; v < 3; v++)
+        if (s->blur_prob[v] > 0 && !(s->blur_sigma[v][0] > 0 && s->blur_sigma[v][0] <= s->blur_sigma[v][1] &&
+                                     s->blur_sigma[v][1] <= 100))
+            BAD("blur_sigma[%d] (%g, %g) (need 0 < min <= max <= 100)", v, s->blur_sigma[v][0],
+                s->blur_sigma[v][1]);
     for (int c = 0; c < s->channels; c++)
         if (!(s->std[c] > 0) || !isfinite(s->mean[c]) || !isfinite(s->std[c]))
             BAD("mean[%d] %g / std[%d] %g (std must be > 0)", c, s->mean[c], c, s->std[c]);
@@ -523,9 +525,9 @@ dc_status dc_augment_view(const dc_image *img, const dc_batch_spec *spec, int vi
         for (size_t i = 0; i < n; i++)
             out[i] = out[n + i] = out[2 * n + i] = gray_of(out[i], out[n + i], out[2 * n + i]);
 
-    float blur_p = spec->blur_prob[view == 0 ? 0 : view == 1 ? 1 : 2];
-    if (dc_rng_uniform(&r) < blur_p) {
-        float sigma = (float)dc_rng_range(&r, spec->blur_sigma[0], spec->blur_sigma[1]);
+    const int kind = view < 2 ? view : 2; /* the index of blur_prob and blur_sigma */
+    if (dc_rng_uniform(&r) < spec->blur_prob[kind]) {
+        float sigma = (float)dc_rng_range(&r, spec->blur_sigma[kind][0], spec->blur_sigma[kind][1]);
         DC_TRY(gaussian_blur(out, C, S, sigma));
     }
 

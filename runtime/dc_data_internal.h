@@ -81,7 +81,7 @@ typedef struct dc_mask_rect {
     int top, left, h, w;
 } dc_mask_rect;
 
-/* block_mask_image of dinov2.md §3: mask [H·W] (zeroed here) gets at most
+/* One image's mask grown from rectangles (graphs/DINOV2.md §4, step 3): mask [H·W] (zeroed here) gets at most
  * `target` patches in blocks; the blocks actually placed are written to rects
  * (up to max_rects, may be NULL). Returns the number of masked patches. */
 int64_t dc_block_mask_image(dc_rng *r, int H, int W, int64_t target, uint8_t *mask,

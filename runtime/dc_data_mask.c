@@ -1,4 +1,4 @@
-/* iBOT block masks (dinov2.md §3), the masked-token inputs of the step and
+/* iBOT block masks (graphs/DINOV2.md §4), the masked-token inputs of the step and
  * the drop-path keep scales. */
 #include <math.h>
 #include <stdlib.h>

@@ -8,6 +8,8 @@
 #ifndef DC_KERNEL_H
 #define DC_KERNEL_H
 
+#include <stddef.h>
+
 #include "dc_plan.h"
 
 /* Backend handles shared by a session's kernels: the oneDNN engine and stream
@@ -59,5 +61,10 @@ int dc_kernel_candidates(const char *op_type, const dc_kernel **out, int max);
  * (`threads` <= 0: the machine's cores). */
 dc_status dc_kernel_context_create(int threads, dc_kernel_context **out);
 void dc_kernel_context_destroy(dc_kernel_context *ctx);
+
+/* The version of the oneDNN library the dnnl.* kernels run on, as the loaded
+ * library reports it (not the headers'), e.g. "2.6.3": benchmarks and bug
+ * reports name what they measured. Writes at most `cap` bytes. */
+void dc_onednn_version(char *out, size_t cap);
 
 #endif

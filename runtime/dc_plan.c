@@ -40,6 +40,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include "dc_atomic_file.h"
 
 #define PLAN_MAGIC "DINOCPLN"
 enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, N_SECTIONS = 7 };
@@ -54,22 +57,19 @@ static uint32_t tag_value(const char *tag)
            (uint32_t)(uint8_t)tag[2] << 16 | (uint32_t)(uint8_t)tag[3] << 24;
 }
 
-/* CRC-32 as zlib computes it (reflected 0xEDB88320), so `crc32` from zlib or
- * Python's zlib.crc32 can check an artifact. */
+/* CRC-32 as zlib computes it (it is zlib's), so `crc32` from zlib or
+ * Python's zlib.crc32 can check an artifact. zlib counts in uInt: a body
+ * of several GiB goes in pieces. */
 static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
 {
-    uint32_t table[256]; /* 2K operations to build: cheaper than any locking */
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
-    }
     const uint8_t *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    while (n) {
+        uInt piece = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, piece);
+        p += piece;
+        n -= piece;
+    }
+    return crc;
 }
 
 /* ---------------------------------------------------------------- validation */
@@ -388,35 +388,6 @@ static void encode_state_header(const dc_plan *p, bytes *b)
     put_u64(b, p->state_init ? p->region_bytes[DC_REGION_STATE] : 0);
 }
 
-static dc_status write_all(int fd, const void *data, size_t n, const char *path)
-{
-    const uint8_t *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0)
-            return dc_error(DC_ERR_IO, "%s: write failed: %m", path);
-        p += w;
-        n -= (size_t)w;
-    }
-    return DC_OK;
-}
-
-/* Makes the rename durable; a failure here is not worth failing the write. */
-static void sync_parent_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) > 0 ? (int)(slash - path) : 1, path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 dc_status dc_plan_write(const dc_plan *plan, const char *path)
 {
     DC_TRY(dc_plan_validate(plan, path));
@@ -445,44 +416,20 @@ dc_status dc_plan_write(const dc_plan *plan, const char *path)
     put_u32(&head, crc);
     put_u32(&head, 0);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp || head.failed || state_head.failed) {
-        free(tmp);
-        free(meta.data);
-        free(head.data);
-        free(state_head.data);
-        return dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
     dc_status s = DC_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        s = dc_error(DC_ERR_IO, "%s: cannot create: %m", tmp);
-    } else {
-        s = write_all(fd, head.data, head.len, tmp);
-        if (s == DC_OK)
-            s = write_all(fd, meta.data, meta.len, tmp);
-        if (s == DC_OK && const_bytes)
-            s = write_all(fd, plan->constants, (size_t)const_bytes, tmp);
-        if (s == DC_OK)
-            s = write_all(fd, state_head.data, state_head.len, tmp);
-        if (s == DC_OK && state_bytes)
-            s = write_all(fd, plan->state_init, (size_t)state_bytes, tmp);
-        if (s == DC_OK && fsync(fd) != 0)
-            s = dc_error(DC_ERR_IO, "%s: fsync failed: %m", tmp);
-        if (close(fd) != 0 && s == DC_OK)
-            s = dc_error(DC_ERR_IO, "%s: close failed: %m", tmp);
-        if (s == DC_OK && rename(tmp, path) != 0)
-            s = dc_error(DC_ERR_IO, "%s: cannot rename %s into place: %m", path, tmp);
-        if (s != DC_OK)
-            unlink(tmp);
-        else
-            sync_parent_dir(path);
+    if (head.failed || state_head.failed)
+        s = dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
+    dc_atomic_file af;
+    if (s == DC_OK && (s = dc_atomic_file_begin(&af, path)) == DC_OK) {
+        fwrite(head.data, 1, head.len, af.f);
+        fwrite(meta.data, 1, meta.len, af.f);
+        if (const_bytes)
+            fwrite(plan->constants, 1, (size_t)const_bytes, af.f);
+        fwrite(state_head.data, 1, state_head.len, af.f);
+        if (state_bytes)
+            fwrite(plan->state_init, 1, (size_t)state_bytes, af.f);
+        s = dc_atomic_file_commit(&af);
     }
-    free(tmp);
     free(meta.data);
     free(head.data);
     free(state_head.data);
@@ -550,6 +497,7 @@ static dc_status get_f32(reader *r, float *f)
 static dc_status get_count(reader *r, uint64_t raw, uint64_t limit, size_t min_item_bytes,
                            const char *noun, int *out)
 {
+    *out = 0; /* defined on failure too: gcc -O3 cannot see callers skip it */
     if (raw > limit)
         return dc_error(DC_ERR_PARSE, "%s: %s: %llu %s (limit %llu)", r->what, r->where,
                         (unsigned long long)raw, noun, (unsigned long long)limit);
@@ -645,6 +593,10 @@ static dc_status parse_buffers(reader *r, dc_plan *p)
         }
         DC_TRY(get_u32(r, &region));
         DC_TRY(get_u32(r, &pad));
+        /* A reserved field must be 0, so a plan reads back to the bytes it came from. */
+        if (pad != 0)
+            return dc_error(DC_ERR_PARSE, "%s: %s: reserved field after the region is 0x%x, not 0",
+                            r->what, r->where, pad);
         b->region = (dc_region)(region > 255 ? 255 : region); /* validate reports it */
         DC_TRY(get_u64(r, &b->offset));
         DC_TRY(get_u64(r, &b->nbytes));

@@ -1,13 +1,15 @@
 #include "dc_safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "dc_atomic_file.h"
 
 /* Header JSON above this is not a checkpoint dinoc wrote or could use. */
 #define MAX_HEADER_BYTES ((uint64_t)100 << 20)
@@ -113,6 +115,22 @@ static dc_status parse_tensor(const char *name, json_object *entry, const uint8_
     return DC_OK;
 }
 
+/* Whether the JSON text escapes a NUL character (\u0000). json-c cuts keys
+ * at a NUL: two tensors "a\u0000x" and "a\u0000y" would silently become one
+ * tensor "a". Backslashes only occur inside strings, so escapes are found
+ * by walking them in order. */
+static bool escapes_nul(const char *text, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < n && strncmp(text + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* the escaped character */
+    }
+    return false;
+}
+
 dc_status dc_safetensors_parse(const void *bytes, size_t size, const char *what,
                                dc_safetensors **out)
 {
@@ -126,6 +144,9 @@ dc_status dc_safetensors_parse(const void *bytes, size_t size, const char *what,
     if (header > size - 8 || header > MAX_HEADER_BYTES)
         return dc_error(DC_ERR_PARSE, "%s: header of %llu bytes in a file of %zu (truncated?)", what,
                         (unsigned long long)header, size);
+    if (escapes_nul((const char *)b + 8, (size_t)header))
+        return dc_error(DC_ERR_PARSE, "%s: the header has a NUL character (\\u0000) in a name or "
+                        "metadata string", what);
     json_tokener *tok = json_tokener_new();
     json_object *root = tok ? json_tokener_parse_ex(tok, (const char *)b + 8, (int)header) : NULL;
     bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
@@ -182,18 +203,6 @@ dc_status dc_safetensors_load(const char *path, dc_safetensors **out)
     return s;
 }
 
-static dc_status write_fully(int fd, const void *p, size_t n, const char *path)
-{
-    for (const uint8_t *b = p; n;) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0)
-            return dc_error(DC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        b += w;
-        n -= (size_t)w;
-    }
-    return DC_OK;
-}
-
 /* The JSON header, padded with spaces to a multiple of 8 bytes. */
 static char *build_header(dc_tensor *const *tensors, int n, const char *const *keys,
                           const char *const *values, int n_meta, size_t *len)
@@ -242,36 +251,21 @@ dc_status dc_safetensors_save(const char *path, dc_tensor *const *tensors, int n
                             dc_dtype_name(tensors[i]->dtype));
     size_t header_len = 0;
     char *header = build_header(tensors, n, meta_keys, meta_values, n_meta, &header_len);
-    char *tmp = malloc(strlen(path) + 5);
-    if (!header || !tmp) {
-        free(header);
-        free(tmp);
+    if (!header)
         return dc_error(DC_ERR_NOMEM, "%s: header", path);
-    }
-    sprintf(tmp, "%s.tmp", path);
     uint8_t size_le[8];
     for (int i = 0; i < 8; i++)
         size_le[i] = (uint8_t)((uint64_t)header_len >> (8 * i));
-    dc_status s = DC_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        s = dc_error(DC_ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (s == DC_OK)
-        s = write_fully(fd, size_le, 8, tmp);
-    if (s == DC_OK)
-        s = write_fully(fd, header, header_len, tmp);
-    for (int i = 0; s == DC_OK && i < n; i++)
-        s = write_fully(fd, tensors[i]->data, tensors[i]->nbytes, tmp);
-    if (s == DC_OK && fsync(fd) != 0)
-        s = dc_error(DC_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && s == DC_OK)
-        s = dc_error(DC_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (s == DC_OK && rename(tmp, path) != 0)
-        s = dc_error(DC_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
-    if (s != DC_OK && fd >= 0)
-        unlink(tmp);
+    dc_atomic_file af;
+    dc_status s = dc_atomic_file_begin(&af, path);
+    if (s == DC_OK) {
+        fwrite(size_le, 1, 8, af.f);
+        fwrite(header, 1, header_len, af.f);
+        for (int i = 0; i < n; i++)
+            fwrite(tensors[i]->data, 1, tensors[i]->nbytes, af.f);
+        s = dc_atomic_file_commit(&af);
+    }
     free(header);
-    free(tmp);
     return s;
 }
 

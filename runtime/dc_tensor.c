@@ -1,6 +1,7 @@
 #include "dc_tensor.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,23 +11,26 @@ dc_status dc_shape_numel(int rank, const int64_t *dims, dc_dtype dtype, uint64_t
         return dc_error(DC_ERR_INVALID, "rank %d outside 0..%d", rank, DC_MAX_RANK);
     uint64_t elem = dc_dtype_size(dtype) ? dc_dtype_size(dtype) : 1;
     uint64_t limit = DC_TENSOR_MAX_BYTES / elem;
-    uint64_t n = 1;
+    /* The nonzero dims are bounded even when another dim is 0: kernels
+     * multiply parts of a shape ([0, 2^62, 2^62] holds no element, but its
+     * spatial size overflows). */
+    uint64_t nonzero = 1;
+    bool empty = false;
     for (int i = 0; i < rank; i++) {
         if (dims[i] < 0)
             return dc_error(DC_ERR_INVALID, "negative dimension %lld at axis %d",
                             (long long)dims[i], i);
         if (dims[i] == 0) {
-            n = 0;
+            empty = true;
             continue;
         }
-        if (n != 0 && (uint64_t)dims[i] > limit / (n ? n : 1))
+        if ((uint64_t)dims[i] > limit / nonzero)
             return dc_error(DC_ERR_NOMEM, "tensor of more than %llu elements (limit %llu GiB)",
                             (unsigned long long)limit,
                             (unsigned long long)(DC_TENSOR_MAX_BYTES >> 30));
-        if (n != 0)
-            n *= (uint64_t)dims[i];
+        nonzero *= (uint64_t)dims[i];
     }
-    *numel = n;
+    *numel = empty ? 0 : nonzero;
     return DC_OK;
 }
 

@@ -29,8 +29,11 @@
     DC_SUITE(graphs_vit) \
     DC_SUITE(graphs_dinov2) \
     DC_SUITE(graphs_knn) \
+    DC_SUITE(graphs_pca) \
+    DC_SUITE(graphs_config_yaml) \
     DC_SUITE(graphs_export) \
     DC_SUITE(graphs_trainer) \
+    DC_SUITE(tools_cli) \
     DC_SUITE(conformance)
 
 #endif

@@ -8,7 +8,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config
             libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-            libdnnl-dev llvm-16-dev libcunit1-dev libjson-c-dev
+            libdnnl-dev llvm-16-dev libcunit1-dev libjson-c-dev libyaml-dev
             zlib1g-dev libjpeg62-turbo-dev libpng-dev
             libopenmpi-dev openmpi-bin dataset-fashion-mnist gnuplot-nox)
 test_pkgs=(libonnx-testdata python3-onnx python3-numpy clang-16 libclang-rt-16-dev libomp-16-dev)
@@ -40,11 +40,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# ONNX Runtime for Node is only a reference; its install script would try to download GPU
+# ONNX Runtime for Node is only a reference, installed exactly as tools/bench/package-lock.json
+# pins it (`npm ci` never rewrites package.json or the lockfile, so the tree stays clean), again
+# whenever the lockfile is newer than the install. Its install script would try to download GPU
 # binaries, which this machine cannot reach, so it is skipped (the CPU binary ships in the tarball).
+bench="$(dirname "$0")/bench"
 for profile in "${@:-build}"; do
-  if [ "$profile" = reference ] && [ ! -d "$(dirname "$0")/bench/node_modules/onnxruntime-node" ]; then
-    (cd "$(dirname "$0")/bench" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node)
+  if [ "$profile" = reference ] && { [ ! -d "$bench/node_modules/onnxruntime-node" ] ||
+       [ "$bench/package-lock.json" -nt "$bench/node_modules/.package-lock.json" ]; }; then
+    (cd "$bench" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund)
   fi
 done
 echo "bootstrap: all packages present"

@@ -3,7 +3,8 @@
 # main job: train the default DINOv2 config (fashion-mnist: a small ViT on Debian's
 # Fashion-MNIST package) for about ten minutes on two cores, then measure the teacher's
 # k-NN accuracy beside two baselines (raw pixels, an untrained backbone). dinoc train's
-# summary ends the output: the accuracies and where the checkpoint, log and plot are.
+# summary: the accuracies and where the checkpoint, log and plot are; then a patch-feature
+# PCA picture (runs/quickstart/pca.png).
 # Ctrl-C writes a checkpoint; running this again continues the run (delete
 # runs/quickstart to start over).
 set -euo pipefail
@@ -19,3 +20,6 @@ if [ -f "$out/checkpoint.safetensors" ]; then
   resume=(--resume)
 fi
 build/dinoc train --config fashion-mnist --out "$out" --threads "$(nproc)" "${resume[@]}"
+# What the teacher learned, as DINOv2 pictures it: the first three principal components of its
+# patch features on eight test images (RGB, background black), beside the images.
+build/dinoc pca "$out/checkpoint.safetensors" -o "$out/pca.png" --threads "$(nproc)"

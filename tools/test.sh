@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 tools/bootstrap.sh test || exit 1
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDINOC_WERROR=ON >/dev/null &&
   cmake --build build -j"$jobs" || exit 1
 cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang-16 -DCMAKE_BUILD_TYPE=Debug \
-      -DDINOC_SANITIZE=ON -DDINOC_FUZZ=ON >/dev/null &&
+      -DDINOC_SANITIZE=ON -DDINOC_FUZZ=ON -DDINOC_WERROR=ON >/dev/null &&
   cmake --build build-asan -j"$jobs" || exit 1
 
 status=0

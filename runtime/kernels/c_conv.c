@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "c_util.h"
+#include "conv_limits.h"
 
 enum { MAX_SPATIAL = DC_MAX_RANK - 2 };
 
@@ -83,6 +84,9 @@ static dc_status conv_setup(const dc_kernel_args *a, int variant, void *state)
         st->dil[d] = dils ? dils[d] : 1;
         if (st->stride[d] < 1 || st->dil[d] < 1)
             return dc_error(DC_ERR_INVALID, "strides and dilations must be positive");
+        if (!dc_conv_within_limits(st->in[d], st->k[d], st->stride[d], st->dil[d],
+                                   pads ? pads[d] : 0, pads ? pads[st->nsp + d] : 0))
+            return dc_error(DC_ERR_INVALID, DC_CONV_LIMITS_MESSAGE);
         int64_t span = (st->k[d] - 1) * st->dil[d] + 1, pb = 0, pe = 0;
         if (same_upper || same_lower) {
             int64_t out = (st->in[d] + st->stride[d] - 1) / st->stride[d];
@@ -103,9 +107,9 @@ static dc_status conv_setup(const dc_kernel_args *a, int variant, void *state)
                             (long long)span, (long long)(st->in[d] + pb + pe));
         st->o[d] = ext / st->stride[d] + 1;
         want[2 + d] = st->o[d];
-        st->kprod *= st->k[d];
-        st->oprod *= st->o[d];
-        st->iprod *= st->in[d];
+        if (!dc_conv_mul(&st->kprod, st->k[d]) || !dc_conv_mul(&st->oprod, st->o[d]) ||
+            !dc_conv_mul(&st->iprod, st->in[d]))
+            return dc_error(DC_ERR_NOMEM, "convolution of more than 2^63 positions");
     }
     DC_TRY(c_expect_shape(Y, "Y", X->dtype, X->rank, want));
     st->mm = c_mm_for(X->dtype);
@@ -117,7 +121,9 @@ static dc_status conv_setup(const dc_kernel_args *a, int variant, void *state)
     st->y = c_out_data(a, 0);
     if (c_overlaps(st->y, Y->nbytes, st->x, X->nbytes) || c_overlaps(st->y, Y->nbytes, st->w, W->nbytes))
         return dc_error(DC_ERR_INVALID, "Y shares memory with an input");
-    if (!(st->col = c_alloc((size_t)(st->Cg * st->kprod * st->oprod) * st->es)))
+    int64_t col_bytes = st->Cg;
+    if (!dc_conv_mul(&col_bytes, st->kprod) || !dc_conv_mul(&col_bytes, st->oprod) ||
+        !dc_conv_mul(&col_bytes, (int64_t)st->es) || !(st->col = c_alloc((size_t)col_bytes)))
         return dc_error(DC_ERR_NOMEM, "im2col buffer of %lld x %lld",
                         (long long)(st->Cg * st->kprod), (long long)st->oprod);
     return DC_OK;

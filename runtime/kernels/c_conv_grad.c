@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "c_util.h"
+#include "conv_limits.h"
 
 enum { MAX_SPATIAL = DC_MAX_RANK - 2 };
 enum { GRAD_INPUT, GRAD_WEIGHT };
@@ -85,6 +86,8 @@ static dc_status conv_grad_setup(const dc_kernel_args *a, int variant, void *sta
         int64_t pb = pads ? pads[d] : 0, pe = pads ? pads[st->nsp + d] : 0;
         if (st->stride[d] < 1 || st->dil[d] < 1 || pb < 0 || pe < 0)
             return dc_error(DC_ERR_INVALID, "strides and dilations must be positive, pads not negative");
+        if (!dc_conv_within_limits(st->in[d], st->k[d], st->stride[d], st->dil[d], pb, pe))
+            return dc_error(DC_ERR_INVALID, DC_CONV_LIMITS_MESSAGE);
         int64_t span = (st->k[d] - 1) * st->dil[d] + 1, ext = st->in[d] + pb + pe - span;
         if (st->k[d] < 1 || ext < 0)
             return dc_error(DC_ERR_SHAPE, "kernel extent %lld is larger than the padded input %lld",
@@ -92,9 +95,9 @@ static dc_status conv_grad_setup(const dc_kernel_args *a, int variant, void *sta
         st->pad[d] = pb;
         st->o[d] = ext / st->stride[d] + 1;
         want[2 + d] = st->o[d];
-        st->kprod *= st->k[d];
-        st->oprod *= st->o[d];
-        st->iprod *= st->in[d];
+        if (!dc_conv_mul(&st->kprod, st->k[d]) || !dc_conv_mul(&st->oprod, st->o[d]) ||
+            !dc_conv_mul(&st->iprod, st->in[d]))
+            return dc_error(DC_ERR_NOMEM, "convolution of more than 2^63 positions");
     }
     DC_TRY(c_expect_shape(DY, "dy", DY->dtype, DY->rank, want));
     st->mm = c_mm_for(DY->dtype);
@@ -109,6 +112,13 @@ static dc_status conv_grad_setup(const dc_kernel_args *a, int variant, void *sta
     if (c_overlaps(st->out, OUT->nbytes, st->dy, DY->nbytes) ||
         c_overlaps(st->out, OUT->nbytes, c_in_data(a, 1), O->nbytes))
         return dc_error(DC_ERR_INVALID, "the output shares memory with an input");
+    /* col is Cg·K·O elements; tr and part at most Mg·Cg·K·(G + O): refuse
+     * what does not fit int64 before sizing them. */
+    int64_t col_bytes = st->Cg, tr_bytes = st->Mg;
+    if (!dc_conv_mul(&col_bytes, st->kprod) || !dc_conv_mul(&tr_bytes, col_bytes) ||
+        !dc_conv_mul(&tr_bytes, st->G + st->oprod) || !dc_conv_mul(&col_bytes, st->oprod) ||
+        !dc_conv_mul(&tr_bytes, (int64_t)st->es) || !dc_conv_mul(&col_bytes, (int64_t)st->es))
+        return dc_error(DC_ERR_NOMEM, "column buffers of more than 2^63 bytes");
     size_t rows = (size_t)(st->Cg * st->kprod), es = st->es;
     st->col = c_alloc(rows * (size_t)st->oprod * es);
     st->tr = variant == GRAD_INPUT ? c_alloc((size_t)st->G * rows * (size_t)st->Mg * es)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dnnl_util.h"
+#include "conv_limits.h"
 
 enum { MAX_SP = 3 };
 
@@ -66,6 +67,10 @@ static dc_status conv_build(const dc_kernel_args *a, dc_dnnl_state *st)
     for (int i = 0; i < sp; i++)
         if (strides[i] < 1 || dil[i] < 1 || pads[i] < 0 || pads[sp + i] < 0)
             return dc_dnnl_shape_error(a, "strides and dilations must be >= 1, pads >= 0");
+    for (int i = 0; i < sp; i++)
+        if (!dc_conv_within_limits(X->dims[2 + i], W->dims[2 + i], strides[i], dil[i], pads[i],
+                                   pads[sp + i]))
+            return dc_dnnl_shape_error(a, DC_CONV_LIMITS_MESSAGE);
 
     const char *auto_pad = dc_step_string(a->step, "auto_pad", "NOTSET");
     bool same_upper = strcmp(auto_pad, "SAME_UPPER") == 0;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dnnl_util.h"
+#include "conv_limits.h"
 
 enum { MAX_SP = 3 };
 enum { GRAD_INPUT, GRAD_WEIGHT };
@@ -66,6 +67,9 @@ static dc_status conv_grad_build(const dc_kernel_args *a, dc_dnnl_state *st, int
     for (int i = 0; i < sp; i++) {
         if (strides[i] < 1 || dil[i] < 1 || pads[i] < 0 || pads[sp + i] < 0)
             return dc_dnnl_shape_error(a, "strides and dilations must be >= 1, pads >= 0");
+        if (!dc_conv_within_limits(X->dims[2 + i], W->dims[2 + i], strides[i], dil[i], pads[i],
+                                   pads[sp + i]))
+            return dc_dnnl_shape_error(a, DC_CONV_LIMITS_MESSAGE);
         int64_t span = X->dims[2 + i] + pads[i] + pads[sp + i] - ((W->dims[2 + i] - 1) * dil[i] + 1);
         if (span < 0)
             return dc_dnnl_shape_error(a, "kernel larger than the padded input");

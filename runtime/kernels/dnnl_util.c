@@ -390,6 +390,12 @@ void dc_dnnl_release(void *state)
     free(st);
 }
 
+void dc_onednn_version(char *out, size_t cap)
+{
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(out, cap, "%d.%d.%d", v->major, v->minor, v->patch);
+}
+
 const char *dc_dnnl_describe(void *state)
 {
     const dc_dnnl_state *st = state;

@@ -13,6 +13,7 @@
 #include "builder.h"
 #include "dc_npy.h"
 #include "lower.h"
+#include "infer_shapes.h"
 #include "op_registry.h"
 #include "run_model.h"
 #include "test_util.h"

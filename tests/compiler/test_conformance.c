@@ -2,7 +2,7 @@
  * (compiler/conformance.h), as `dinoc conformance` runs them.
  *
  * 1. The 198 folders for the ops of the issue (172 single-op tests and 26
- *    `_expanded` function bodies, listed in reference/toolchain.md §7) must
+ *    `_expanded` function bodies, listed in issue_tests[] below) must
  *    pass, except the ones named below with their reason.
  * 2. Over all 932 node tests: the counts, printed and held to a floor of
  *    passes and a ceiling of failures, so a regression shows. */

@@ -3,8 +3,8 @@
  * Each input is the bytes of a .onnx file. The loader must turn any bytes into
  * either a graph or a status with a message: no crash, leak, hang or allocation
  * the input does not justify (onnx_io.h). A graph that loads must also print
- * (text and Graphviz), save, and load again from its own saved bytes (DESIGN.md:
- * "a graph can always be written as .onnx and read back"). A model that fails
+ * (text and Graphviz), save, and load again from its own saved bytes (ARCHITECTURE.md,
+ * conventions: any graph prints, exports and re-imports as ONNX). A model that fails
  * the full load is tried again with DC_ONNX_NO_CHECK, the path `dinoc inspect`
  * style tools take, and that unverified graph must print too.
  *

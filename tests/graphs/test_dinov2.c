@@ -10,7 +10,16 @@
  * separate iBOT head, drop-path), "test-sinkhorn" (Sinkhorn-Knopp, registers,
  * shared head), "test-tiny-bm" (test-tiny with the overrides in its
  * overrides.txt: layer-wise lr decay, patch-embed lr multiplier, weight-decay
- * groups, binding gradient clipping; an init with AdamW moments at step 3).
+ * groups, binding gradient clipping; an init with AdamW moments at step 3),
+ * "test-tiny-module-clip" and "test-sinkhorn-module-clip" (the same with the
+ * official rules as overrides: clipping per student module at a norm that
+ * binds for one module only, the offset pos-embed resize; separate and shared
+ * heads), and "official-tiny" / "official-tiny-separate": `dinoc step --config
+ * official` with small shapes, registers, SwiGLU, Sinkhorn-Knopp and
+ * drop-path 0.3 against an independent float64 implementation of the official
+ * code's step (tests/models/dinov2_official_reference.py: per-module
+ * clip_grad_norm_, interpolate_offset, efficient stochastic depth; a shared
+ * head, and separate heads at step 4).
  *
  * One exemption: the attention's key bias (the middle third of qkv.bias) has
  * an exactly zero gradient (softmax over the keys is shift invariant), so in
@@ -25,13 +34,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "configs.h"
 #include "dc_safetensors.h"
 #include "dinov2_step.h"
 #include "test_util.h"
 
 #define REF_DIR DINOC_SOURCE_DIR "/tests/models/dinov2_ref/"
 
-enum { MAX_OVERRIDES = 16 };
+enum { MAX_OVERRIDES = 24 };
 
 static const double LOSS_TOL = 1e-5, TENSOR_TOL = 1e-4, CENTER_TOL = 1e-5;
 
@@ -239,6 +249,51 @@ static void run_case(const char *cas, const char *config)
 static void test_tiny(void) { run_case("test-tiny", "test-tiny"); }
 static void test_sinkhorn(void) { run_case("test-sinkhorn", "test-sinkhorn"); }
 static void test_tiny_bm(void) { run_case("test-tiny-bm", "test-tiny"); }
+static void test_tiny_module_clip(void) { run_case("test-tiny-module-clip", "test-tiny"); }
+static void test_sinkhorn_module_clip(void) { run_case("test-sinkhorn-module-clip", "test-sinkhorn"); }
+static void test_official(void) { run_case("official-tiny", "official"); }
+static void test_official_separate(void) { run_case("official-tiny-separate", "official"); }
+
+/* `official` takes the official code's rules, Lightly's configs keep theirs,
+ * and the official ones are printed as a note. */
+static void test_official_rules(void)
+{
+    dc_dinov2_config o, lb, ex;
+    DC_ASSERT_OK(dc_config_named("official", &o));
+    DC_ASSERT_OK(dc_config_named("lightly-benchmark", &lb));
+    DC_ASSERT_OK(dc_config_named("lightly-example", &ex));
+    CU_ASSERT(o.clip_grad_per_module && o.clip_grad == 3.0f);
+    CU_ASSERT(o.vit.interpolate_offset == 0.1f);
+    CU_ASSERT_EQUAL(o.epoch_length, 1250);
+    CU_ASSERT(o.blur_prob[0] == 0.0f && o.blur_prob[1] == 0.9f && o.blur_prob[2] == 0.5f);
+    for (const dc_dinov2_config *l = &lb; l; l = l == &lb ? &ex : NULL) {
+        CU_ASSERT(!l->clip_grad_per_module && l->vit.interpolate_offset == 0.0f);
+        CU_ASSERT_EQUAL(l->epoch_length, 0);
+        CU_ASSERT(l->blur_prob[0] == 1.0f && l->blur_prob[1] == 0.1f && l->blur_prob[2] == 0.5f);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    dc_config_print(&o, f);
+    fclose(f);
+    const char *says[] = {"# note: kept from the official dinov2 code", "clip_grad_per_module",
+                          "(h + 0.1) / grid", "1250 iterations", "0.0 / 0.9 / 0.5",
+                          "\nclip_grad_per_module = true\n", "\nvit.interpolate_offset = 0.1\n"};
+    for (size_t i = 0; i < sizeof says / sizeof *says; i++)
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, says[i]));
+    /* The fields read back from the printed text (checkpoints store it). */
+    dc_dinov2_config back;
+    DC_ASSERT_OK(dc_config_from_text(text, &back));
+    CU_ASSERT(back.clip_grad_per_module && back.vit.interpolate_offset == 0.1f);
+    free(text);
+    DC_ASSERT_OK(dc_config_override(&lb, "clip_grad_per_module=true"));
+    DC_ASSERT_OK(dc_config_override(&lb, "vit.interpolate_offset=0.1"));
+    CU_ASSERT(lb.clip_grad_per_module && lb.vit.interpolate_offset == 0.1f);
+    DC_ASSERT_OK(dc_config_override(&lb, "vit.interpolate_offset=1.5"));
+    CU_ASSERT_EQUAL(dc_config_validate(&lb), DC_ERR_INVALID);
+    CU_ASSERT(strstr(dc_error_message(), "vit.interpolate_offset 1.5 is not in [0, 1)") != NULL);
+}
 
 void register_graphs_dinov2(void)
 {
@@ -246,6 +301,14 @@ void register_graphs_dinov2(void)
         {"test-tiny step matches torch (mean centering, iBOT head, drop-path)", test_tiny},
         {"test-sinkhorn step matches torch (Sinkhorn-Knopp, registers, shared head)", test_sinkhorn},
         {"test-tiny with benchmark optimiser overrides, step 4, matches torch", test_tiny_bm},
+        {"test-tiny with per-module clipping and offset resize, step 4, matches torch",
+         test_tiny_module_clip},
+        {"test-sinkhorn with per-module clipping (shared head) and offset resize matches torch",
+         test_sinkhorn_module_clip},
+        {"official (registers, SwiGLU, Sinkhorn, shared head) matches the official step",
+         test_official},
+        {"official with separate heads, step 4, matches the official step", test_official_separate},
+        {"official takes the official rules and prints them as a note", test_official_rules},
         {NULL, NULL},
     };
     dc_add_suite("graphs_dinov2", tests);

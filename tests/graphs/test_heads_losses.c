@@ -1,6 +1,6 @@
 /* The projection head and the DINO / iBOT / KoLeo losses (graphs/heads.c,
  * graphs/losses.c):
- *   - the reference values of ../shared/reference/dinov2.md §2.5, through the
+ *   - the reference values of graphs/DINOV2.md §9, through the
  *     reference interpreter and through the compiled plan (real kernels);
  *   - Sinkhorn-Knopp against the official iteration written out in C;
  *   - float64 finite-difference checks of every loss and of the head;
@@ -159,7 +159,7 @@ static dc_value *next_value(dc_graph *g, dc_value *s)
     return u->next;
 }
 
-/* ---- §2.5 reference values ------------------------------------------------------ */
+/* ---- reference values (DINOV2.md §9) ------------------------------------------------------ */
 
 /* K=2, τ_t=0.1, τ_s=0.2, center 0, masks [[T,F],[T,F]], [[F,F],[F,T]],
  * [[F,F],[F,F]]: image 0 has 2 masked tokens, image 1 one, image 2 none, so
@@ -520,7 +520,7 @@ static void test_dino_gradients(void)
     DC_ASSERT_OK(dc_tensor_clone(&scopy, st));
     DC_ASSERT_OK(dc_tensor_clone(&ccopy, ct));
     fd_check(&c, dc_dino_loss(c.g, t, s, center, tau, 0.1, B, NL), grad);
-    /* The closed form of §2.1:
+    /* The closed form of DINOV2.md §3.1:
      *   dL/dS_s[b] = (n_s·Q_s[b] − Σ_{t paired with s} P_t[b]) / (N_terms·B·τ_s). */
     const double *T = tcopy->data, *S = scopy->data, *C = ccopy->data;
     const int n_terms = 2 * (2 + NL) - 2;

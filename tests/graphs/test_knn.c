@@ -8,11 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backbone_features.h"
 #include "builder.h"
 #include "configs.h"
 #include "dc_safetensors.h"
 #include "dinov2_step.h"
+#include "export.h"
+#include "interpret.h"
 #include "knn.h"
+#include "test_checkpoints.h"
 #include "test_util.h"
 #include "vit.h"
 
@@ -243,7 +247,7 @@ static void test_raw_pixels_fashion_mnist(void)
     printf("\n    raw pixels %.3f, random backbone %.3f (1000 train, 500 test) ", r.top1_raw,
            r.top1_random);
     CU_ASSERT(r.top1_raw > 0.65 && r.top1_raw <= 1); /* chance is 0.1 */
-    /* LayerScale 1e-5 leaves a fresh cls token nearly image-independent: near chance. */
+    /* An untrained backbone: its accuracy depends on the init (printed), only its range is fixed. */
     CU_ASSERT(r.top1_random >= 0 && r.top1_random <= 1);
 }
 
@@ -311,6 +315,13 @@ static char *write_checkpoint(const char *dir, const char *file, const char *dro
     return path;
 }
 
+/* For the other suites that need a small trained-looking checkpoint
+ * (test_checkpoints.h). */
+char *test_knn_checkpoint(const char *dir, const char *file)
+{
+    return write_checkpoint(dir, file, NULL, NULL, true);
+}
+
 static void test_checkpoint(void)
 {
     char dir[] = "/tmp/dinoc_knn_XXXXXX";
@@ -330,6 +341,18 @@ static void test_checkpoint(void)
     CU_ASSERT(r.top1 > 0.3);
     CU_ASSERT_EQUAL(r.n_train, 400);
     CU_ASSERT_EQUAL(r.n_test, 100);
+    /* The mean patch token and cls ‖ mean patch: twice the width for both. */
+    for (int f = DC_KNN_PATCH; f <= DC_KNN_BOTH; f++) {
+        dc_knn_options fo = opt;
+        fo.baselines = false;
+        fo.features_given = true;
+        fo.features = (dc_knn_features)f;
+        DC_ASSERT_OK(dc_knn_evaluate_opts(good, FASHION_MNIST, FASHION_MNIST, &fo, &r));
+        printf("%s %.3f ", dc_knn_features_name(r.features), r.top1);
+        CU_ASSERT_EQUAL((int)r.features, f);
+        CU_ASSERT(r.top1 > 0.3 && r.top1 <= 1);
+        CU_ASSERT(r.images_per_second > 0 && r.images_per_cpu_second > 0);
+    }
     /* Without baselines they stay -1; the defaults' entry point runs too. */
     opt.baselines = false;
     DC_ASSERT_OK(dc_knn_evaluate_opts(good, FASHION_MNIST, FASHION_MNIST, &opt, &r));
@@ -377,6 +400,72 @@ static void test_checkpoint(void)
     rmdir(dir);
 }
 
+/* Every output of the compiled feature extractor against the exported
+ * backbone (cls and patch tokens) run by the reference interpreter. */
+static void test_backbone_outputs(void)
+{
+    char dir[] = "/tmp/dinoc_knn_XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char *path = write_checkpoint(dir, "feat.safetensors", NULL, NULL, true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(path);
+    enum { B = 3 };
+    dc_graph *g = NULL;
+    dc_export_options eo = {.batch = B, .outputs = DC_EXPORT_BOTH};
+    DC_ASSERT_OK(dc_export_graph(path, &eo, &g));
+    dc_safetensors *st = NULL;
+    DC_ASSERT_OK(dc_safetensors_load(path, &st));
+    dc_dinov2_config c;
+    DC_ASSERT_OK(dc_config_from_text(dc_safetensors_meta(st, "config"), &c));
+    int64_t D = c.vit.embed_dim, N = (c.vit.image_size / c.vit.patch_size) * (c.vit.image_size / c.vit.patch_size);
+    int64_t xd[4] = {B, c.vit.in_chans, c.vit.image_size, c.vit.image_size};
+    dc_tensor *x = NULL, *ref[2] = {NULL, NULL};
+    DC_ASSERT_OK(dc_tensor_create(&x, "images", DC_F32, 4, xd));
+    float *xv = x->data;
+    for (uint64_t i = 0; i < dc_tensor_numel(x); i++)
+        xv[i] = (float)sin(0.37 * (double)i) * 1.5f;
+    DC_ASSERT_OK(dc_interpret(g, &x, 1, ref));
+    const float *cls = ref[0]->data, *patch = ref[1]->data; /* [B, D], [B, N, D] */
+    for (int what = DC_BACKBONE_CLS; what <= DC_BACKBONE_PATCH_TOKENS; what++) {
+        dc_backbone_features f;
+        DC_ASSERT_OK(dc_backbone_features_create(&c, st, path, "teacher.backbone.", B,
+                                                 (dc_backbone_output)what, 1, &f));
+        memcpy(f.images, xv, dc_tensor_numel(x) * sizeof(float));
+        DC_ASSERT_OK(dc_backbone_features_run(&f));
+        double worst = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j = 0; j < f.per_image; j++) {
+                double want;
+                if (what == DC_BACKBONE_PATCH_TOKENS) {
+                    want = patch[b * N * D + j];
+                } else if (what == DC_BACKBONE_CLS || (what == DC_BACKBONE_CLS_PATCH_MEAN && j < D)) {
+                    want = cls[b * D + j];
+                } else {
+                    int64_t d = j % D;
+                    want = 0;
+                    for (int64_t t = 0; t < N; t++)
+                        want += patch[(b * N + t) * D + d];
+                    want /= (double)N;
+                }
+                double err = fabs(f.out[b * f.per_image + j] - want);
+                worst = err > worst ? err : worst;
+            }
+        CU_ASSERT_EQUAL(f.per_image, what == DC_BACKBONE_PATCH_TOKENS ? N * D
+                                     : what == DC_BACKBONE_CLS_PATCH_MEAN ? 2 * D : D);
+        CU_ASSERT(worst < 1e-4);
+        if (worst >= 1e-4)
+            fprintf(stderr, "\n    output %d: max error %g\n", what, worst);
+        dc_backbone_features_destroy(&f);
+    }
+    dc_tensor_destroy(x);
+    dc_tensor_destroy(ref[0]);
+    dc_tensor_destroy(ref[1]);
+    dc_graph_destroy(g);
+    dc_safetensors_destroy(st);
+    unlink(path);
+    free(path);
+    rmdir(dir);
+}
+
 void register_graphs_knn(void)
 {
     static const dc_test_case tests[] = {
@@ -387,6 +476,7 @@ void register_graphs_knn(void)
         {"config text round trip", test_config_text},
         {"raw pixels on Fashion-MNIST", test_raw_pixels_fashion_mnist},
         {"checkpoint path and errors", test_checkpoint},
+        {"backbone features = exported backbone", test_backbone_outputs},
         {NULL, NULL},
     };
     dc_add_suite("graphs_knn", tests);

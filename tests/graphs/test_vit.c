@@ -93,6 +93,39 @@ static void test_bicubic_matches_torch(void)
     }
     printf("\n    bicubic matrices: max |dinoc - torch| = %.3g over %zu grids ", worst,
            sizeof sizes / sizeof sizes[0]);
+    /* The official resize: scale_factor (h + 0.1) / grid, grid -> (h, w). */
+    static const int offset_sizes[][3] = {{14, 6, 6}, {4, 2, 2}, {6, 4, 4}, {7, 3, 5},
+                                          {16, 7, 7}, {4, 7, 7}, {2, 9, 9}, {37, 24, 24}};
+    worst = 0;
+    for (size_t i = 0; i < sizeof offset_sizes / sizeof offset_sizes[0]; i++) {
+        const int *s = offset_sizes[i];
+        char name[64];
+        snprintf(name, sizeof name, "bicubic_offset_%dx%d_%dx%d", s[0], s[0], s[1], s[2]);
+        dc_tensor *want = load_ref("", name), *got = NULL, *by_size = NULL;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+        DC_ASSERT_OK(dc_pos_embed_resize_matrix(s[0], s[1], s[2], 0.1f, &got));
+        DC_ASSERT_OK(dc_bicubic_matrix(s[0], s[0], s[1], s[2], &by_size));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+        const int64_t dims[] = {(int64_t)s[1] * s[2], (int64_t)s[0] * s[0]};
+        CU_ASSERT_FATAL(same_shape(got, 2, dims) && same_shape(want, 2, dims));
+        double d = max_abs_diff(got, want, NULL);
+        if (!(d < 2e-6))
+            fprintf(stderr, "\n    %s: max |dinoc - torch| = %.3g\n", name, d);
+        CU_ASSERT(d < 2e-6);
+        worst = fmax(worst, d);
+        /* Not the size-based matrix: the two rules differ by 0.025 to 0.32 here. */
+        CU_ASSERT(max_abs_diff(by_size, want, NULL) > 1e-2);
+        dc_tensor_destroy(want);
+        dc_tensor_destroy(got);
+        dc_tensor_destroy(by_size);
+    }
+    printf("\n    offset matrices: max |dinoc - torch| = %.3g over %zu grids ", worst,
+           sizeof offset_sizes / sizeof offset_sizes[0]);
+    /* An offset that scales past the target is refused, as the official assert. */
+    dc_tensor *past = NULL;
+    CU_ASSERT_EQUAL(dc_pos_embed_resize_matrix(4, 2, 2, 1.5f, &past), DC_ERR_INVALID);
+    CU_ASSERT(strstr(dc_error_message(), "does not give 2x2") != NULL);
+    CU_ASSERT_PTR_NULL(past);
     /* The identity grid gives the identity matrix. */
     dc_tensor *id;
     DC_ASSERT_OK(dc_bicubic_matrix(5, 5, 5, 5, &id));
@@ -119,7 +152,7 @@ static const vit_case case_a = {
     "a",
     {.image_size = 24, .patch_size = 4, .in_chans = 3, .embed_dim = 16, .depth = 2,
      .num_heads = 2, .mlp_ratio = 4, .swiglu = false, .n_registers = 1,
-     .layerscale_init = 1e-5f, .ln_eps = 1e-6f, .drop_path = 0.25f},
+     .layerscale_init = 1e-5f, .ln_eps = 1e-6f, .drop_path = 0.25f, .interpolate_offset = 0.1f},
     16, true, 36};
 static const vit_case case_b = {
     "b",
@@ -421,8 +454,12 @@ static void test_names_and_init(void)
     dc_value *const *ps, *const *pt;
     int n = dc_vit_params(s, &ps);
     CU_ASSERT_EQUAL(dc_vit_params(t, &pt), n);
+    /* Registers: the official DinoVisionTransformer's state-dict order and names. */
     CU_ASSERT_STRING_EQUAL(ps[0]->name, "student.backbone.cls_token");
-    CU_ASSERT_STRING_EQUAL(ps[1]->name, "student.backbone.reg_token");
+    CU_ASSERT_STRING_EQUAL(ps[1]->name, "student.backbone.pos_embed");
+    CU_ASSERT_STRING_EQUAL(ps[2]->name, "student.backbone.register_tokens");
+    CU_ASSERT_STRING_EQUAL(ps[3]->name, "student.backbone.mask_token");
+    CU_ASSERT_EQUAL(ps[3]->type.rank, 2); /* (1, D) */
     CU_ASSERT_STRING_EQUAL(ps[n - 1]->name, "student.backbone.norm.bias");
     static const char *const expected[] = {
         "pos_embed", "mask_token", "patch_embed.proj.weight", "patch_embed.proj.bias",
@@ -471,7 +508,7 @@ static void test_names_and_init(void)
     CU_ASSERT(std > 0.014 && std < 0.026);
     stats(param_named(s, "student.backbone.pos_embed"), &mean, &std, &maxabs);
     CU_ASSERT(fabs(std - 0.02) < 0.001 && fabs(mean) < 0.001);
-    stats(param_named(s, "student.backbone.reg_token"), &mean, &std, &maxabs);
+    stats(param_named(s, "student.backbone.register_tokens"), &mean, &std, &maxabs);
     CU_ASSERT(maxabs > 0 && maxabs < 1e-5);
     CU_ASSERT(all_equal(param_named(s, "student.backbone.mask_token"), 0.0f));
     CU_ASSERT(all_equal(param_named(s, "student.backbone.blocks.0.attn.qkv.bias"), 0.0f));
@@ -480,6 +517,40 @@ static void test_names_and_init(void)
     CU_ASSERT(all_equal(param_named(s, "student.backbone.norm.bias"), 0.0f));
     CU_ASSERT(all_equal(param_named(s, "student.backbone.blocks.1.ls2.gamma"), 1e-5f));
     dc_graph_destroy(g);
+}
+
+/* The two layouts' names: timm's without registers (Lightly's mask token
+ * (1, 1, D), SwiGLUPacked fc1/fc2), the official one with registers
+ * (register_tokens, mask token (1, D), SwiGLU w12/w3). */
+static void test_layout_names(void)
+{
+    for (int registers = 0; registers <= 1; registers++) {
+        dc_vit_config c;
+        DC_ASSERT_OK(dc_vit_preset("vit-test/4", &c));
+        c.swiglu = true;
+        c.n_registers = registers;
+        dc_graph *g = dc_graph_create("layout");
+        dc_vit *vit = NULL;
+        DC_ASSERT_OK(dc_vit_declare(g, &c, "b.", 1, &vit));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(vit);
+        dc_value *const *ps;
+        int n = dc_vit_params(vit, &ps);
+        const char *const timm[] = {"b.cls_token", "b.pos_embed", "b.mask_token"};
+        const char *const official[] = {"b.cls_token", "b.pos_embed", "b.register_tokens",
+                                        "b.mask_token"};
+        const char *const *want = registers ? official : timm;
+        int n_want = registers ? 4 : 3;
+        CU_ASSERT_FATAL(n > n_want);
+        for (int i = 0; i < n_want; i++)
+            CU_ASSERT_STRING_EQUAL(ps[i]->name, want[i]);
+        const dc_value *mask = param_named(vit, "b.mask_token");
+        CU_ASSERT_EQUAL(mask->type.rank, registers ? 2 : 3);
+        const char *w_in = registers ? "b.blocks.0.mlp.w12.weight" : "b.blocks.0.mlp.fc1.weight";
+        const char *w_out = registers ? "b.blocks.1.mlp.w3.bias" : "b.blocks.1.mlp.fc2.bias";
+        CU_ASSERT_PTR_NOT_NULL(param_named(vit, w_in));
+        CU_ASSERT_PTR_NOT_NULL(param_named(vit, w_out));
+        dc_graph_destroy(g);
+    }
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -604,12 +675,13 @@ void register_graphs_vit(void)
 {
     static const dc_test_case tests[] = {
         {"bicubic pos-embed matrix matches torch", test_bicubic_matches_torch},
-        {"GELU ViT with a register matches torch (interpreter)", test_gelu_registers_interpreted},
+        {"official-layout GELU ViT with a register and offset resize matches torch (interpreter)", test_gelu_registers_interpreted},
         {"SwiGLU ViT without LayerScale matches torch (interpreter)", test_swiglu_interpreted},
-        {"GELU ViT with a register matches torch (compiled plan)", test_gelu_registers_compiled},
+        {"official-layout GELU ViT with a register and offset resize matches torch (compiled plan)", test_gelu_registers_compiled},
         {"SwiGLU ViT without LayerScale matches torch (compiled plan)", test_swiglu_compiled},
         {"parameter counts: vit-s/16 = 21,675,264 and timm's others", test_param_counts},
-        {"timm names, declaration order and initialisation", test_names_and_init},
+        {"names, declaration order and initialisation", test_names_and_init},
+        {"timm's layout without registers, the official one with them", test_layout_names},
         {"vit-s/16 student graph (224 + 96 px) builds and differentiates", test_vits16_student_graph},
         {"bad configurations and inputs are errors", test_bad_configs_and_inputs},
         {NULL, NULL},

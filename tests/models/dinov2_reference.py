@@ -2,7 +2,7 @@
 """Reference data for one DINOv2 training step (graphs/dinov2.c through
 graphs/dinov2_step.c, tested by tests/graphs/test_dinov2.c).
 
-One step as ../shared/reference/dinov2.md §1-§4 describes it, with the choices
+One step as graphs/DINOV2.md §2-§5 describes it, with the choices
 dinoc's graph headers document (graphs/dinov2.h, vit.h, heads.h, losses.h,
 passes/optimizer.h, passes/ema.h):
   - teacher: unmasked global views, no drop-path; its DINO head sees the cls
@@ -22,7 +22,9 @@ passes/optimizer.h, passes/ema.h):
   - centers after the loss from the raw teacher outputs: DINO over the 2B cls
     rows, iBOT over the real masked rows (momentum center_momentum);
   - gradients to every student parameter; torch's clip_grad_norm_ when
-    clip_grad > 0; torch.optim.AdamW with one group per parameter: lr·scale
+    clip_grad > 0, over all of them (Lightly's benchmark) or, with
+    clip_per_module, on the backbone, the DINO head and the iBOT head each
+    (the official rule; a shared head is one module); torch.optim.AdamW with one group per parameter: lr·scale
     (layer-wise decay^(depth+1−layer): tokens, pos_embed and patch_embed 0,
     blocks.i i+1, backbone.norm and heads depth+1; patch_embed × its
     multiplier), weight decay off for ".bias", "norm" and "gamma" (as the
@@ -37,6 +39,12 @@ Cases (directory tests/models/dinov2_ref/<case>/):
                   overrides (layer-wise decay 0.9, patch-embed lr ×0.2, weight
                   decay groups, gradient clipping that binds) and an init that
                   carries AdamW moments and optimizer.step = 3 (not the first step).
+  test-tiny-module-clip  test-tiny-bm with the official rules as overrides:
+                  clipping per module (backbone, DINO head, iBOT head) at a
+                  norm that binds for some modules and not for others, and the
+                  local pos-embed resized by scale factor (h + 0.1)/grid.
+  test-sinkhorn-module-clip  test-sinkhorn (registers, shared head) the same
+                  way: two clipping modules (the shared head clipped once).
 Each holds
   init.safetensors      every student and teacher parameter under dinoc's
                         names (+ dino_center/ibot_center with mean centering,
@@ -48,7 +56,7 @@ Each holds
                         "<param>.exp_avg", "<param>.exp_avg_sq", optimizer.step
   overrides.txt         (test-tiny-bm only) the config overrides, one a line
 
-The weights are random (not §1.1's initialisation) with LayerScale, norms and
+The weights are random (not DINOV2.md §2.1's initialisation) with LayerScale, norms and
 biases far from their defaults so every parameter matters. Inputs are stored
 as float32 and everything is computed in float64 from exactly those float32
 numbers (as the other references here), then stored as float32. Deterministic
@@ -87,7 +95,7 @@ TEST_TINY = dict(
     local=8, ibot_separate_head=True, teacher_heads_copied=False, centering="mean",
     student_temp=0.1, center_momentum=0.9, koleo_weight=0.1, ibot_weight=1.0,
     mask_ratio=(0.1, 0.5), mask_probability=0.5, layerwise_decay=1.0, patch_embed_lr_mult=1.0,
-    clip_grad=0.0, wd_on_all_params=True)
+    clip_grad=0.0, wd_on_all_params=True, clip_per_module=False, offset=0.0)
 CASES = {
     "test-tiny": dict(config="test-tiny", overrides=[], seed=1, **TEST_TINY),
     "test-sinkhorn": dict(config="test-sinkhorn", overrides=[], seed=2, **dict(
@@ -98,6 +106,14 @@ CASES = {
     "test-tiny-bm": dict(config="test-tiny", seed=8, with_moments=True, **dict(
         TEST_TINY, dim=16, hidden=24, bottleneck=8, K=32, layerwise_decay=0.9,
         patch_embed_lr_mult=0.2, wd_on_all_params=False, clip_grad=None)),
+    "test-tiny-module-clip": dict(config="test-tiny", seed=9, with_moments=True, **dict(
+        TEST_TINY, dim=16, hidden=24, bottleneck=8, K=32, layerwise_decay=0.9,
+        patch_embed_lr_mult=0.2, wd_on_all_params=False, clip_grad=None, clip_per_module=True,
+        offset=0.1)),
+    "test-sinkhorn-module-clip": dict(config="test-sinkhorn", seed=10, with_moments=True, **dict(
+        TEST_TINY, registers=2, drop_path=0.0, ibot_separate_head=False,
+        teacher_heads_copied=True, centering="sinkhorn", dim=16, hidden=24, bottleneck=8, K=32,
+        clip_grad=None, clip_per_module=True, offset=0.1)),
 }
 SINKHORN_ITERATIONS = 3
 
@@ -188,7 +204,7 @@ class Side(nn.Module):
         self.backbone = vit_reference.ViT(dict(chans=c["chans"], image=c["image"], patch=c["patch"],
                                                dim=c["dim"], depth=c["depth"], heads=c["heads"],
                                                registers=c["registers"], swiglu=False,
-                                               layerscale=c["layerscale"]))
+                                               layerscale=c["layerscale"], offset=c["offset"]))
         self.dino_head = Head(c["dim"], c["hidden"], c["bottleneck"], c["K"])
         if c["ibot_separate_head"]:
             self.ibot_head = Head(c["dim"], c["hidden"], c["bottleneck"], c["K"])
@@ -234,7 +250,7 @@ def init_models(c, gen):
     return student, teacher
 
 
-# ---- masks (dinov2.md §3, Lightly's random_block_mask) ----------------------------------
+# ---- masks (DINOV2.md §4, Lightly's random_block_mask) ----------------------------------
 
 def block_mask_image(rng, h, w, target, min_masks=4, min_aspect=0.3, attempts=10):
     mask = np.zeros((h, w), bool)
@@ -482,19 +498,35 @@ def compute_step(c, init, x, dtype=torch.float64):
     grads = {n: p.grad.detach().clone() for n, p in s_named}
     assert all(g.abs().max() > 0 for g in grads.values()), "a parameter without gradient"
 
+    def norm(names):
+        return math.sqrt(sum(float((grads[n].double() ** 2).sum()) for n in names))
+
+    # the clipping sets: all student parameters, or one per student module
+    if c["clip_per_module"]:
+        modules = ("student.backbone.", "student.dino_head.", "student.ibot_head.")
+        sets = [[n for n in grads if n.startswith(m)] for m in modules]
+        sets = [names for names in sets if names]
+    else:
+        sets = [list(grads)]
+    norms = [norm(names) for names in sets]
+    total = norm(list(grads))
     clip_used = c["clip_grad"]
-    total = math.sqrt(sum(float((g.double() * g.double()).sum()) for g in grads.values()))
-    if clip_used is None:  # bind at about half the norm, with a number the override can spell
-        clip_used = float(f"{0.5 * total:.3g}")
+    if clip_used is None:  # one set: bind at about half its norm; several: between them
+        lo, hi = min(norms), max(norms)
+        clip_used = float(f"{(0.5 * hi if len(norms) == 1 else 0.5 * (lo + hi)):.3g}")
+        assert len(norms) == 1 or lo < clip_used < hi, (norms, clip_used)
     clip = float(np.float32(clip_used))
-    coef = min(1.0, clip / (total + 1e-6)) if clip > 0 else 1.0
+    coef = {}
+    for names, n_norm in zip(sets, norms):
+        for n in names:
+            coef[n] = min(1.0, clip / (n_norm + 1e-6)) if clip > 0 else 1.0
     step = int(init.get("optimizer.step", torch.tensor(0))) + 1
     state = []
     new_student = {}
     for n, p in s_named:
         m0 = init.get(n + ".exp_avg", torch.zeros_like(p))
         v0 = init.get(n + ".exp_avg_sq", torch.zeros_like(p))
-        p1, m1, v1 = adamw(c, n, p.detach(), grads[n] * coef, m0, v0, step, x)
+        p1, m1, v1 = adamw(c, n, p.detach(), grads[n] * coef[n], m0, v0, step, x)
         new_student[n] = p1
         state += [(n + ".exp_avg", m1), (n + ".exp_avg_sq", v1)]
     mom = x["momentum"].item()
@@ -510,7 +542,7 @@ def compute_step(c, init, x, dtype=torch.float64):
                       (1 - mu) * out["t_patch"].mean(0, keepdim=True)))
     state.append(("optimizer.step", torch.tensor(step, dtype=torch.int64)))
     losses = {k: float(out[k]) for k in ("loss", "dino_loss", "ibot_loss", "koleo_loss")}
-    return losses, grads, state, total, clip_used
+    return losses, grads, state, (total, norms), clip_used
 
 
 def write_results(d, losses, grads, state):
@@ -532,7 +564,12 @@ def run_case(case, c, out_dir):
                           f"head.bottleneck_dim={c['bottleneck']}", f"head.output_dim={c['K']}",
                           f"layerwise_decay={c['layerwise_decay']}",
                           f"patch_embed_lr_mult={c['patch_embed_lr_mult']}",
-                          "wd_on_all_params=false", f"clip_grad={clip:g}"]
+                          f"wd_on_all_params={str(c['wd_on_all_params']).lower()}",
+                          f"clip_grad={clip:g}"]
+        if c["clip_per_module"]:
+            c["overrides"].append("clip_grad_per_module=true")
+        if c["offset"]:
+            c["overrides"].append(f"vit.interpolate_offset={c['offset']:g}")
         with open(os.path.join(d, "overrides.txt"), "w") as f:
             f.write("\n".join(c["overrides"]) + "\n")
     save_safetensors(os.path.join(d, "init.safetensors"), init)
@@ -540,7 +577,8 @@ def run_case(case, c, out_dir):
     write_results(d, losses, grads, state)
     n_masked = int((x["ibot_weight"] != 0).sum())
     print(f"{case}: {len(grads)} student parameters, {n_masked}/{len(x['ibot_index'])} masked "
-          f"rows, grad norm {total:.4g} (clip {clip:g}), " +
+          f"rows, grad norm {total[0]:.4g}, clipping sets {', '.join(f'{v:.4g}' for v in total[1])} "
+          f"(clip {clip:g}), " +
           ", ".join(f"{k} {v:.6f}" for k, v in losses.items()))
 
 

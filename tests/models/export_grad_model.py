@@ -13,6 +13,12 @@ Writes into the directory given as argv[1] (default: next to this script):
   adamw_<param>.npy           every parameter after 10 AdamW steps with two param
                               groups and gradient clipping (optimizer check)
   adamw_losses.npy            the loss before each of those steps
+  clipsets_<param>.npy        every parameter after 10 AdamW steps whose gradients are
+                              clipped as two sets, each by its own norm (two
+                              clip_grad_norm_ calls, as the official DINOv2 clips each
+                              student module): norm, qkv and proj at CLIP_A, the rest
+                              (shared, fc) at CLIP_B
+  clipsets_losses.npy         the loss before each of those steps
 The AdamW settings are mirrored by tests/passes/test_training.c.
 Run with /usr/bin/python3 (python3-torch). Deterministic: seed 0.
 """
@@ -25,6 +31,7 @@ from torch import nn
 
 DIM, TOKENS, BATCH, HEADS = 8, 5, 2, 2
 LR, WEIGHT_DECAY, CLIP, STEPS = 0.05, 0.1, 0.5, 10
+CLIP_A, CLIP_B = 0.2, 0.3
 
 
 class Model(nn.Module):
@@ -60,6 +67,27 @@ def param_groups(model):
             {"params": no_decay, "weight_decay": 0.0, "lr": LR * 0.5}]
 
 
+def train(model, x, target, clip):
+    """STEPS AdamW steps with the two groups; clip(model) clips the gradients."""
+    opt = torch.optim.AdamW(param_groups(model), lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = model(x, target)
+        losses.append(loss.item())
+        loss.backward()
+        clip(model)
+        opt.step()
+    return losses
+
+
+def clip_two_sets(model):
+    first = [p for n, p in model.named_parameters() if n.startswith(("norm", "qkv", "proj"))]
+    rest = [p for n, p in model.named_parameters() if not n.startswith(("norm", "qkv", "proj"))]
+    nn.utils.clip_grad_norm_(first, CLIP_A)
+    nn.utils.clip_grad_norm_(rest, CLIP_B)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     torch.manual_seed(0)
@@ -77,18 +105,20 @@ def main():
         np.save(os.path.join(out, f"grad_{name}.npy"), p.grad.numpy())
 
     model.zero_grad()
-    opt = torch.optim.AdamW(param_groups(model), lr=LR, betas=(0.9, 0.999), eps=1e-8)
-    losses = []
-    for _ in range(STEPS):
-        opt.zero_grad()
-        loss = model(x, target)
-        losses.append(loss.item())
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-        opt.step()
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    losses = train(model, x, target, lambda m: nn.utils.clip_grad_norm_(m.parameters(), CLIP))
     for name, p in model.named_parameters():
         np.save(os.path.join(out, f"adamw_{name}.npy"), p.detach().numpy())
     np.save(os.path.join(out, "adamw_losses.npy"), np.array(losses, dtype=np.float32))
+
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(start[n])
+    model.zero_grad()
+    losses = train(model, x, target, clip_two_sets)
+    for name, p in model.named_parameters():
+        np.save(os.path.join(out, f"clipsets_{name}.npy"), p.detach().numpy())
+    np.save(os.path.join(out, "clipsets_losses.npy"), np.array(losses, dtype=np.float32))
 
 
 if __name__ == "__main__":

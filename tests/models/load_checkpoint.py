@@ -1,15 +1,21 @@
 #!/usr/bin/python3
-"""Loads the backbones of a `dinoc train` checkpoint into a timm-style ViT.
+"""Loads the backbones of a `dinoc train` checkpoint into the module its
+layout names (graphs/vit.h).
 
 usage: load_checkpoint.py CHECKPOINT.safetensors
 
 The checkpoint is read with nothing but the safetensors layout (u64 header
 size, JSON header, raw little-endian data), so no safetensors package is
 needed. For "teacher.backbone." and "student.backbone." the tensors under the
-prefix are stripped of it and loaded with load_state_dict(strict=True) into the
-timm-equivalent VisionTransformer of vit_reference.py (timm's state-dict names,
-plus Lightly's mask_token), built from the checkpoint's "config" metadata: the
-key sets must match exactly. Then a forward pass on random images of the
+prefix are stripped of it and loaded with load_state_dict(strict=True), built
+from the checkpoint's "config" metadata, into
+  - without registers: the timm-equivalent VisionTransformer of
+    vit_reference.py (timm's state-dict names, plus Lightly's mask_token);
+  - with registers: the official DinoVisionTransformer as
+    dinov2_official_reference.py writes it from facebookresearch/dinov2
+    (register_tokens, a cls row in pos_embed, mask_token (1, D), SwiGLU
+    w12/w3, num_register_tokens and interpolate_offset from the config).
+The key sets must match exactly. Then a forward pass on random images of the
 config's size must give finite [B, 1 + registers + N, D] features, also with a
 mask. Prints one line per backbone; exits non-zero on any mismatch.
 Run with /usr/bin/python3 (python3-torch).
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dinov2_official_reference as official  # noqa: E402
 import vit_reference  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32,
@@ -66,6 +73,27 @@ def build_vit(cfg):
         layerscale=layerscale))
 
 
+class OfficialBackbone(official.DinoVisionTransformer):
+    """The official DinoVisionTransformer for the config, called as
+    vit_reference.ViT is: (x, mask) -> the final-LN tokens [B, 1 + R + N, D]."""
+
+    def __init__(self, cfg):
+        layerscale = float(cfg["vit.layerscale_init"])
+        super().__init__(
+            img_size=int(cfg["vit.image_size"]), patch_size=int(cfg["vit.patch_size"]),
+            in_chans=int(cfg["vit.in_chans"]), embed_dim=int(cfg["vit.embed_dim"]),
+            depth=int(cfg["vit.depth"]), num_heads=int(cfg["vit.num_heads"]),
+            mlp_ratio=float(cfg["vit.mlp_ratio"]), init_values=layerscale or None,
+            ffn_layer="swiglufused" if cfg["vit.swiglu"] == "true" else "mlp",
+            num_register_tokens=int(cfg["vit.n_registers"]),
+            interpolate_offset=float(cfg.get("vit.interpolate_offset", "0")))
+
+    def forward(self, x, mask=None):
+        out = super().forward(x, masks=None if mask is None else mask.bool(), is_training=True)
+        return torch.cat([out["x_norm_clstoken"].unsqueeze(1), out["x_norm_regtokens"],
+                          out["x_norm_patchtokens"]], dim=1)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -77,7 +105,7 @@ def main():
     for prefix in ("teacher.backbone.", "student.backbone."):
         state = {k[len(prefix):]: v for k, v in tensors.items()
                  if k.startswith(prefix) and not k.endswith((".exp_avg", ".exp_avg_sq"))}
-        model = build_vit(cfg)
+        model = OfficialBackbone(cfg) if int(cfg["vit.n_registers"]) else build_vit(cfg)
         want, got = set(model.state_dict()), set(state)
         if want != got:
             sys.exit(f"{prefix}: keys differ: missing {sorted(want - got)}, unexpected {sorted(got - want)}")
@@ -92,7 +120,9 @@ def main():
         expect = (3, 1 + int(cfg["vit.n_registers"]) + n, int(cfg["vit.embed_dim"]))
         if tuple(out.shape) != expect or not torch.isfinite(out).all() or not torch.isfinite(masked).all():
             sys.exit(f"{prefix}: forward gave {tuple(out.shape)} (expected {expect}) or non-finite values")
-        print(f"{prefix}: {len(state)} tensors loaded (strict), features {tuple(out.shape)}, "
+        layout = "official DinoVisionTransformer" if int(cfg["vit.n_registers"]) else "timm ViT"
+        print(f"{prefix}: {len(state)} tensors loaded (strict) into the {layout}, "
+              f"features {tuple(out.shape)}, "
               f"step {meta.get('step')}")
 
 

@@ -2,23 +2,27 @@
 """Reference data for graphs/vit.c (tests/graphs/test_vit.c), from PyTorch.
 
 timm is not installed, so the backbone is written out by hand exactly as timm's
-VisionTransformer runs it for Lightly's DINOv2 (../shared/reference/dinov2.md
-§1.1): Conv2d patch embedding, cls token, optional register tokens (after cls,
-no position embedding: the official DINOv2 order), learned pos_embed resized
-with F.interpolate(bicubic, align_corners=False, antialias=False) for other
-grids, Lightly's mask-token blend before the position embedding, pre-norm
-blocks (LayerNorm eps 1e-6, qkv attention, LayerScale, per-sample drop-path
-scales, erf-GELU MLP or SwiGLUPacked), final LayerNorm. Parameter names are
-timm's state-dict names.
+VisionTransformer runs it for Lightly's DINOv2 (graphs/DINOV2.md §2.1): Conv2d patch embedding, cls
+token, optional register tokens (after cls, no position embedding: the official
+DINOv2 order), learned pos_embed resized for other grids with
+F.interpolate(bicubic, align_corners=False, antialias=False) either to the size
+(timm) or, with an interpolate offset, by scale_factor (h + offset) / grid (the
+official interpolate_pos_encoding), Lightly's mask-token blend before the
+position embedding, pre-norm blocks (LayerNorm eps 1e-6, qkv attention,
+LayerScale, per-sample drop-path scales, erf-GELU MLP or SwiGLUPacked), final
+LayerNorm. Parameter names are timm's state-dict names without registers and
+the official DinoVisionTransformer's with them (register_tokens, mask_token
+(1, D), SwiGLU w12/w3), as graphs/vit.h lays them out.
 
 Two cases, each run twice with shared parameters the way the student runs:
   a: 3 channels, image 24 (grid 6), patch 4, D 16, depth 2, 2 heads,
      1 register, GELU MLP, LayerScale; global pass with mask and drop-path,
-     local pass at 16 px (grid 4: bicubic 6 -> 4) with drop-path.
+     local pass at 16 px (grid 4: bicubic 6 -> 4 by scale factor 4.1/6,
+     interpolate offset 0.1) with drop-path.
   b: 1 channel, image 28 (grid 7), patch 4, D 8, depth 2, 2 heads, SwiGLU,
      no LayerScale; global pass with mask and drop-path, local pass at 12 px
      (grid 3) without drop-path.
-The parameters start as §1.1 initialises them; then LayerScale, the norms, the
+The parameters start as §2.1 initialises them; then LayerScale, the norms, the
 biases and the mask token are randomised so that every parameter visibly
 affects the output (at γ = 1e-5 the blocks would hardly matter).
 loss = Σ out_global ⊙ R_global + Σ out_local ⊙ R_local, with the fixed weights
@@ -33,6 +37,7 @@ Writes, under tests/models/vit_ref/ (or argv[1]):
           out_local}.npy             (keep_local absent in case b)
   bicubic_<ih>x<iw>_<oh>x<ow>.npy   torch's float32 bicubic resize matrix
                                     [oh·ow, ih·iw] (interpolating identity images)
+  bicubic_offset_<g>x<g>_<oh>x<ow>.npy  the same by scale_factor (o + 0.1) / g
 Run with /usr/bin/python3 (python3-torch). Deterministic: seed 0.
 """
 import math
@@ -46,15 +51,18 @@ from torch import nn
 
 CASES = {
     "a": dict(chans=3, image=24, local=16, patch=4, dim=16, depth=2, heads=2, registers=1,
-              swiglu=False, layerscale=1e-5, local_keep=True),
+              swiglu=False, layerscale=1e-5, local_keep=True, offset=0.1),
     "b": dict(chans=1, image=28, local=12, patch=4, dim=8, depth=2, heads=2, registers=0,
-              swiglu=True, layerscale=0.0, local_keep=False),
+              swiglu=True, layerscale=0.0, local_keep=False, offset=0.0),
 }
 BATCH, MLP_RATIO, EPS, DROP = 2, 4.0, 1e-6, 0.25
 
 # (in_h, in_w, out_h, out_w) grids for the bicubic-matrix test.
 BICUBIC = [(8, 8, 6, 6), (7, 7, 3, 3), (6, 6, 4, 4), (4, 4, 7, 7), (6, 6, 5, 3), (3, 5, 8, 2),
            (14, 1, 6, 1), (37, 1, 24, 1), (16, 1, 7, 1), (2, 1, 9, 1), (9, 1, 1, 1)]
+# (grid, out_h, out_w) for the offset matrices (test_vit.c has the same list).
+BICUBIC_OFFSET = [(14, 6, 6), (4, 2, 2), (6, 4, 4), (7, 3, 5), (16, 7, 7), (4, 7, 7), (2, 9, 9),
+                  (37, 24, 24)]
 
 
 def mlp_hidden(cfg):
@@ -90,20 +98,22 @@ class LayerScale(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim, hidden, swiglu):
+    def __init__(self, dim, hidden, swiglu, official):
         super().__init__()
         self.swiglu = swiglu
-        self.fc1 = nn.Linear(dim, 2 * hidden if swiglu else hidden)
-        self.fc2 = nn.Linear(hidden, dim)
+        # SwiGLU's linears: timm's SwiGLUPacked fc1/fc2, the official SwiGLUFFN w12/w3
+        self.names = ("w12", "w3") if swiglu and official else ("fc1", "fc2")
+        setattr(self, self.names[0], nn.Linear(dim, 2 * hidden if swiglu else hidden))
+        setattr(self, self.names[1], nn.Linear(hidden, dim))
 
     def forward(self, x):
-        x = self.fc1(x)
+        x = getattr(self, self.names[0])(x)
         if self.swiglu:  # timm SwiGLUPacked (GluMlp, gate_last=False) = dinov2 SwiGLUFFN
             x1, x2 = x.chunk(2, dim=-1)
             x = F.silu(x1) * x2
         else:
             x = F.gelu(x)
-        return self.fc2(x)
+        return getattr(self, self.names[1])(x)
 
 
 class Block(nn.Module):
@@ -114,7 +124,7 @@ class Block(nn.Module):
         self.attn = Attention(dim, cfg["heads"])
         self.ls1 = LayerScale(dim, cfg["layerscale"]) if cfg["layerscale"] else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=EPS)
-        self.mlp = Mlp(dim, mlp_hidden(cfg), cfg["swiglu"])
+        self.mlp = Mlp(dim, mlp_hidden(cfg), cfg["swiglu"], cfg["registers"] > 0)
         self.ls2 = LayerScale(dim, cfg["layerscale"]) if cfg["layerscale"] else nn.Identity()
 
     def forward(self, x, keep):  # keep: [2, B] per-sample drop-path scales, or None
@@ -133,10 +143,17 @@ class ViT(nn.Module):
         super().__init__()
         dim, p, g = cfg["dim"], cfg["patch"], cfg["image"] // cfg["patch"]
         self.grid = g
+        self.offset = cfg.get("offset", 0.0)
+        # registration order = state-dict order: timm's (cls, pos, mask) without
+        # registers, the official (cls, pos, register_tokens, mask (1, D)) with them
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.reg_token = nn.Parameter(torch.zeros(1, cfg["registers"], dim)) if cfg["registers"] else None
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + g * g, dim))
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if cfg["registers"]:
+            self.register_tokens = nn.Parameter(torch.zeros(1, cfg["registers"], dim))
+            self.mask_token = nn.Parameter(torch.zeros(1, dim))
+        else:
+            self.register_tokens = None
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv2d(cfg["chans"], dim, p, p)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg["depth"])])
@@ -148,23 +165,29 @@ class ViT(nn.Module):
         t = t.flatten(2).transpose(1, 2)
         if mask is not None:  # Lightly mask_bool, before the position embedding
             m = mask.unsqueeze(-1)
-            t = (1 - m) * t + m * self.mask_token
+            t = (1 - m) * t + m * self.mask_token.reshape(1, 1, d)
         pos = self.pos_embed
-        if (h, w) != (self.grid, self.grid):  # timm resample_abs_pos_embed, antialias=False
+        if (h, w) != (self.grid, self.grid):  # antialias=False
             patch = pos[:, 1:].reshape(1, self.grid, self.grid, d).permute(0, 3, 1, 2)
-            patch = F.interpolate(patch, size=(h, w), mode="bicubic", align_corners=False,
-                                  antialias=False)
+            if self.offset:  # official interpolate_pos_encoding
+                scale = ((h + self.offset) / self.grid, (w + self.offset) / self.grid)
+                patch = F.interpolate(patch, scale_factor=scale, mode="bicubic",
+                                      align_corners=False, antialias=False)
+                assert patch.shape[-2:] == (h, w)
+            else:  # timm resample_abs_pos_embed
+                patch = F.interpolate(patch, size=(h, w), mode="bicubic", align_corners=False,
+                                      antialias=False)
             pos = torch.cat([pos[:, :1], patch.permute(0, 2, 3, 1).reshape(1, h * w, d)], dim=1)
         t = torch.cat([self.cls_token.expand(b, -1, -1), t], dim=1) + pos
-        if self.reg_token is not None:  # registers after cls, without position embedding
-            t = torch.cat([t[:, :1], self.reg_token.expand(b, -1, -1), t[:, 1:]], dim=1)
+        if self.register_tokens is not None:  # registers after cls, without position embedding
+            t = torch.cat([t[:, :1], self.register_tokens.expand(b, -1, -1), t[:, 1:]], dim=1)
         for i, blk in enumerate(self.blocks):
             t = blk(t, None if keep is None else keep[i])
         return self.norm(t)
 
 
 def init_lightly(model, cfg, gen):
-    """§1.1, then the randomisation described in the module docstring."""
+    """DINOV2.md §2.1, then the randomisation described in the module docstring."""
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, nn.Linear):
@@ -182,8 +205,8 @@ def init_lightly(model, cfg, gen):
         model.cls_token.normal_(0, 0.02, generator=gen)
         model.pos_embed.normal_(0, 0.02, generator=gen).clamp_(-2, 2)
         model.mask_token.normal_(0, 0.5, generator=gen)
-        if model.reg_token is not None:
-            model.reg_token.normal_(0, 0.5, generator=gen)
+        if model.register_tokens is not None:
+            model.register_tokens.normal_(0, 0.5, generator=gen)
         for blk in model.blocks:
             for ls in (blk.ls1, blk.ls2):
                 if isinstance(ls, LayerScale):
@@ -245,6 +268,14 @@ def bicubic_matrix(ih, iw, oh, ow):
     return out.reshape(ih * iw, oh * ow).T.contiguous()
 
 
+def bicubic_offset_matrix(g, oh, ow, offset=0.1):
+    eye = torch.eye(g * g, dtype=torch.float32).reshape(1, g * g, g, g)
+    out = F.interpolate(eye, scale_factor=((oh + offset) / g, (ow + offset) / g), mode="bicubic",
+                        align_corners=False, antialias=False)
+    assert out.shape[-2:] == (oh, ow)
+    return out.reshape(g * g, oh * ow).T.contiguous()
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "vit_ref")
@@ -253,6 +284,9 @@ def main():
         run_case(name, cfg, out_dir)
     for ih, iw, oh, ow in BICUBIC:
         save(os.path.join(out_dir, f"bicubic_{ih}x{iw}_{oh}x{ow}.npy"), bicubic_matrix(ih, iw, oh, ow))
+    for g, oh, ow in BICUBIC_OFFSET:
+        save(os.path.join(out_dir, f"bicubic_offset_{g}x{g}_{oh}x{ow}.npy"),
+             bicubic_offset_matrix(g, oh, ow))
 
 
 if __name__ == "__main__":

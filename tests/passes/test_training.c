@@ -3,7 +3,9 @@
  *     erf-GELU, softmax attention, residuals, a weight shared by two
  *     branches) match torch's within 1e-4 relative;
  *   - ten AdamW steps with weight decay, two param groups and gradient
- *     clipping match torch's parameters within 1e-4;
+ *     clipping match torch's parameters within 1e-4, with one global norm and
+ *     with two clip groups (two clip_grad_norm_ calls);
+ *   - clip groups as IR: golden text of a small graph, and the errors;
  *   - the EMA and center updates, and the AdamW kernels, match their formulas.
  * The reference data comes from tests/models/export_grad_model.py. */
 #include <math.h>
@@ -15,6 +17,7 @@
 #include "ema.h"
 #include "interpret.h"
 #include "onnx_io.h"
+#include "pass_test_util.h"
 #include "run_model.h"
 #include "test_util.h"
 #include "training.h"
@@ -95,11 +98,20 @@ static void test_gradients_match_torch(void)
  * norm parameters at half the lr without decay, clipping at 0.5. */
 static const dc_param_group groups[] = {{"*bias", 0.5f, false, NULL}, {"norm*", 0.5f, false, NULL}};
 
+/* ... and as two clip sets: norm, qkv and proj at 0.2, the rest at 0.3. */
+static const dc_clip_group clip_sets[] = {{"[nqp]*", 0.2f}, {"*", 0.3f}};
+
+typedef struct adamw_case {
+    dc_adamw_options adamw;
+    const char *golden; /* prefix of the torch results */
+    int n_trained;
+} adamw_case;
+
 static dc_status training_step(dc_graph *g, void *ctx)
 {
-    dc_train_options opt = {.loss = "loss",
-                            .adamw = {.clip_norm = 0.5f, .groups = groups, .n_groups = 2}};
-    return dc_make_training_step(g, &opt, ctx);
+    adamw_case *c = ctx;
+    dc_train_options opt = {.loss = "loss", .adamw = c->adamw};
+    return dc_make_training_step(g, &opt, &c->n_trained);
 }
 
 static int buffer_named(const dc_plan *p, const char *name)
@@ -118,19 +130,18 @@ static dc_tensor *scalar(float v)
     return t;
 }
 
-static void test_adamw_steps_match_torch(void)
+static void adamw_steps_match_torch(adamw_case *c)
 {
-    int n_trained = 0;
-    dc_graph_transform t = {training_step, &n_trained};
+    dc_graph_transform t = {training_step, c};
     dc_plan *plan = NULL;
     DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &t, NULL, NULL, &plan));
     CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
-    CU_ASSERT_EQUAL(n_trained, N_PARAMS);
+    CU_ASSERT_EQUAL(c->n_trained, N_PARAMS);
     dc_session *sess;
     DC_ASSERT_OK(dc_session_create(plan, 1, &sess));
     dc_named_tensor in[2];
     load_inputs(in);
-    dc_tensor *lr = scalar(0.05f), *wd = scalar(0.1f), *losses = load_npy("adamw_", "losses");
+    dc_tensor *lr = scalar(0.05f), *wd = scalar(0.1f), *losses = load_npy(c->golden, "losses");
     DC_ASSERT_OK(dc_session_set_input(sess, "x", in[0].tensor));
     DC_ASSERT_OK(dc_session_set_input(sess, "target", in[1].tensor));
     DC_ASSERT_OK(dc_session_set_input(sess, "lr", lr));
@@ -141,17 +152,17 @@ static void test_adamw_steps_match_torch(void)
         DC_ASSERT_OK(dc_session_get_output(sess, 0, &loss));
         double want = ((const float *)losses->data)[step], got = dc_tensor_get_f64(loss, 0);
         if (!(fabs(got - want) <= 1e-4 * fabs(want)))
-            fprintf(stderr, "\n    step %d: loss %.7g, torch %.7g\n", step + 1, got, want);
+            fprintf(stderr, "\n    %s step %d: loss %.7g, torch %.7g\n", c->golden, step + 1, got, want);
         CU_ASSERT(fabs(got - want) <= 1e-4 * fabs(want));
         dc_tensor_destroy(loss);
     }
     for (int i = 0; i < N_PARAMS; i++) {
         int b = buffer_named(plan, params[i]);
         CU_ASSERT_FATAL(b >= 0);
-        dc_tensor *want = load_npy("adamw_", params[i]);
+        dc_tensor *want = load_npy(c->golden, params[i]);
         double err = relative_error(want, dc_session_buffer(sess, b), want);
         if (!(err < 1e-4))
-            fprintf(stderr, "\n    %s after 10 steps: relative error %.3g\n", params[i], err);
+            fprintf(stderr, "\n    %s%s after 10 steps: relative error %.3g\n", c->golden, params[i], err);
         CU_ASSERT(err < 1e-4);
         dc_tensor_destroy(want);
     }
@@ -162,6 +173,104 @@ static void test_adamw_steps_match_torch(void)
     dc_tensor_destroy(in[1].tensor);
     dc_session_destroy(sess);
     dc_plan_destroy(plan);
+}
+
+static void test_adamw_steps_match_torch(void)
+{
+    adamw_case c = {.adamw = {.clip_norm = 0.5f, .groups = groups, .n_groups = 2},
+                    .golden = "adamw_"};
+    adamw_steps_match_torch(&c);
+}
+
+static void test_adamw_clip_sets_match_torch(void)
+{
+    adamw_case c = {.adamw = {.groups = groups, .n_groups = 2, .clip_groups = clip_sets,
+                              .n_clip_groups = 2},
+                    .golden = "clipsets_"};
+    adamw_steps_match_torch(&c);
+}
+
+/* Two parameters clipped as one set, a third exempt (max_norm 0), as IR. */
+static void test_clip_groups_ir(void)
+{
+    dc_graph *g = dc_graph_create("clip");
+    const int64_t d[] = {2};
+    dc_value *p[3], *gr[3];
+    const char *names[] = {"a.w", "a.b", "c"};
+    for (int i = 0; i < 3; i++) {
+        dc_tensor *t;
+        DC_ASSERT_OK(dc_tensor_create(&t, NULL, DC_F32, 1, d));
+        p[i] = dc_state(g, names[i], t);
+        char gname[16];
+        snprintf(gname, sizeof gname, "g%d", i);
+        gr[i] = dc_input(g, gname, DC_F32, 1, d);
+    }
+    const dc_clip_group sets[] = {{"a.*", 1.5f}, {"c", 0}};
+    dc_adamw_options opt = {.clip_groups = sets, .n_clip_groups = 2};
+    DC_ASSERT_OK(dc_add_adamw(g, p, gr, 3, &opt));
+    DC_ASSERT_OK(dc_graph_verify(g));
+    /* One norm over g0 and g1, min(1, 1.5 / (norm + 1e-6)) as (1 + c − |1 − c|)/2,
+     * scaling both; g2 goes to AdamW as it is. */
+    EXPECT_TEXT(g,
+        "graph clip (ir 8, opset 17, ai.dinoc 1)\n"
+        "  input  g0: f32[2]\n"
+        "  input  g1: f32[2]\n"
+        "  input  g2: f32[2]\n"
+        "  input  lr: f32[]\n"
+        "  input  weight_decay: f32[]\n"
+        "  init   a.w = <f32[2] {0, 0}>\n"
+        "  init   a.b = <f32[2] {0, 0}>\n"
+        "  init   c = <f32[2] {0, 0}>\n"
+        "  init   const_12 = <f32[] {1e-06}>\n"
+        "  init   const_15 = <f32[] {1.5}>\n"
+        "  init   const_18 = <f32[] {1}>\n"
+        "  init   const_27 = <f32[] {0.5}>\n"
+        "  init   optimizer.step = <i64[] {0}>\n"
+        "  init   const_34 = <i64[] {1}>\n"
+        "  init   a.w.exp_avg = <f32[2] {0, 0}>\n"
+        "  init   a.w.exp_avg_sq = <f32[2] {0, 0}>\n"
+        "  init   a.b.exp_avg = <f32[2] {0, 0}>\n"
+        "  init   a.b.exp_avg_sq = <f32[2] {0, 0}>\n"
+        "  init   c.exp_avg = <f32[2] {0, 0}>\n"
+        "  init   c.exp_avg_sq = <f32[2] {0, 0}>\n"
+        "  t_1: f32[2] = Mul(g0, g0)  # Mul_0\n"
+        "  t_3: f32[] = ReduceSum(t_1) {keepdims=0}  # ReduceSum_2\n"
+        "  t_5: f32[2] = Mul(g1, g1)  # Mul_4\n"
+        "  t_7: f32[] = ReduceSum(t_5) {keepdims=0}  # ReduceSum_6\n"
+        "  t_9: f32[] = Add(t_3, t_7)  # Add_8\n"
+        "  t_11: f32[] = Sqrt(t_9)  # Sqrt_10\n"
+        "  t_14: f32[] = Add(t_11, const_12)  # Add_13\n"
+        "  t_17: f32[] = Div(const_15, t_14)  # Div_16\n"
+        "  t_20: f32[] = Sub(const_18, t_17)  # Sub_19\n"
+        "  t_22: f32[] = Abs(t_20)  # Abs_21\n"
+        "  t_24: f32[] = Add(const_18, t_17)  # Add_23\n"
+        "  t_26: f32[] = Sub(t_24, t_22)  # Sub_25\n"
+        "  t_29: f32[] = Mul(t_26, const_27)  # Mul_28\n"
+        "  t_31: f32[2] = Mul(g0, t_29)  # Mul_30\n"
+        "  t_33: f32[2] = Mul(g1, t_29)  # Mul_32\n"
+        "  t_36: i64[] = Add(optimizer.step, const_34)  # Add_35\n"
+        "  t_38: f32[2], t_39: f32[2], t_40: f32[2] = ai.dinoc.AdamW(a.w, t_31, a.w.exp_avg, a.w.exp_avg_sq, lr, weight_decay, t_36) {beta1=0.9, beta2=0.999, epsilon=1e-08, lr_scale=1, decay=1}  # AdamW_37\n"
+        "  t_42: f32[2], t_43: f32[2], t_44: f32[2] = ai.dinoc.AdamW(a.b, t_33, a.b.exp_avg, a.b.exp_avg_sq, lr, weight_decay, t_36) {beta1=0.9, beta2=0.999, epsilon=1e-08, lr_scale=1, decay=1}  # AdamW_41\n"
+        "  t_46: f32[2], t_47: f32[2], t_48: f32[2] = ai.dinoc.AdamW(c, g2, c.exp_avg, c.exp_avg_sq, lr, weight_decay, t_36) {beta1=0.9, beta2=0.999, epsilon=1e-08, lr_scale=1, decay=1}  # AdamW_45\n",
+        "AdamW with clip groups");
+    dc_graph_destroy(g);
+
+    /* clip_norm and clip groups together, and a negative norm, are errors. */
+    g = dc_graph_create("clip_errors");
+    for (int i = 0; i < 3; i++) {
+        dc_tensor *t;
+        DC_ASSERT_OK(dc_tensor_create(&t, NULL, DC_F32, 1, d));
+        p[i] = dc_state(g, names[i], t);
+        gr[i] = dc_input(g, names[i][0] == 'c' ? "gc" : i ? "gb" : "ga", DC_F32, 1, d);
+    }
+    opt.clip_norm = 3;
+    CU_ASSERT_EQUAL(dc_add_adamw(g, p, gr, 3, &opt), DC_ERR_INVALID);
+    CU_ASSERT(strstr(dc_error_message(), "not both") != NULL);
+    const dc_clip_group negative[] = {{"*", -1}};
+    dc_adamw_options bad = {.clip_groups = negative, .n_clip_groups = 1};
+    CU_ASSERT_EQUAL(dc_add_adamw(g, p, gr, 3, &bad), DC_ERR_INVALID);
+    CU_ASSERT(strstr(dc_error_message(), "clip group 0 ('*'): max_norm -1") != NULL);
+    dc_graph_destroy(g);
 }
 
 /* A teacher t ← m·t + (1 − m)·s and a center c ← 0.9·c + 0.1·mean_rows(x),
@@ -324,6 +433,8 @@ void register_pass_training(void)
     static const dc_test_case tests[] = {
         {"gradients of a torch-exported model match torch", test_gradients_match_torch},
         {"ten AdamW steps with groups and clipping match torch", test_adamw_steps_match_torch},
+        {"ten AdamW steps clipping two sets apart match torch", test_adamw_clip_sets_match_torch},
+        {"clip groups as IR, and their errors", test_clip_groups_ir},
         {"EMA and center updates follow their formulas", test_ema_and_center_updates},
         {"AdamW reference and runtime kernels follow the formula", test_adamw_kernels_match_formula},
         {"training state round-trips through ONNX", test_state_round_trips_through_onnx},

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -266,6 +268,65 @@ static void test_idx_errors(void)
     free(lab);
     free(img_gz);
     free(lab_gz);
+    rm_rf(dir);
+    free(dir);
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#elif defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#endif
+
+/* Opening `dir` is a DC_ERR_PARSE naming a truncation, in a child whose heap
+ * is limited to 256 MiB (an allocation of what the header promises fails
+ * there). ASan reserves terabytes of shadow memory: under it the limit is
+ * not set and only the error is checked. */
+static void expect_truncated_in_256mib(const char *dir)
+{
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+#ifndef UNDER_ASAN
+        struct rlimit rl = {256u << 20, 256u << 20};
+        setrlimit(RLIMIT_DATA, &rl);
+#endif
+        dc_dataset *ds = NULL;
+        dc_status st = dc_dataset_open(dir, NULL, &ds);
+        int ok = st == DC_ERR_PARSE && strstr(dc_error_message(), "truncated");
+        if (!ok)
+            fprintf(stderr, "\n    expected a truncation, got: %s\n", dc_error_message());
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Inputs fuzz_idx_load found (tests/fuzz). */
+static void test_idx_fuzz_regressions(void)
+{
+    char *dir = tmpdir();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    char *img = path_in(dir, "train-images-idx3-ubyte");
+    char *lab = path_in(dir, "train-labels-idx1-ubyte");
+    char *img_gz = path_in(dir, "train-images-idx3-ubyte.gz");
+    uint8_t ib[256], lb[64];
+    /* A 22-byte file whose header promises 2^20 images of 32x32 (1 GiB):
+     * the reader allocated the whole promise before reading a byte. */
+    size_t in = idx_images(ib, 0x803, 1u << 20, 1);
+    ib[8] = ib[12] = 0, ib[9] = ib[13] = 0, ib[10] = ib[14] = 0, ib[11] = ib[15] = 32;
+    write_bytes(img, ib, in);
+    write_bytes(lab, lb, idx_labels(lb, 3));
+    expect_truncated_in_256mib(dir);
+    /* The same through gzip. */
+    write_gz(img_gz, ib, in);
+    expect_truncated_in_256mib(dir);
+    free(img);
+    free(lab);
+    free(img_gz);
     rm_rf(dir);
     free(dir);
 }
@@ -708,6 +769,7 @@ void register_runtime_data(void)
     static const dc_test_case tests[] = {
         {"fashion_mnist", test_fashion_mnist},
         {"idx_errors", test_idx_errors},
+        {"idx_fuzz_regressions", test_idx_fuzz_regressions},
         {"image_folder", test_image_folder},
         {"late_failure", test_late_failure},
         {"augment_view", test_augment_view},

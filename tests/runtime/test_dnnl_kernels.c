@@ -543,8 +543,8 @@ static void test_conv(void)
     run_conv_case(&(conv_case){2, 3, 1, 20, 4, 1, 3, {1, 2}, {0, 2, 0, 1}, {1, 3}, 0, NULL, 1,
                                DC_REGION_ARENA, 1},
                   1);
-    /* 1x1: oneDNN could want blocked weights (reordered once, CONST); on AVX2
-     * with row-major activations 2.6 takes oihw (x64:gemm:jit) */
+    /* 1x1: oneDNN may want blocked weights (reordered once, CONST) or take
+     * oihw as given, depending on the CPU; both must give the same output */
     run_conv_case(&(conv_case){1, 16, 12, 12, 32, 1, 1, {1, 1}, {0}, {0}, 0, NULL, 1,
                                DC_REGION_CONST, 0},
                   3);
@@ -983,7 +983,12 @@ static void test_table_and_describe(void)
     DC_ASSERT_OK(k->prepare(&a, &state));
     if (state) {
         DC_ASSERT_OK(k->run(state));
-        CU_ASSERT_PTR_NOT_NULL(strstr(dc_dnnl_describe(state), "gemm:jit"));
+        /* Which oneDNN implementation runs depends on the CPU (gemm:jit on
+         * AVX2, brg:avx512_core on AVX-512, ...): only require that one is
+         * named and that it is not oneDNN's reference code, which prepare refuses. */
+        const char *impl = dc_dnnl_describe(state);
+        CU_ASSERT(impl[0] != '\0');
+        CU_ASSERT(strncmp(impl, "ref", 3) != 0);
         double ref[32], mag[32];
         ref_matmul(t.host[0], 2, t.bufs[0].dims, t.host[1], 2, t.bufs[1].dims, ref, mag);
         CU_ASSERT(close_all("MatMul direct", y, ref, mag, 32, 1e-5));

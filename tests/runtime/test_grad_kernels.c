@@ -382,7 +382,7 @@ static void check_compiled(dc_graph *g, dc_named_tensor *inputs, int n_inputs)
 {
     int n_out = g->n_outputs;
     dc_tensor **want = calloc((size_t)n_out, sizeof *want);
-    dc_tensor *in[4];
+    dc_tensor *in[4] = {NULL};
     for (int i = 0; i < n_inputs; i++)
         in[i] = inputs[i].tensor;
     DC_ASSERT_OK(dc_interpret(g, in, n_inputs, want));

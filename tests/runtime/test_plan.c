@@ -454,6 +454,82 @@ static void test_session_kernel_errors(void)
     dc_plan_destroy(p);
 }
 
+/* x f32[1,1,4,4] (ARENA @0) * w f32[1,1,2,2] (CONST @0) -> y f32[1,1,3,3]
+ * (ARENA @64), one Conv step on `kernel` with pads `pad` on every side. */
+static dc_plan *conv_plan(const char *kernel, int64_t pad)
+{
+    dc_plan *p = calloc(1, sizeof *p);
+    p->region_bytes[DC_REGION_ARENA] = 128;
+    p->region_bytes[DC_REGION_CONST] = 64;
+    p->constants = calloc(1, 64);
+    p->n_buffers = 3;
+    p->buffers = calloc(3, sizeof *p->buffers);
+    const char *names[3] = {"x", "w", "y"};
+    const int64_t side[3] = {4, 2, 3};
+    const uint64_t offsets[3] = {0, 0, 64};
+    for (int i = 0; i < 3; i++)
+        p->buffers[i] = (dc_plan_buffer){.name = xstrdup(names[i]), .dtype = DC_F32, .rank = 4,
+                                         .dims = {1, 1, side[i], side[i]},
+                                         .region = i == 1 ? DC_REGION_CONST : DC_REGION_ARENA,
+                                         .offset = offsets[i],
+                                         .nbytes = (uint64_t)(side[i] * side[i]) * 4};
+    p->n_steps = 1;
+    p->steps = calloc(1, sizeof *p->steps);
+    dc_plan_step *s = &p->steps[0];
+    *s = (dc_plan_step){.kernel = xstrdup(kernel), .op_type = xstrdup("Conv"), .node = xstrdup("conv0"),
+                        .n_inputs = 2, .n_outputs = 1, .n_attrs = 1};
+    s->args = calloc(3, sizeof *s->args);
+    s->args[1] = 1, s->args[2] = 2;
+    s->attrs = calloc(1, sizeof *s->attrs);
+    s->attrs[0] = (dc_plan_attr){.name = xstrdup("pads"), .type = DC_PLAN_ATTR_INTS, .n = 4};
+    s->attrs[0].ints = calloc(4, sizeof(int64_t));
+    for (int i = 0; i < 4; i++)
+        s->attrs[0].ints[i] = pad;
+    p->producer = xstrdup("test_plan");
+    return p;
+}
+
+/* Inputs fuzz_plan_load found (tests/fuzz): each must be an error, not a plan
+ * that writes back to other bytes or a kernel that overflows. */
+static void test_fuzz_regressions(void)
+{
+    size_t size;
+    uint8_t *d = small_plan_bytes(&size);
+    /* The u32 after buffer 0's region was ignored: a plan with garbage
+     * there parsed, and wrote back with a 0. Buffer 0 is "x", rank 2:
+     * name (4 + 1), dtype, rank, dims (16), region, then the field. */
+    size_t pad = section(d, size, "BUFS") + 8 + 5 + 4 + 4 + 16 + 4;
+    put_le(d + pad, 0x2a, 4);
+    reseal(d, size);
+    parse_expect(d, size, DC_ERR_PARSE, "buffer 0 'x': reserved field after the region is 0x2a");
+    free(d);
+
+    /* Conv pads near 2^62: the output size overflowed int64 in the kernels'
+     * checks (UBSan). Each conv kernel refuses them now. */
+    const char *kernels[] = {"c.Conv", "dnnl.Conv"};
+    for (int k = 0; k < 2; k++) {
+        dc_plan *p = conv_plan(kernels[k], 0);
+        dc_session *sess = NULL;
+        DC_ASSERT_OK(dc_session_create(p, 1, &sess)); /* the plan itself is fine */
+        dc_session_destroy(sess);
+        p->steps[0].attrs[0].ints[0] = (int64_t)1 << 62;
+        p->steps[0].attrs[0].ints[2] = (int64_t)1 << 62;
+        CU_ASSERT_NOT_EQUAL(dc_session_create(p, 1, &sess), DC_OK);
+        if (!strstr(dc_error_message(), "below 2^31"))
+            fprintf(stderr, "\n    %s: %s\n", kernels[k], dc_error_message());
+        CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "below 2^31"));
+        dc_plan_destroy(p);
+    }
+    /* An empty tensor's other dims multiplied past int64 in kernels that
+     * take the product of a part of the shape: they are bounded too. */
+    uint64_t numel;
+    const int64_t empty_huge[4] = {0, 1, (int64_t)1 << 33, (int64_t)1 << 33};
+    CU_ASSERT_EQUAL(dc_shape_numel(4, empty_huge, DC_F32, &numel), DC_ERR_NOMEM);
+    const int64_t empty[4] = {0, 3, 1 << 10, 1 << 10};
+    DC_ASSERT_OK(dc_shape_numel(4, empty, DC_F32, &numel));
+    CU_ASSERT_EQUAL(numel, 0);
+}
+
 static void test_kernel_table(void)
 {
     const dc_kernel *k = dc_kernel_find("c.MatMul");
@@ -484,6 +560,7 @@ void register_runtime_plan(void)
         {"validation", test_validation},
         {"session_kernel_errors", test_session_kernel_errors},
         {"kernel_table", test_kernel_table},
+        {"fuzz_regressions", test_fuzz_regressions},
         {NULL, NULL},
     };
     dc_add_suite("runtime_plan", tests);

@@ -105,6 +105,28 @@ static void test_bad_files(void)
     CU_ASSERT_EQUAL(dc_safetensors_load("/nonexistent.safetensors", &st), DC_ERR_IO);
 }
 
+/* json-c cut names at an escaped NUL: two tensors "a\u0000x" and
+ * "a\u0000y" loaded as one tensor "a", metadata "v\u0000w" as "v". An
+ * escaped backslash before "u0000" is no NUL. */
+static void test_nul_in_names(void)
+{
+    size_t n;
+    char *b = file_with("{\"a\\u0000x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                        "\"a\\u0000y\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2, &n);
+    expect_error(b, n, DC_ERR_PARSE, "NUL character");
+    free(b);
+    b = file_with("{\"__metadata__\":{\"k\":\"v\\u0000w\"}}", 0, &n);
+    expect_error(b, n, DC_ERR_PARSE, "NUL character");
+    free(b);
+    b = file_with("{\"__metadata__\":{\"k\":\"v\\\\u0000w\"}}", 0, &n);
+    dc_safetensors *st = NULL;
+    DC_ASSERT_OK(dc_safetensors_parse(b, n, "ckpt", &st));
+    if (st)
+        CU_ASSERT_STRING_EQUAL(dc_safetensors_meta(st, "k"), "v\\u0000w");
+    dc_safetensors_destroy(st);
+    free(b);
+}
+
 static void test_failed_save_keeps_old_file(void)
 {
     const int64_t d[] = {4};
@@ -130,6 +152,7 @@ void register_runtime_safetensors(void)
     static const dc_test_case tests[] = {
         {"round trip, read back by Python", test_round_trip_and_python},
         {"truncated and malformed files are errors", test_bad_files},
+        {"a NUL in a name or metadata is an error", test_nul_in_names},
         {"a failed save leaves the previous file", test_failed_save_keeps_old_file},
         {NULL, NULL},
     };

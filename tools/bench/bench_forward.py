@@ -5,7 +5,10 @@ usage: tools/bench/bench_forward.py [--batches 1,32] [--threads 2] [--repeats 10
 Needs the reference packages (tools/bootstrap.sh reference) and a built dinoc
 (build/dinoc). For each batch size it exports the model with PyTorch (opset 17),
 compiles it with dinoc, then times the three systems on the same input and prints
-the median latency of each and the ratios dinoc/ORT and dinoc/PyTorch.
+the median latency of each, the ratios dinoc/ORT and dinoc/PyTorch, and the
+versions measured (dinoc and its oneDNN, ONNX Runtime, PyTorch).
+It times only a quiet machine (quiet.py): it refuses to start beside other work,
+and marks the results INVALID (exit 3) if other work appeared while it ran.
 """
 import argparse
 import os
@@ -23,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import export_vit_s16  # noqa: E402
+import quiet  # noqa: E402
 
 
 def time_torch(batch, threads, repeats):
@@ -40,9 +44,17 @@ def time_torch(batch, threads, repeats):
 
 
 def time_ort(model, batch, threads, repeats):
+    """(median ms, the ONNX Runtime version that ran)."""
     out = subprocess.run(["node", os.path.join(HERE, "ort_bench.js"), model, str(batch),
                           str(threads), str(repeats)], check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[1])
+    fields = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    return float(fields["ort"].split()[0]), fields.get("version", "unknown")
+
+
+def dinoc_versions(dinoc):
+    """dinoc's `version` output on one line: "dinoc 0.1.0, oneDNN 2.6.3"."""
+    out = subprocess.run([dinoc, "version"], check=True, capture_output=True, text=True)
+    return ", ".join(out.stdout.splitlines())
 
 
 def time_dinoc(dinoc, model, batch, threads, repeats, work):
@@ -65,20 +77,28 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--dinoc", default=os.path.join(ROOT, "build", "dinoc"))
+    quiet.add_arguments(ap)
     args = ap.parse_args()
+    watch = quiet.Watch(args, "bench_forward")
     print(f"ViT-S/16 forward, {args.threads} threads, median of {args.repeats} runs (ms)")
     print(f"{'batch':>5} {'dinoc':>9} {'ORT':>9} {'PyTorch':>9} {'dinoc/ORT':>10} {'dinoc/PyTorch':>14}")
+    ort_version = None
     with tempfile.TemporaryDirectory() as work:
         for batch in (int(b) for b in args.batches.split(",")):
             model = os.path.join(work, f"vits16_b{batch}.onnx")
             torch.onnx.export(export_vit_s16.build(), torch.randn(batch, 3, 224, 224), model,
                               opset_version=17, input_names=["pixels"], output_names=["logits"])
+            watch.check(f"before batch {batch}")
             dinoc_ms = time_dinoc(args.dinoc, model, batch, args.threads, args.repeats, work)
-            ort_ms = time_ort(model, batch, args.threads, args.repeats)
+            ort_ms, ort_version = time_ort(model, batch, args.threads, args.repeats)
             torch_ms = time_torch(batch, args.threads, args.repeats)
+            watch.check(f"after batch {batch}")
             print(f"{batch:>5} {dinoc_ms:>9.1f} {ort_ms:>9.1f} {torch_ms:>9.1f} "
-                  f"{dinoc_ms / ort_ms:>10.2f} {dinoc_ms / torch_ms:>14.2f}")
+                  f"{dinoc_ms / ort_ms:>10.2f} {dinoc_ms / torch_ms:>14.2f}{watch.mark()}")
+    print(f"versions: {dinoc_versions(args.dinoc)}, ONNX Runtime {ort_version} (onnxruntime-node), "
+          f"PyTorch {torch.__version__}")
+    return watch.report()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

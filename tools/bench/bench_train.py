@@ -16,7 +16,10 @@ times one full training step (forward, backward, AdamW, EMA, centers) on them:
            one warm-up step, then N timed ones.
 Each system runs in a fresh subprocess; its peak RSS is that child's ru_maxrss
 (os.wait4). Prints the median step time, images/s (B images per step), peak
-RSS and the ratios dinoc/PyTorch. A case that does not fit (dinoc: "the plan
+RSS, the ratios dinoc/PyTorch and the versions measured (dinoc and its oneDNN,
+PyTorch). It times only a quiet machine (quiet.py): it
+refuses to start beside other work, and marks the results INVALID (exit 3) if
+other work appeared while it ran. A case that does not fit (dinoc: "the plan
 needs X GB"; PyTorch: killed) is reported in the table and retried at batch 8.
 """
 import argparse
@@ -36,6 +39,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(ROOT, "tests", "models")
+sys.path.insert(0, HERE)
+import quiet  # noqa: E402
 CASES = {
     "fashion-mnist": ("fashion-mnist", []),
     "vits16-b16": ("lightly-example", ["batch_size=16"]),
@@ -47,7 +52,7 @@ FALLBACK_BATCH = 8
 
 def dinoc_config(dinoc, name, overrides):
     """`dinoc config` as a dict of field -> string."""
-    out = subprocess.run([dinoc, "config", name, *overrides], check=True, capture_output=True,
+    out = subprocess.run([dinoc, "config", name, "--text", *overrides], check=True, capture_output=True,
                          text=True).stdout
     return dict(l.split(" = ", 1) for l in out.splitlines() if " = " in l and not l.startswith("#"))
 
@@ -69,6 +74,7 @@ def reference_config(f):
         mask_ratio=(float(f["mask_ratio_min"]), float(f["mask_ratio_max"])),
         mask_probability=float(f["mask_probability"]), layerwise_decay=float(f["layerwise_decay"]),
         patch_embed_lr_mult=float(f["patch_embed_lr_mult"]), clip_grad=float(f["clip_grad"]),
+        clip_per_module=b("clip_grad_per_module"), offset=float(f["vit.interpolate_offset"]),
         wd_on_all_params=b("wd_on_all_params"), lr=float(f["lr"]),
         weight_decay=float(f["weight_decay"]), momentum=float(f["momentum_teacher"]),
         teacher_temp=float(f["teacher_temp"]))
@@ -197,7 +203,11 @@ def torch_child(cfg_path, init_path, batch_path, threads, repeats):
         kol = c["koleo_weight"] * (ref.koleo(s_cls_tokens[:b]) + ref.koleo(s_cls_tokens[b:]))
         loss = dino + c["ibot_weight"] * ibot + kol
         loss.backward()
-        if c["clip_grad"] > 0:
+        if c["clip_grad"] > 0 and c["clip_per_module"]:  # the official rule
+            for module in (student.backbone, student.dino_head, getattr(student, "ibot_head", None)):
+                if module is not None:
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), c["clip_grad"])
+        elif c["clip_grad"] > 0:
             torch.nn.utils.clip_grad_norm_(s_params, c["clip_grad"])
         opt.step()
         with torch.no_grad():
@@ -218,6 +228,7 @@ def torch_child(cfg_path, init_path, batch_path, threads, repeats):
         times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     print(f"loss={loss:.6f}")
+    print(f"version torch={torch.__version__}")
     print(f"time: median_ms={times[len(times) // 2]:.3f} min_ms={times[0]:.3f} over {repeats} runs")
 
 
@@ -240,7 +251,9 @@ def measure(name, cmd, log):
     m = re.search(r"median_ms=([0-9.]+)", text)
     if rc == 0 and m:
         loss = re.search(r"loss=([0-9.eE+-]+)", text)
-        return {"ms": float(m.group(1)), "rss": rss, "loss": loss and float(loss.group(1))}
+        version = re.search(r"version torch=(\S+)", text)
+        return {"ms": float(m.group(1)), "rss": rss, "loss": loss and float(loss.group(1)),
+                "version": version and version.group(1)}
     need = re.search(r"needs [0-9.]+ GB[^\n]*", text)
     if need:
         return {"error": f"{name}: {need.group(0)}"}
@@ -249,7 +262,7 @@ def measure(name, cmd, log):
     return {"error": f"{name}: {why}: {tail[0][:160]}", "rss": rss}
 
 
-def run_case(args, work, label, config, overrides):
+def run_case(args, watch, work, label, config, overrides):
     c = reference_config(dinoc_config(args.dinoc, config, overrides))
     d = os.path.join(work, label)
     os.makedirs(d, exist_ok=True)
@@ -262,6 +275,7 @@ def run_case(args, work, label, config, overrides):
     shape = (f"B={c['batch']}, 2x{c['image']}²+{c['n_local']}x{c['local']}², dim {c['dim']}, "
              f"depth {c['depth']}, K={c['K']}, {masked}/{m_max} iBOT rows")
     res = {"case": label, "shape": shape, "B": c["batch"]}
+    watch.check(f"before {label}")
     res["dinoc"] = measure("dinoc", [args.dinoc, "step", "--config", config, *overrides, "--init",
                                      init, "--batch", batch, "-o", os.path.join(d, "out"),
                                      "--threads", str(args.threads), "--repeat",
@@ -274,6 +288,7 @@ def run_case(args, work, label, config, overrides):
     res["torch"] = measure("PyTorch", [sys.executable, os.path.abspath(__file__), "--torch-child",
                                        cfg, init, batch, str(args.threads), str(args.repeats)],
                            os.path.join(d, "torch.log"))
+    watch.check(f"after {label}")
     return res
 
 
@@ -290,26 +305,24 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dinoc", default=os.path.join(ROOT, "build", "dinoc"))
+    quiet.add_arguments(ap)
     args = ap.parse_args()
-    load0 = os.getloadavg()
+    watch = quiet.Watch(args, "bench_train")
     results, notes = [], []
     with tempfile.TemporaryDirectory() as work:
         for label in args.configs.split(","):
             config, overrides = CASES[label]
-            r = run_case(args, work, label, config, overrides)
+            r = run_case(args, watch, work, label, config, overrides)
             results.append(r)
             failed = [r[s]["error"] for s in ("dinoc", "torch") if "error" in r[s]]
             if failed and c_batch(overrides) != FALLBACK_BATCH and label != "fashion-mnist":
                 notes.append(f"{label} did not run ({'; '.join(failed)}); retried at batch "
                              f"{FALLBACK_BATCH}")
                 ov = [o for o in overrides if not o.startswith("batch_size=")]
-                results.append(run_case(args, work, f"{label}->b{FALLBACK_BATCH}", config,
+                results.append(run_case(args, watch, work, f"{label}->b{FALLBACK_BATCH}", config,
                                         ov + [f"batch_size={FALLBACK_BATCH}"]))
-    load1 = os.getloadavg()
     print(f"DINOv2 training step (forward, backward, AdamW, EMA), {args.threads} threads, "
-          f"median of {args.repeats} steps after one warm-up step")
-    print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
-          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}; {os.cpu_count()} CPUs")
+          f"median of {args.repeats} steps after one warm-up step; {os.cpu_count()} CPUs")
     print(f"{'case':<14} {'dinoc ms':>10} {'torch ms':>10} {'dinoc img/s':>12} "
           f"{'torch img/s':>12} {'dinoc MB':>9} {'torch MB':>9} {'time d/t':>9} {'mem d/t':>8}")
     for r in results:
@@ -321,7 +334,8 @@ def main():
               f"{format(ips['dinoc'], '.3g') if 'dinoc' in ips else '-':>12} "
               f"{format(ips['torch'], '.3g') if 'torch' in ips else '-':>12} "
               f"{fmt(dc, 'rss', '.0f') if 'ms' in dc else '-':>9} "
-              f"{fmt(th, 'rss', '.0f') if 'ms' in th else '-':>9} {t_ratio:>9} {m_ratio:>8}")
+              f"{fmt(th, 'rss', '.0f') if 'ms' in th else '-':>9} {t_ratio:>9} {m_ratio:>8}"
+              f"{watch.mark()}")
     for r in results:
         if r["torch"].get("loss") is not None:
             r["shape"] += f", PyTorch {r['torch']['loss']:.4f}"
@@ -331,6 +345,11 @@ def main():
                 print(f"  {r['case']}: {r[s]['error']}")
     for n in notes:
         print(f"  note: {n}")
+    torch_versions = sorted({r["torch"]["version"] for r in results if r["torch"].get("version")})
+    dinoc_version = subprocess.run([args.dinoc, "version"], check=True, capture_output=True,
+                                   text=True).stdout.splitlines()
+    print(f"versions: {', '.join(dinoc_version)}, PyTorch {', '.join(torch_versions) or 'did not run'}")
+    return watch.report()
 
 
 def c_batch(overrides):
@@ -341,4 +360,4 @@ def c_batch(overrides):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 // Times ONNX Runtime (CPU execution provider) on one model: median latency in ms.
 // usage: node ort_bench.js MODEL.onnx BATCH THREADS REPEATS
-// Prints one line: "ort <median_ms> <min_ms>".
+// Prints two lines: "version <ONNX Runtime version as loaded>" and "ort <median_ms> <min_ms>".
 const ort = require('onnxruntime-node');
 
 async function main() {
@@ -22,6 +22,7 @@ async function main() {
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   times.sort((a, b) => a - b);
+  console.log(`version ${ort.env.versions.node || ort.env.versions.common}`);
   console.log(`ort ${times[Math.floor(times.length / 2)].toFixed(2)} ${times[0].toFixed(2)}`);
 }
 

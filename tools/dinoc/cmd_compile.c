@@ -3,7 +3,8 @@
  * lower an ONNX model, or a config's DINOv2 training step, to a plan artifact
  * and say what it became: steps, kernels per backend, memory. With --train
  * the plan is one training step of the model's scalar loss: gradients,
- * clipping and AdamW (training.h). */
+ * clipping (one global norm, or --clip-group sets each by its own norm) and
+ * AdamW (training.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ typedef struct train_request {
     dc_train_options opt;
     const char *frozen[MAX_PATTERNS];
     dc_param_group groups[MAX_PATTERNS];
+    dc_clip_group clip_groups[MAX_PATTERNS];
     int n_trained;
 } train_request;
 
@@ -54,6 +56,20 @@ static int parse_group(const char *spec, dc_param_group *grp)
     return grp->pattern != NULL;
 }
 
+/* "--clip-group PATTERN:NORM" */
+static int parse_clip_group(const char *spec, dc_clip_group *grp)
+{
+    const char *colon = strrchr(spec, ':');
+    char *end;
+    if (!colon || colon == spec)
+        return 0;
+    grp->max_norm = strtof(colon + 1, &end);
+    if (end == colon + 1 || *end || !(grp->max_norm >= 0))
+        return 0;
+    grp->pattern = strndup(spec, (size_t)(colon - spec));
+    return grp->pattern != NULL;
+}
+
 /* Training options; returns 0 for a usage error. */
 static int parse_train_option(int argc, char **argv, int *i, train_request *t)
 {
@@ -69,6 +85,8 @@ static int parse_train_option(int argc, char **argv, int *i, train_request *t)
         return parse_group(v, &t->groups[o->adamw.n_groups++]) ? (++*i, 1) : 0;
     else if (strcmp(a, "--clip") == 0)
         o->adamw.clip_norm = strtof(v, NULL);
+    else if (strcmp(a, "--clip-group") == 0 && o->adamw.n_clip_groups < MAX_PATTERNS)
+        return parse_clip_group(v, &t->clip_groups[o->adamw.n_clip_groups++]) ? (++*i, 1) : 0;
     else if (strcmp(a, "--betas") == 0)
         return sscanf(v, "%f,%f", &o->adamw.beta1, &o->adamw.beta2) == 2 ? (++*i, 1) : 0;
     else if (strcmp(a, "--eps") == 0)
@@ -157,7 +175,8 @@ int cmd_compile(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *config = NULL, *overrides[64];
     int explain = 0, train = 0, n_overrides = 0;
-    train_request t = {.opt = {.frozen = t.frozen, .adamw = {.groups = t.groups}}};
+    train_request t = {.opt = {.frozen = t.frozen,
+                               .adamw = {.groups = t.groups, .clip_groups = t.clip_groups}}};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && !out)
             out = argv[++i];
@@ -185,6 +204,8 @@ int cmd_compile(int argc, char **argv)
                                            explain ? stdout : NULL, &mem, &plan);
     for (int i = 0; i < t.opt.adamw.n_groups; i++)
         free((char *)t.groups[i].pattern);
+    for (int i = 0; i < t.opt.adamw.n_clip_groups; i++)
+        free((char *)t.clip_groups[i].pattern);
     if (s != DC_OK)
         return dinoc_fail("compile");
     s = dc_plan_write(plan, out);

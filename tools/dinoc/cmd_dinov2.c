@@ -1,5 +1,8 @@
 /* The DINOv2 commands:
- *   dinoc config NAME [FIELD=VALUE...]             print a config with overrides
+ *   dinoc config NAME [FIELD=VALUE...]             print a config with overrides as YAML
+ *                                                  (graphs/config_yaml.h); NAME may be a
+ *                                                  .yaml/.yml file wherever a config is taken;
+ *                                                  --text: "field = value" lines instead
  *   dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]
  *                                                  write the declared training graph
  *   dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config_yaml.h"
 #include "configs.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
@@ -26,7 +30,7 @@ typedef struct dinov2_args {
     const char *overrides[MAX_OVERRIDES];
     int n_overrides;
     int threads, repeat;
-    bool list_state, inference;
+    bool list_state, inference, text;
 } dinov2_args;
 
 /* Parses the shared options; returns 0 on a usage error. */
@@ -50,6 +54,8 @@ static int parse_args(int argc, char **argv, dinov2_args *a)
             a->list_state = true;
         else if (strcmp(argv[i], "--inference") == 0)
             a->inference = true;
+        else if (strcmp(argv[i], "--text") == 0)
+            a->text = true;
         else if (strchr(argv[i], '=') && argv[i][0] != '-' && a->n_overrides < MAX_OVERRIDES)
             a->overrides[a->n_overrides++] = argv[i];
         else if (argv[i][0] != '-' && !a->config)
@@ -68,8 +74,11 @@ int cmd_config(int argc, char **argv)
     dc_dinov2_config c;
     if (dc_dinov2_config_load(a.config, a.overrides, a.n_overrides, &c) != DC_OK)
         return dinoc_fail("config");
-    dc_config_print(&c, stdout);
-    return 0;
+    if (a.text) { /* "field = value" lines, the form checkpoints store */
+        dc_config_print(&c, stdout);
+        return 0;
+    }
+    return dc_config_write_yaml(&c, stdout) == DC_OK ? 0 : dinoc_fail("config");
 }
 
 /* Builds the config's graph: training step (default) or the loss only. */

@@ -1,10 +1,12 @@
 /* dinoc knn CKPT [--data DIR | --train DIR --test DIR] [--baselines] [--threads N]
  *           [--k K] [--temperature T] [--batch-size N] [--max-train N] [--max-test N]
+ *           [--features cls|patch|both]
  * dinoc knn --config NAME [FIELD=VALUE...] [...]   the baselines of a config, no checkpoint
  *
  * k-NN top-1 accuracy of a checkpoint's teacher backbone (graphs/knn.h), as
- * DINO evaluates: cls features, k = 20 nearest train images by cosine
- * similarity, votes weighted exp(sim / 0.07). An IDX folder (--data) holds
+ * DINO evaluates: k = 20 nearest train images by cosine similarity, votes
+ * weighted exp(sim / 0.07), on the features the checkpoint's config names
+ * (knn_features) or --features: cls, the mean patch token, or both. An IDX folder (--data) holds
  * both splits; without any data option, the Fashion-MNIST of the Debian
  * package. --baselines adds raw pixels and a randomly initialised backbone. */
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "configs.h"
 #include "dinov2_step.h"
 #include "knn.h"
 
@@ -59,7 +62,16 @@ int cmd_knn(int argc, char **argv)
             opt.max_train = n, i++;
         else if (strcmp(argv[i], "--max-test") == 0 && v && parse_long(v, 1, &n))
             opt.max_test = n, i++;
-        else if (strcmp(argv[i], "--temperature") == 0 && v && (opt.temperature = strtof(v, &end)) > 0 &&
+        else if (strcmp(argv[i], "--features") == 0 && v) {
+            /* Parsed as the config field, so the names are the field's. */
+            dc_dinov2_config scratch = {0};
+            char assignment[64];
+            snprintf(assignment, sizeof assignment, "knn_features=%s", argv[++i]);
+            if (dc_config_override(&scratch, assignment) != DC_OK)
+                return dinoc_fail("knn --features");
+            opt.features = scratch.knn_features;
+            opt.features_given = true;
+        } else if (strcmp(argv[i], "--temperature") == 0 && v && (opt.temperature = strtof(v, &end)) > 0 &&
                  !*end)
             i++;
         else if (config && strchr(argv[i], '=') && argv[i][0] != '-' && n_overrides < MAX_OVERRIDES)
@@ -90,7 +102,12 @@ int cmd_knn(int argc, char **argv)
     double top1[3] = {r.top1, r.top1_raw, r.top1_random};
     for (int i = 0; i < 3; i++)
         if (top1[i] >= 0)
-            printf("kNN top-1%s: %.4f (k=%d, T=%g, %lld train, %lld test)\n", what[i], top1[i], k, t,
-                   (long long)r.n_train, (long long)r.n_test);
+            printf("kNN top-1%s: %.4f (k=%d, T=%g, %lld train, %lld test%s%s)\n", what[i], top1[i], k,
+                   t, (long long)r.n_train, (long long)r.n_test, i == 1 ? "" : ", features ",
+                   i == 1 ? "" : dc_knn_features_name(r.features));
+    if (r.images_per_second > 0)
+        printf("teacher features: %.0f images/s, %.0f per CPU second (loading, transform and "
+               "forward of %lld images)\n", r.images_per_second, r.images_per_cpu_second,
+               (long long)(r.n_train + r.n_test));
     return 0;
 }

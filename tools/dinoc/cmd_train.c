@@ -1,11 +1,13 @@
 /* dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N]
  *             --out DIR [--resume] [--threads N] [--checkpoint-every N] [--seed S]
  *             [--progress bar|lines|none] [--no-plot] [--no-knn]
- *             [--knn-max-train N] [--knn-max-test N] [--profile]
+ *             [--knn-max-train N] [--knn-max-test N] [--profile] [--stop-on-collapse]
  * The DINOv2 training loop (graphs/trainer.h). SIGINT/SIGTERM finish the
  * current step, write a checkpoint and exit 130/143; a second signal, or one
  * during the k-NN evaluation after the loop, ends the process at once (the last
- * complete checkpoint stays valid: writes are atomic). */
+ * complete checkpoint stays valid: writes are atomic). Collapse (graphs/collapse.h)
+ * is reported on the progress line and in the summary; --stop-on-collapse ends
+ * the loop there with a checkpoint (exit 0, the k-NN and plot still follow). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,8 @@ int cmd_train(int argc, char **argv)
             o.profile = true;
         else if (!strcmp(a, "--no-plot"))
             o.plot = false;
+        else if (!strcmp(a, "--stop-on-collapse"))
+            o.stop_on_collapse = true;
         else if (!strcmp(a, "--no-knn"))
             o.knn = false;
         else if (a[0] != '-' && strchr(a, '=') && o.n_overrides < MAX_OVERRIDES)
@@ -127,5 +131,8 @@ int cmd_train(int argc, char **argv)
                 r.signal, (long long)r.steps_done);
         return r.signal ? 128 + r.signal : 130;
     }
+    if (r.stopped_on_collapse)
+        fprintf(stderr, "dinoc train: stopped on collapse after step %lld of %lld\n",
+                (long long)r.steps_done, (long long)r.total_steps);
     return 0;
 }

@@ -22,11 +22,12 @@ int cmd_step(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 
 /* Prints "dinoc <cmd>: <message>" for the current dc_error_message(). */
 int dinoc_fail(const char *cmd);
-/* Prints the usage line of `cmd` to stderr and returns 2. */
+/* Prints the usage of `cmd` to stderr (a usage error) and returns 2. */
 int dinoc_usage(const char *cmd);
 
 #endif
