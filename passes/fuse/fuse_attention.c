@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "infer_shapes.h"
 #include "op_registry.h"
 
 enum { MAX_MATCH = 16 };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "infer_shapes.h"
 #include "op_registry.h"
 
 typedef struct uses {

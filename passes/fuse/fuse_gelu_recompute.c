@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "infer_shapes.h"
 #include "op_registry.h"
 
 /* Index of the last node reading v, -1 if none. */

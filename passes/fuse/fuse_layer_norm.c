@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "infer_shapes.h"
 #include "op_registry.h"
 
 static bool wants_stats(const dc_graph *g, const dc_node *n)
