@@ -8,14 +8,15 @@
  *   y = Reshape(Transpose(MatMul(a, v), 0 2 1 3), [B, N, D])
  *
  * with the scale s on q or on the scores (a compile-time scalar, either
- * operand order). Every intermediate must be read only inside the match;
- * qkv may have other readers. The Attention node takes the place of the
+ * operand order). Every intermediate must be read only inside the match
+ * (match.h's uses: no graph output, no state update); qkv may have other
+ * readers. The Attention node takes the place of the
  * final Reshape. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fuse.h"
 #include "infer_shapes.h"
+#include "match.h"
 #include "op_registry.h"
 
 enum { MAX_MATCH = 16 };
@@ -28,23 +29,13 @@ typedef struct match {
     double scale;
 } match;
 
-static int *use_counts(const dc_graph *g)
-{
-    int *count = calloc((size_t)g->n_values + 1, sizeof *count);
-    for (int n = 0; count && n < g->n_nodes; n++)
-        for (int i = 0; i < g->nodes[n]->n_inputs; i++)
-            if (g->nodes[n]->inputs[i])
-                count[g->nodes[n]->inputs[i]->id]++;
-    for (int i = 0; count && i < g->n_outputs; i++)
-        count[g->outputs[i]->id]++;
-    return count;
-}
-
-/* The producer of v if it is a default-domain `op` read only once; it joins the match. */
-static dc_node *take(match *m, const int *uses, const dc_value *v, const char *op)
+/* The producer of v if it is a default-domain `op` whose output only it reads
+ * (no graph output, no state update); it joins the match. */
+static dc_node *take(match *m, const dc_uses *u, const dc_value *v, const char *op)
 {
     dc_node *n = v ? v->producer : NULL;
-    if (!n || strcmp(n->op_type, op) != 0 || *n->domain || uses[v->id] != 1 || m->n == MAX_MATCH)
+    if (!n || strcmp(n->op_type, op) != 0 || *n->domain || !dc_uses_only_reader(u, v) ||
+        m->n == MAX_MATCH)
         return NULL;
     m->nodes[m->n++] = n;
     return n;
@@ -82,7 +73,7 @@ static bool has_perm(const dc_node *t, const int64_t *want)
 }
 
 /* x = Transpose(Reshape(Slice(qkv, axis 2, [part·D, (part+1)·D)), [B, N, H, d]), perm). */
-static bool head_part(match *m, const int *uses, const dc_value *x, const int64_t *perm, int part)
+static bool head_part(match *m, const dc_uses *uses, const dc_value *x, const int64_t *perm, int part)
 {
     dc_node *t = take(m, uses, x, "Transpose");
     if (!t || !has_perm(t, perm))
@@ -114,10 +105,10 @@ static bool head_part(match *m, const int *uses, const dc_value *x, const int64_
 }
 
 /* x · s or s · x with s a compile-time scalar: x, and s in *scale. */
-static dc_value *scaled(match *m, const int *uses, dc_value *v, double *scale)
+static dc_value *scaled(match *m, const dc_uses *uses, dc_value *v, double *scale)
 {
     dc_node *mul = v && v->producer && strcmp(v->producer->op_type, "Mul") == 0 ? v->producer : NULL;
-    if (!mul || *mul->domain || uses[v->id] != 1)
+    if (!mul || *mul->domain || !dc_uses_only_reader(uses, v))
         return NULL;
     dc_value *x = NULL;
     if (const_scalar(mul->inputs[1], scale))
@@ -130,35 +121,23 @@ static dc_value *scaled(match *m, const int *uses, dc_value *v, double *scale)
     return x;
 }
 
-/* The single node reading v, NULL when v has another reader or is a graph output. */
-static dc_node *only_reader(const dc_graph *g, const int *uses, const dc_value *v)
-{
-    if (uses[v->id] != 1)
-        return NULL;
-    for (int n = v->producer ? v->producer->id + 1 : 0; n < g->n_nodes; n++)
-        for (int i = 0; i < g->nodes[n]->n_inputs; i++)
-            if (g->nodes[n]->inputs[i] == v)
-                return g->nodes[n];
-    return NULL;
-}
-
 static const int64_t to_heads[] = {0, 2, 1, 3}, to_keys[] = {0, 2, 3, 1};
 
 /* Matches the composition around Softmax `sm`; m->nodes[0] is the final Reshape. */
-static bool match_at(const dc_graph *g, const int *uses, dc_node *sm, match *m)
+static bool match_at(const dc_graph *g, const dc_uses *uses, dc_node *sm, match *m)
 {
     *m = (match){.scale = 1.0};
     const dc_type *p = &sm->outputs[0]->type;
     int64_t axis = dc_node_attr_int(sm, "axis", -1);
     if (p->rank != 4 || dc_graph_opset(g, "") < 13 || (axis != -1 && axis != 3))
         return false;
-    dc_node *pv = only_reader(g, uses, sm->outputs[0]);
+    dc_node *pv = dc_uses_only_reader(uses, sm->outputs[0]);
     if (!pv || strcmp(pv->op_type, "MatMul") != 0 || *pv->domain || pv->inputs[0] != sm->outputs[0])
         return false;
-    dc_node *ot = only_reader(g, uses, pv->outputs[0]);
+    dc_node *ot = dc_uses_only_reader(uses, pv->outputs[0]);
     if (!ot || strcmp(ot->op_type, "Transpose") != 0 || *ot->domain || !has_perm(ot, to_heads))
         return false;
-    dc_node *out = only_reader(g, uses, ot->outputs[0]);
+    dc_node *out = dc_uses_only_reader(uses, ot->outputs[0]);
     if (!out || strcmp(out->op_type, "Reshape") != 0 || *out->domain)
         return false;
     m->nodes[m->n++] = out;
@@ -206,23 +185,23 @@ dc_status dc_fuse_attention(dc_graph *g, int *n_fused)
 {
     *n_fused = 0;
     dc_status s = DC_OK;
-    int *uses = NULL;
+    dc_uses *uses = NULL;
     for (int n = 0; s == DC_OK && n < g->n_nodes; n++) {
         dc_node *sm = g->nodes[n];
         if (strcmp(sm->op_type, "Softmax") != 0 || *sm->domain)
             continue;
-        if (!uses && !(uses = use_counts(g)))
-            return dc_error(DC_ERR_NOMEM, "attention fusion: use counts of %d values", g->n_values);
+        if (!uses)
+            s = dc_uses_create(g, &uses);
         match m;
-        if (!match_at(g, uses, sm, &m))
+        if (s != DC_OK || !match_at(g, uses, sm, &m))
             continue;
         s = replace(g, &m);
         (*n_fused)++;
         /* The schedule moved: count again and rescan from before the match. */
-        free(uses);
-        uses = NULL;
+        if (s == DC_OK)
+            s = dc_uses_update(uses, g);
         n = n - MAX_MATCH < -1 ? -1 : n - MAX_MATCH;
     }
-    free(uses);
+    dc_uses_destroy(uses);
     return s;
 }

@@ -4,38 +4,23 @@
  *   y = (x · a) · 0.5   or   y = (x · 0.5) · a   (any operand order)
  *
  * Every intermediate must be read only inside the match (one reader, no graph
- * output), so removing the composition removes nothing else. The Gelu node
+ * output or state update: match.h's uses), so removing the composition
+ * removes nothing else. The Gelu node
  * takes the place of the last Mul in the schedule. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "fuse.h"
 #include "infer_shapes.h"
+#include "match.h"
 #include "op_registry.h"
 
-typedef struct uses {
-    int *count; /* per value id: readers (node inputs and graph outputs) */
-} uses;
-
-static dc_status count_uses(const dc_graph *g, uses *u)
-{
-    if (!(u->count = calloc((size_t)g->n_values + 1, sizeof *u->count)))
-        return dc_error(DC_ERR_NOMEM, "GELU fusion: use counts of %d values", g->n_values);
-    for (int n = 0; n < g->n_nodes; n++)
-        for (int i = 0; i < g->nodes[n]->n_inputs; i++)
-            if (g->nodes[n]->inputs[i])
-                u->count[g->nodes[n]->inputs[i]->id]++;
-    for (int i = 0; i < g->n_outputs; i++)
-        u->count[g->outputs[i]->id]++;
-    return DC_OK;
-}
-
-/* The producer of v when it is a default-domain `op` whose output v is read once. */
-static dc_node *single_use_op(const uses *u, const dc_value *v, const char *op)
+/* The producer of v when it is a default-domain `op` whose output v is read
+ * by that one node only (no graph output, no state update). */
+static dc_node *single_use_op(const dc_uses *u, const dc_value *v, const char *op)
 {
     dc_node *n = v ? v->producer : NULL;
-    if (!n || strcmp(n->op_type, op) != 0 || *n->domain || u->count[v->id] != 1)
+    if (!n || strcmp(n->op_type, op) != 0 || *n->domain || !dc_uses_only_reader(u, v))
         return NULL;
     return n;
 }
@@ -73,47 +58,31 @@ typedef struct gelu_match {
 } gelu_match;
 
 /* Matches the composition whose erf node is `erf`. */
-static bool match_at(const dc_graph *g, const uses *u, dc_node *erf, gelu_match *m)
+static bool match_at(const dc_uses *u, dc_node *erf, gelu_match *m)
 {
     dc_node *scale = erf->inputs[0]->producer;
-    if (!scale || *scale->domain || u->count[erf->inputs[0]->id] != 1)
+    if (!scale || *scale->domain || !dc_uses_only_reader(u, erf->inputs[0]))
         return false;
     dc_value *x = NULL;
     if (strcmp(scale->op_type, "Div") == 0)
         x = other_than_scalar(scale, M_SQRT2, false);
     else if (strcmp(scale->op_type, "Mul") == 0)
         x = other_than_scalar(scale, M_SQRT1_2, true);
-    if (!x || u->count[erf->outputs[0]->id] != 1)
-        return false;
     /* The one reader of erf's output: Add(e, 1). */
-    dc_node *add = NULL;
-    for (int n = erf->id + 1; n < g->n_nodes && !add; n++)
-        for (int i = 0; i < g->nodes[n]->n_inputs; i++)
-            if (g->nodes[n]->inputs[i] == erf->outputs[0])
-                add = g->nodes[n];
+    dc_node *add = x ? dc_uses_only_reader(u, erf->outputs[0]) : NULL;
     if (!add || strcmp(add->op_type, "Add") != 0 || *add->domain ||
-        other_than_scalar(add, 1.0, true) != erf->outputs[0] || u->count[add->outputs[0]->id] != 1)
+        other_than_scalar(add, 1.0, true) != erf->outputs[0])
         return false;
     /* The one reader of a = e + 1: a Mul with x (then · 0.5) or with x · 0.5. */
     dc_value *a = add->outputs[0];
-    dc_node *mul = NULL;
-    for (int n = add->id + 1; n < g->n_nodes && !mul; n++)
-        for (int i = 0; i < g->nodes[n]->n_inputs; i++)
-            if (g->nodes[n]->inputs[i] == a)
-                mul = g->nodes[n];
+    dc_node *mul = dc_uses_only_reader(u, a);
     if (!mul || strcmp(mul->op_type, "Mul") != 0 || *mul->domain)
         return false;
     dc_value *other = partner(mul, a);
     dc_node *last, *inner;
     if (other == x) { /* (x · a) · 0.5 */
         inner = mul;
-        last = NULL;
-        if (u->count[mul->outputs[0]->id] != 1)
-            return false;
-        for (int n = mul->id + 1; n < g->n_nodes && !last; n++)
-            for (int i = 0; i < g->nodes[n]->n_inputs; i++)
-                if (g->nodes[n]->inputs[i] == mul->outputs[0])
-                    last = g->nodes[n];
+        last = dc_uses_only_reader(u, mul->outputs[0]);
         if (!last || strcmp(last->op_type, "Mul") != 0 || *last->domain ||
             other_than_scalar(last, 0.5, true) != mul->outputs[0])
             return false;
@@ -153,24 +122,24 @@ static dc_status replace(dc_graph *g, const gelu_match *m)
 dc_status dc_fuse_gelu(dc_graph *g, int *n_fused)
 {
     *n_fused = 0;
+    dc_uses *u = NULL;
     dc_status s = DC_OK;
-    uses u = {NULL};
     for (int n = 0; s == DC_OK && n < g->n_nodes; n++) {
         dc_node *erf = g->nodes[n];
         if (strcmp(erf->op_type, "Erf") != 0 || *erf->domain)
             continue;
-        if (!u.count)
-            s = count_uses(g, &u);
+        if (!u)
+            s = dc_uses_create(g, &u);
         gelu_match m;
-        if (s != DC_OK || !match_at(g, &u, erf, &m))
+        if (s != DC_OK || !match_at(u, erf, &m))
             continue;
         s = replace(g, &m);
         (*n_fused)++;
         /* The schedule moved: count again and rescan from before the match. */
-        free(u.count);
-        u.count = NULL;
+        if (s == DC_OK)
+            s = dc_uses_update(u, g);
         n = n - 5 < -1 ? -1 : n - 5;
     }
-    free(u.count);
+    dc_uses_destroy(u);
     return s;
 }
