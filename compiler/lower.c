@@ -1,13 +1,11 @@
 /* Lowering a graph to a plan: buffers for values, a step per computing node
- * with its kernel, copies for outputs that share bytes, then the memory plan. */
+ * with its kernel, copies for outputs that share bytes. */
 #include "lower.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "dc_kernel.h"
-#include "eliminate_dead_code.h"
-#include "fold_constants.h"
 #include "lower_attrs.h"
 #include "op_registry.h"
 
@@ -18,6 +16,7 @@ typedef struct lowering {
     dc_plan *p;
     int cap_buffers, cap_steps;
     int32_t *alias;        /* per buffer: the root buffer it views, -1 for a root */
+    uint32_t *in_place;    /* per step: the registry's in_place_inputs of its op */
     int32_t *value_buffer; /* per value id: the buffer holding it, -1 while it has none */
     uint8_t *consts;       /* contents of the CONST region, DC_PLAN_ALIGN-spaced */
     size_t consts_size, consts_cap;
@@ -250,9 +249,12 @@ static dc_status new_step(lowering *L, const char *op_type, const char *node, in
     if (p->n_steps == L->cap_steps) {
         int cap = L->cap_steps ? 2 * L->cap_steps : 64;
         dc_plan_step *s = realloc(p->steps, (size_t)cap * sizeof *s);
-        if (!s)
+        if (s)
+            p->steps = s;
+        uint32_t *ip = s ? realloc(L->in_place, (size_t)cap * sizeof *ip) : NULL;
+        if (!ip)
             return dc_error(DC_ERR_NOMEM, "%d steps", cap);
-        p->steps = s;
+        L->in_place = ip;
         L->cap_steps = cap;
     }
     dc_plan_step *st = &p->steps[p->n_steps++];
@@ -264,6 +266,7 @@ static dc_status new_step(lowering *L, const char *op_type, const char *node, in
     for (int a = 0; a < n_args; a++)
         st->args[a] = -1;
     *index = p->n_steps - 1;
+    L->in_place[*index] = 0;
     return DC_OK;
 }
 
@@ -356,6 +359,7 @@ static dc_status lower_compute(lowering *L, const dc_node *n, int node_index)
 {
     int index;
     DC_TRY(new_step(L, n->op_type, n->name, n->n_inputs, n->n_outputs, &index));
+    L->in_place[index] = n->schema->in_place_inputs;
     DC_TRY(dc_lower_attrs(L->g, n, &L->p->steps[index]));
     for (int i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] && !is_static_input(n, i))
@@ -480,16 +484,9 @@ static dc_status lower_outputs(lowering *L)
     return DC_OK;
 }
 
-/* ------------------------------------------------------------ the pipeline */
+/* ------------------------------------------------------------ the whole graph */
 
-static dc_status simplify(dc_graph *g)
-{
-    DC_TRY(dc_fold_constants(g));
-    DC_TRY(dc_eliminate_dead_code(g));
-    return dc_graph_verify(g);
-}
-
-static dc_status lower_graph(lowering *L, const dc_lower_options *opt)
+static dc_status lower_graph(lowering *L, const char *producer)
 {
     DC_TRY(find_last_readers(L));
     DC_TRY(lower_state(L));
@@ -505,32 +502,40 @@ static dc_status lower_graph(lowering *L, const dc_lower_options *opt)
     p->region_bytes[DC_REGION_STATE] = L->state_size;
     p->state_init = L->state;
     L->state = NULL;
-    DC_TRY(dc_plan_memory(p, L->alias, opt ? opt->memory : NULL));
-    if (!(p->producer = strdup(opt && opt->producer ? opt->producer : "dinoc")))
+    if (!(p->producer = strdup(producer ? producer : "dinoc")))
         return dc_error(DC_ERR_NOMEM, "producer");
-    return dc_plan_validate(p, "lowered plan");
+    return DC_OK;
 }
 
-dc_status dc_lower(dc_graph *g, const dc_lower_options *opt, dc_plan **out, FILE *explain)
+dc_status dc_lower(dc_graph *g, const char *producer, FILE *explain, dc_lowered *out)
 {
-    *out = NULL;
-    DC_TRY(simplify(g));
+    *out = (dc_lowered){0};
+    DC_TRY(dc_graph_verify(g));
     lowering L = {.g = g, .explain = explain, .p = calloc(1, sizeof(dc_plan)),
                   .value_buffer = malloc((g->n_values ? (size_t)g->n_values : 1) * sizeof(int32_t))};
     dc_status s = L.p && L.value_buffer ? DC_OK : dc_error(DC_ERR_NOMEM, "plan");
     for (int i = 0; s == DC_OK && i < g->n_values; i++)
         L.value_buffer[i] = -1;
     if (s == DC_OK)
-        s = lower_graph(&L, opt);
+        s = lower_graph(&L, producer);
     free(L.value_buffer);
-    free(L.alias);
     free(L.consts);
     free(L.state);
     free(L.last_reader);
     if (s != DC_OK) {
         dc_plan_destroy(L.p);
+        free(L.alias);
+        free(L.in_place);
         return s;
     }
-    *out = L.p;
+    *out = (dc_lowered){.plan = L.p, .alias = L.alias, .in_place = L.in_place};
     return DC_OK;
+}
+
+void dc_lowered_free(dc_lowered *l)
+{
+    dc_plan_destroy(l->plan);
+    free(l->alias);
+    free(l->in_place);
+    *l = (dc_lowered){0};
 }

@@ -53,6 +53,10 @@ struct dc_op_schema {
     /* Output 0 is input 0 with another shape (same bytes): lowering aliases the
      * buffers instead of copying. */
     bool is_view;
+    /* Bit i set: a step may write output 0 over input i when the input dies
+     * there and has the output's size (the kernel reads x[j] only to compute
+     * y[j]). Memory planning reads this; it has no list of ops of its own. */
+    uint32_t in_place_inputs;
 };
 
 /* NULL when (domain, name) is not an op dinoc knows. "ai.onnx" is the default domain. */

@@ -4,9 +4,7 @@
 #include <string.h>
 
 #include "builder.h"
-#include "eliminate_dead_code.h"
-#include "fold_constants.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "vit.h"
 
 /* tokens [B, T, D] (cls, registers, patches) → the requested output. */
@@ -53,9 +51,7 @@ static dc_status build(dc_graph *g, const dc_dinov2_config *c, const dc_safetens
     dc_value *tokens = dc_vit_forward(g, vit, dc_input(g, "images", DC_F32, 4, xd), NULL, NULL);
     dc_value *out = tokens ? output_of(g, v, tokens, what) : NULL;
     DC_TRY(out ? dc_output(g, out) : dc_build_status(g));
-    DC_TRY(dc_build_status(g));
-    DC_TRY(dc_fold_constants(g));
-    return dc_eliminate_dead_code(g);
+    return dc_build_status(g);
 }
 
 dc_status dc_backbone_features_create(const dc_dinov2_config *c, const dc_safetensors *ckpt,
@@ -71,7 +67,7 @@ dc_status dc_backbone_features_create(const dc_dinov2_config *c, const dc_safete
         return dc_error(DC_ERR_NOMEM, "backbone feature graph");
     dc_status s = build(g, c, ckpt, path, prefix, batch, what);
     if (s == DC_OK)
-        s = dc_lower(g, NULL, &f->plan, NULL);
+        s = dc_pipeline_compile(g, NULL, &f->plan);
     dc_graph_destroy(g);
     if (s == DC_OK)
         s = dc_session_create(f->plan, threads, &f->sess);

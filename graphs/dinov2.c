@@ -7,7 +7,6 @@
 #include "autodiff.h"
 #include "builder.h"
 #include "ema.h"
-#include "fuse.h"
 #include "heads.h"
 #include "losses.h"
 #include "optimizer.h"
@@ -153,18 +152,6 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     out->teacher_tokens = ft;
 }
 
-/* The parameters of a side, backbone then heads (the shared head once). */
-static int side_params(const side *s, dc_value **out)
-{
-    dc_value *const *bp;
-    int n = dc_vit_params(s->backbone, &bp);
-    memcpy(out, bp, (size_t)n * sizeof *out);
-    n += dc_head_parameters(s->dino, out + n);
-    if (s->ibot != s->dino)
-        n += dc_head_parameters(s->ibot, out + n);
-    return n;
-}
-
 /* The block a backbone parameter belongs to, for layer-wise lr decay (as the
  * official get_vit_lr_decay_rate): embeddings 0, block i: i+1, the rest depth+1. */
 static int layer_of(const char *name, int depth)
@@ -206,38 +193,52 @@ static dc_param_group *param_groups(const dc_dinov2_config *c, dc_value *const *
     return groups;
 }
 
-/* Gradients to the student, AdamW, then teacher ← m·teacher + (1 − m)·student'. */
-static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_dinov2_options *opt,
-                              const side *student, const side *teacher, dc_value *loss)
+/* The trained parameters, "student.*" state in declaration order, and their
+ * teacher copies, found by name so that the graph may have been rewritten
+ * (fused) since it was built. */
+static dc_status student_teacher_params(dc_graph *g, dc_value **sp, dc_value **tp, int *n)
 {
-    int cap = 4096;
-    dc_value **sp = calloc((size_t)cap, sizeof *sp), **tp = calloc((size_t)cap, sizeof *tp);
-    dc_value **grads = calloc((size_t)cap, sizeof *grads), **next = calloc((size_t)cap, sizeof *next);
+    *n = 0;
+    for (int i = 0; i < g->n_initializers; i++) {
+        dc_value *v = g->initializers[i];
+        if (!v->is_state || strncmp(v->name, "student.", 8) != 0 || strstr(v->name, ".exp_avg"))
+            continue;
+        char name[512];
+        snprintf(name, sizeof name, "teacher.%s", v->name + 8);
+        dc_value *t = dc_graph_find_value(g, name);
+        if (!t || !t->is_state)
+            return dc_error(DC_ERR_INVALID, "student parameter '%s' has no teacher copy '%s'",
+                            v->name, name);
+        sp[*n] = v;
+        tp[(*n)++] = t;
+    }
+    return DC_OK;
+}
+
+/* Gradients to the student, AdamW, then teacher ← m·teacher + (1 − m)·student'. */
+static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_outputs)
+{
+    size_t cap = (size_t)g->n_initializers + 1;
+    dc_value **sp = calloc(cap, sizeof *sp), **tp = calloc(cap, sizeof *tp);
+    dc_value **grads = calloc(cap, sizeof *grads), **next = calloc(cap, sizeof *next);
     dc_param_group *groups = NULL;
+    dc_value *loss = NULL; /* the output named "loss" (outputs are named after they are built) */
+    for (int i = 0; i < g->n_outputs; i++)
+        if (strcmp(g->outputs[i]->name, "loss") == 0)
+            loss = g->outputs[i];
     dc_status s = sp && tp && grads && next ? DC_OK : dc_error(DC_ERR_NOMEM, "training graph");
-    int n = s == DC_OK ? side_params(student, sp) : 0, nt = s == DC_OK ? side_params(teacher, tp) : 0;
-    if (s == DC_OK && n != nt)
-        s = dc_error(DC_ERR_INVALID, "student has %d parameters, teacher %d", n, nt);
-    /* Fusions whose ops have gradient rules, before autodiff so that their
-     * backward is fused too. Temporary call site until the compile pipeline
-     * runs the fusion rules itself; the recomputation of Gelu outputs for
-     * the backward runs after autodiff. */
-    int n_fused = 0;
+    if (s == DC_OK && !loss)
+        s = dc_error(DC_ERR_INVALID, "graph '%s' has no value 'loss'", g->name);
+    int n = 0;
     if (s == DC_OK)
-        s = dc_fuse_gelu(g, &n_fused);
-    if (s == DC_OK)
-        s = dc_fuse_attention(g, &n_fused);
-    if (s == DC_OK)
-        s = dc_fuse_layer_norm(g, &n_fused);
+        s = student_teacher_params(g, sp, tp, &n);
     if (s == DC_OK)
         s = dc_autodiff(g, loss, sp, n, grads);
-    if (s == DC_OK)
-        s = dc_fuse_gelu_recompute(g, &n_fused);
     /* Only parameters with a gradient are updated, as in PyTorch. */
     int kept = 0;
     for (int i = 0; s == DC_OK && i < n; i++)
         if (grads[i]) {
-            if (opt->grad_outputs) {
+            if (grad_outputs) {
                 char name[512];
                 snprintf(name, sizeof name, "%s.grad", sp[i]->name);
                 dc_node *id = dc_node_begin(g, "Identity", "", &grads[i], 1, 1);
@@ -271,12 +272,21 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, const dc_d
         next[i] = dc_graph_state_update(g, sp[i])->next;
     if (s == DC_OK)
         s = dc_add_ema(g, dc_input(g, "momentum", DC_F32, 0, NULL), tp, next, kept);
+    if (s == DC_OK)
+        s = dc_build_status(g);
     free(sp);
     free(tp);
     free(grads);
     free(next);
     free(groups);
     return s;
+}
+
+dc_status dc_dinov2_add_training(dc_graph *g, void *ctx)
+{
+    const dc_dinov2_training *t = ctx;
+    dc_status s = add_training(g, t->config, t->grad_outputs);
+    return s == DC_OK ? DC_OK : dc_error_context(s, "DINOv2 training step '%s'", t->config->name);
 }
 
 dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *opt, dc_graph **out)
@@ -323,7 +333,7 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
         }
     }
     if (s == DC_OK && opt->training)
-        s = add_training(g, c, opt, &student, &teacher, v.loss);
+        s = add_training(g, c, opt->grad_outputs);
     if (s == DC_OK)
         s = dc_build_status(g);
     if (s == DC_OK)

@@ -44,4 +44,17 @@ typedef struct dc_dinov2_options {
 
 dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *opt, dc_graph **out);
 
+/* The training part of the step, for a graph built with training off: the
+ * compile pipeline (pipeline.h) makes it after fusing the forward graph, so
+ * that the backward of fused ops is fused too. Gradients of "loss" to the
+ * "student.*" parameters, AdamW with the config's param groups, then the
+ * teacher's EMA; with grad_outputs, every gradient is also an output. */
+typedef struct dc_dinov2_training {
+    const dc_dinov2_config *config;
+    bool grad_outputs;
+} dc_dinov2_training;
+
+/* A dc_graph_transform function; ctx is a dc_dinov2_training. */
+dc_status dc_dinov2_add_training(dc_graph *g, void *ctx);
+
 #endif

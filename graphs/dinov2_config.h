@@ -52,7 +52,7 @@ typedef struct dc_dinov2_config {
     int n_local_views;         /* 8 */
     int local_crop_size;       /* 96 */
     float global_crop_scale[2], local_crop_scale[2]; /* (0.32, 1), (0.05, 0.32) */
-    /* The rest of the multi-crop augmentation (§5), Lightly's DINOTransform
+    /* The rest of the multi-crop augmentation (§6), Lightly's DINOTransform
      * defaults; per-view arrays are indexed global 0, global 1, locals. */
     float hflip_prob;          /* 0.5 */
     float color_jitter_prob;   /* 0.8 */

@@ -11,7 +11,7 @@
 #include "dc_safetensors.h"
 #include "dc_session.h"
 #include "dinov2.h"
-#include "lower.h"
+#include "pipeline.h"
 
 dc_status dc_dinov2_config_load(const char *config, const char *const *overrides, int n_overrides,
                                 dc_dinov2_config *out)
@@ -169,20 +169,34 @@ static dc_status write_results(dc_session *sess, const dc_plan *p, const char *d
 }
 
 
+typedef struct step_request {
+    dc_dinov2_training training;
+    const char *init;
+} step_request;
+
+/* The training step, then the initial state (optimizer moments included,
+ * which exist only once the step is made). */
+static dc_status make_step(dc_graph *g, void *ctx)
+{
+    step_request *r = ctx;
+    DC_TRY(dc_dinov2_add_training(g, &r->training));
+    return dc_load_state(g, r->init);
+}
+
 dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
                          const char *init_path, const char *batch_path, const char *out_dir,
                          dc_dinov2_step_options *opt)
 {
     dc_dinov2_config c;
     DC_TRY(dc_dinov2_config_load(config, overrides, n_overrides, &c));
-    dc_dinov2_options build_opt = {.training = true, .grad_outputs = true, .seed = 0};
+    dc_dinov2_options build_opt = {.training = false, .seed = 0};
     dc_graph *g;
     DC_TRY(dc_dinov2_build(&c, &build_opt, &g));
+    step_request req = {.training = {.config = &c, .grad_outputs = true}, .init = init_path};
+    dc_graph_transform step = {make_step, &req};
     dc_plan *plan = NULL;
     dc_session *sess = NULL;
-    dc_status s = dc_load_state(g, init_path);
-    if (s == DC_OK)
-        s = dc_lower(g, NULL, &plan, NULL);
+    dc_status s = dc_pipeline_compile(g, &(dc_pipeline_options){.training = &step}, &plan);
     if (s == DC_OK)
         s = dc_session_create(plan, opt ? opt->threads : 0, &sess);
     if (s == DC_OK)

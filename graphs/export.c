@@ -8,9 +8,8 @@
 #include "builder.h"
 #include "configs.h"
 #include "dc_safetensors.h"
-#include "eliminate_dead_code.h"
-#include "fold_constants.h"
 #include "onnx_io.h"
+#include "pipeline.h"
 #include "vit.h"
 
 static const char BATCH_PARAM[] = "batch";
@@ -150,11 +149,12 @@ static dc_status build(const dc_dinov2_config *c, const dc_safetensors *ckpt, co
         DC_TRY(named_output(g, cls, "cls"));
     if (patch)
         DC_TRY(named_output(g, patch, "patch"));
-    DC_TRY(dc_fold_constants(g));
-    DC_TRY(dc_eliminate_dead_code(g));
+    /* Standard ONNX leaves: simplified, never fused into ai.dinoc ops. */
+    dc_pipeline_options simplify = {.no_fuse = true};
+    DC_TRY(dc_pipeline_optimize(g, &simplify));
     if (opt->batch == DC_EXPORT_BATCH_DYNAMIC) {
         DC_TRY(make_batch_dynamic(g, images));
-        DC_TRY(dc_eliminate_dead_code(g));
+        DC_TRY(dc_pipeline_optimize(g, &simplify));
     }
     DC_TRY(dc_graph_set_metadata(g, "dinoc.config", config_text));
     DC_TRY(dc_graph_set_metadata(g, "dinoc.step", dc_safetensors_meta(ckpt, "step") ?

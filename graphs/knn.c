@@ -13,7 +13,7 @@
 #include "configs.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "vit.h"
 
 enum {
@@ -123,7 +123,7 @@ static dc_status similarity_plan(int64_t rows, int64_t dim, int64_t n_train, dc_
     if (s == DC_OK)
         s = dc_build_status(g);
     if (s == DC_OK)
-        s = dc_lower(g, NULL, plan, NULL);
+        s = dc_pipeline_compile(g, NULL, plan);
     dc_graph_destroy(g);
     return s == DC_OK ? DC_OK : dc_error_context(s, "k-NN similarity plan");
 }

@@ -23,7 +23,7 @@
 #include "dinov2.h"
 #include "dinov2_step.h"
 #include "knn.h"
-#include "lower.h"
+#include "pipeline.h"
 
 extern char **environ;
 
@@ -703,14 +703,23 @@ static dc_status load_session_state(run *r)
     return s;
 }
 
+/* The DINOv2 training step, then (when resuming) the checkpoint's state,
+ * optimizer moments included, which exist only once the step is made. */
+static dc_status make_step(dc_graph *g, void *ctx)
+{
+    const run *r = ctx;
+    dc_dinov2_training t = {.config = &r->c};
+    DC_TRY(dc_dinov2_add_training(g, &t));
+    return r->opt->resume ? dc_load_state(g, r->path_ckpt) : DC_OK;
+}
+
 static dc_status compile(run *r)
 {
     if (!r->plan) { /* an artifact was loaded already */
-        dc_dinov2_options gopt = {.training = true, .seed = r->seed, .teacher_similarity = true};
+        dc_dinov2_options gopt = {.training = false, .seed = r->seed, .teacher_similarity = true};
         DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
-        if (r->opt->resume)
-            DC_TRY(dc_load_state(r->g, r->path_ckpt));
-        DC_TRY(dc_lower(r->g, NULL, &r->plan, NULL));
+        dc_graph_transform step = {make_step, r};
+        DC_TRY(dc_pipeline_compile(r->g, &(dc_pipeline_options){.training = &step}, &r->plan));
         /* The plan owns everything the session needs. */
         dc_graph_destroy(r->g);
         r->g = NULL;

@@ -24,27 +24,6 @@ typedef struct block {
 
 static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
 
-int dc_op_in_place_output(const char *op_type, int input)
-{
-    /* Unary maps read x[i] to write y[i]; the softmax kernels (oneDNN's and
-     * c.*) read a row (or column) before writing it. Binary ops may reuse
-     * input 0 only: it is the operand oneDNN's binary primitive allows as its
-     * destination. */
-    static const char *const unary[] = {"Relu", "Tanh",       "Sigmoid", "Exp",     "Log",
-                                        "Sqrt", "Abs",        "Neg",     "Reciprocal", "Erf",
-                                        "Gelu", "Softmax",    "LogSoftmax"};
-    static const char *const binary[] = {"Add", "Sub", "Mul", "Div", "Pow", "GeluGrad"};
-    for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
-        if (strcmp(op_type, unary[i]) == 0)
-            return input == 0 ? 0 : -1;
-    for (size_t i = 0; i < sizeof binary / sizeof binary[0]; i++)
-        if (strcmp(op_type, binary[i]) == 0)
-            return input == 0 ? 0 : -1;
-    if (strcmp(op_type, "CrossEntropySoft") == 0)
-        return input == 0 ? 1 : -1;
-    return -1;
-}
-
 static int root_of(const int32_t *alias, int b)
 {
     return alias && alias[b] >= 0 ? alias[b] : b;
@@ -91,38 +70,37 @@ static void compute_liveness(const dc_plan *p, const int32_t *alias, liveness *l
             lv[i].start = lv[i].end = 0;
 }
 
-/* Step s writes an output over one of its inputs when the op allows it, the
- * input's root dies here, is no graph input or output, and has exactly the
- * output's size and element type. Returns the input's root (and in *out the
- * output's buffer) or -1. */
-static int in_place_source(const dc_plan *p, const int32_t *alias, const liveness *lv,
-                           const int *chain_end, const int *owner, int s, int *out)
+/* Step s writes its output 0 over one of its inputs when the op allows it,
+ * the input's root dies here, is no graph input or output, and has exactly
+ * the output's size and element type. Returns the input's root or -1. */
+static int in_place_source(const dc_plan *p, const int32_t *alias, const uint32_t *in_place,
+                           const liveness *lv, const int *chain_end, const int *owner, int s)
 {
     const dc_plan_step *st = &p->steps[s];
+    if (st->n_outputs < 1 || st->args[st->n_inputs] < 0)
+        return -1;
+    int o = st->args[st->n_inputs];
+    const dc_plan_buffer *ob = &p->buffers[o];
+    if (root_of(alias, o) != o || ob->region != DC_REGION_ARENA || lv[o].start != s)
+        return -1;
     for (int i = 0; i < st->n_inputs; i++) {
-        int x = st->args[i], k = dc_op_in_place_output(st->op_type, i);
-        if (x < 0 || k < 0 || k >= st->n_outputs || st->args[st->n_inputs + k] < 0)
-            continue;
-        int o = st->args[st->n_inputs + k];
-        const dc_plan_buffer *ob = &p->buffers[o];
-        if (root_of(alias, o) != o || ob->region != DC_REGION_ARENA || lv[o].start != s)
+        int x = st->args[i];
+        if (x < 0 || !in_place || i >= 32 || !(in_place[s] >> i & 1u))
             continue;
         int r = root_of(alias, x);
         const dc_plan_buffer *xb = &p->buffers[x], *rb = &p->buffers[r];
         if (rb->region == DC_REGION_ARENA && !lv[r].pinned && lv[r].end == s &&
             chain_end[owner[r]] == s && xb->nbytes == ob->nbytes && rb->nbytes == ob->nbytes &&
-            xb->dtype == ob->dtype && ob->nbytes > 0) {
-            *out = o;
+            xb->dtype == ob->dtype && ob->nbytes > 0)
             return r;
-        }
     }
     return -1;
 }
 
 /* owner[r]: the first root of the in-place chain r belongs to. Returns the
  * number of steps that run in place. */
-static int chain_in_place(const dc_plan *p, const int32_t *alias, const liveness *lv, int *owner,
-                          int *chain_end)
+static int chain_in_place(const dc_plan *p, const int32_t *alias, const uint32_t *in_place,
+                          const liveness *lv, int *owner, int *chain_end)
 {
     for (int i = 0; i < p->n_buffers; i++) {
         owner[i] = i;
@@ -130,9 +108,10 @@ static int chain_in_place(const dc_plan *p, const int32_t *alias, const liveness
     }
     int n = 0;
     for (int s = 0; s < p->n_steps; s++) {
-        int o = -1, r = in_place_source(p, alias, lv, chain_end, owner, s, &o);
+        int r = in_place_source(p, alias, in_place, lv, chain_end, owner, s);
         if (r < 0)
             continue;
+        int o = p->steps[s].args[p->steps[s].n_inputs];
         owner[o] = owner[r];
         chain_end[owner[r]] = lv[o].end;
         n++;
@@ -214,7 +193,8 @@ static uint64_t assign_offsets(dc_plan *p, const int32_t *alias, const int *owne
     return peak;
 }
 
-dc_status dc_plan_memory(dc_plan *p, const int32_t *alias, dc_memory_stats *stats)
+dc_status dc_plan_memory(dc_plan *p, const int32_t *alias, const uint32_t *in_place,
+                         dc_memory_stats *stats)
 {
     size_t n = p->n_buffers ? (size_t)p->n_buffers : 1;
     liveness *lv = malloc(n * sizeof *lv);
@@ -228,7 +208,7 @@ dc_status dc_plan_memory(dc_plan *p, const int32_t *alias, dc_memory_stats *stat
         goto done;
     }
     compute_liveness(p, alias, lv);
-    int n_inplace = chain_in_place(p, alias, lv, owner, chain_end);
+    int n_inplace = chain_in_place(p, alias, in_place, lv, owner, chain_end);
     int n_blocks = collect_blocks(p, alias, lv, owner, chain_end, blocks);
     qsort(blocks, (size_t)n_blocks, sizeof *blocks, by_size_desc);
     for (int k = 0; k < n_blocks; k++)

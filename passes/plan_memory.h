@@ -5,8 +5,8 @@
  * inputs from step 0, graph outputs to the end. A view (Reshape, Flatten,
  * Identity, ...) is a buffer of its own that aliases its root's bytes, so its
  * uses extend the root's lifetime. Buffers whose lifetimes do not overlap may
- * share bytes; an element-wise step may write its output over an input that
- * dies at that step (in place). Offsets are found by best fit, largest
+ * share bytes; a step may write its output over an input that dies at that
+ * step (in place) when its op's registry entry allows it (in_place_inputs). Offsets are found by best fit, largest
  * buffers first, each at a multiple of DC_PLAN_ALIGN. */
 #ifndef DC_PLAN_MEMORY_H
 #define DC_PLAN_MEMORY_H
@@ -26,17 +26,12 @@ typedef struct dc_memory_stats {
 
 /* Places every ARENA buffer of `plan` and sets region_bytes[ARENA].
  * `alias[i]` is the buffer that buffer i views (a root, itself no view), or
- * -1; a view gets its root's region and offset. CONST and STATE buffers keep
- * their offsets. `stats` may be NULL. */
-dc_status dc_plan_memory(dc_plan *plan, const int32_t *alias, dc_memory_stats *stats);
-
-/* Which output of a step of `op_type` may be written over its input
- * `input`, or -1 for none. Output 0 for element-wise ops that read each input
- * element only to compute the output element at the same index, and for the
- * softmaxes, whose kernels read a whole row before writing it; output 1 (G)
- * over input 0 (S) for CrossEntropySoft, whose kernel reads a row of S before
- * writing that row of G (the one place this rule lives). */
-int dc_op_in_place_output(const char *op_type, int input);
+ * -1; a view gets its root's region and offset. in_place[s] (may be NULL:
+ * nothing in place) has bit i set when step s may write its output 0 over its
+ * input i (the op's registry fact, dc_op_schema.in_place_inputs). CONST and
+ * STATE buffers keep their offsets. `stats` may be NULL. */
+dc_status dc_plan_memory(dc_plan *plan, const int32_t *alias, const uint32_t *in_place,
+                         dc_memory_stats *stats);
 
 /* The placement as text, for golden tests and `dinoc compile --explain`:
  * a header with the region sizes, then one line per buffer:

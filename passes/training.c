@@ -4,7 +4,6 @@
 #include <stdlib.h>
 
 #include "autodiff.h"
-#include "fuse.h"
 
 dc_status dc_find_loss(const dc_graph *g, const char *name, dc_value **out)
 {
@@ -42,21 +41,8 @@ dc_status dc_make_training_step(dc_graph *g, const dc_train_options *opt, int *n
         if (dc_dtype_is_float(v->type.dtype) && !v->is_state && !is_frozen(opt, v->name))
             params[n++] = v;
     }
-    /* Fusions whose ops have gradient rules, before autodiff so that their
-     * backward is fused too. Temporary call site until the compile pipeline
-     * runs the fusion rules itself; the recomputation of Gelu outputs for
-     * the backward runs after autodiff. */
-    int n_fused = 0;
-    if (s == DC_OK)
-        s = dc_fuse_gelu(g, &n_fused);
-    if (s == DC_OK)
-        s = dc_fuse_attention(g, &n_fused);
-    if (s == DC_OK)
-        s = dc_fuse_layer_norm(g, &n_fused);
     if (s == DC_OK)
         s = dc_autodiff(g, loss, params, n, grads);
-    if (s == DC_OK)
-        s = dc_fuse_gelu_recompute(g, &n_fused);
     /* Parameters the loss does not depend on get no update, as in PyTorch
      * (their .grad stays None and AdamW skips them). */
     int kept = 0;

@@ -81,8 +81,8 @@ typedef struct dc_mask_rect {
     int top, left, h, w;
 } dc_mask_rect;
 
-/* One image's mask grown from rectangles (graphs/DINOV2.md §4, step 3): mask [H·W] (zeroed here) gets at most
- * `target` patches in blocks; the blocks actually placed are written to rects
+/* One image's mask grown from rectangles (graphs/DINOV2.md §4, step 3):
+ * mask [H·W] (zeroed here) gets at most `target` patches in blocks; the blocks actually placed are written to rects
  * (up to max_rects, may be NULL). Returns the number of masked patches. */
 int64_t dc_block_mask_image(dc_rng *r, int H, int W, int64_t target, uint8_t *mask,
                             dc_mask_rect *rects, int max_rects, int *n_rects);

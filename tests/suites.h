@@ -25,6 +25,7 @@
     DC_SUITE(fused_ops) \
     DC_SUITE(runtime_grad_kernels) \
     DC_SUITE(pass_training) \
+    DC_SUITE(pass_fusion) \
     DC_SUITE(graphs_heads_losses) \
     DC_SUITE(graphs_vit) \
     DC_SUITE(graphs_dinov2) \

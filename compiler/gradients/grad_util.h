@@ -27,7 +27,7 @@ DG_RULE(Add); DG_RULE(Sub); DG_RULE(Mul); DG_RULE(Div); DG_RULE(Pow);
 DG_RULE(Neg); DG_RULE(Exp); DG_RULE(Log); DG_RULE(Sqrt); DG_RULE(Reciprocal);
 DG_RULE(Tanh); DG_RULE(Sigmoid); DG_RULE(Relu); DG_RULE(Abs); DG_RULE(Erf);
 DG_RULE(Where); DG_RULE(Cast);
-DG_RULE(MatMul); DG_RULE(Gemm); DG_RULE(Conv);
+DG_RULE(MatMul); DG_RULE(Gemm); DG_RULE(Conv); DG_RULE(MatMulBias);
 DG_RULE(View); DG_RULE(Transpose); DG_RULE(Concat); DG_RULE(Split); DG_RULE(Slice);
 DG_RULE(Gather); DG_RULE(Expand);
 DG_RULE(ReduceSum); DG_RULE(ReduceMean); DG_RULE(ReduceExtreme);

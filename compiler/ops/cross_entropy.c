@@ -10,7 +10,9 @@
  * Rows of P need not sum to 1 (DINO sums the teacher views that pair with a
  * student view). G is what the backward needs (dS = dL[r] · G[r]): computing
  * it in the forward keeps one [R, K] tensor alive until the backward instead
- * of S and P both; a graph that is not differentiated leaves it out. τ is a
+ * of S and P both; a graph that is not differentiated leaves it out. The
+ * kernel reads a row of S before writing that row of G, so G could take S's
+ * bytes; the memory plan's in-place rule covers output 0 only. τ is a
  * tensor of S's element type, not an attribute, so f64 graphs keep it exact. */
 #include "gradients/grad_util.h"
 #include "ops/infer_util.h"

@@ -136,6 +136,7 @@ static dc_status infer_where(dc_graph *g, dc_node *n, int64_t opset)
         .infer = fn,                                                                 \
         .reference = dc_ref_##sym,                                                   \
         .gradient = dc_grad_##sym,                                                   \
+        .in_place_inputs = 1u << 0,                                                  \
     };
 UNARY(Sqrt, infer_unary_float)
 UNARY(Reciprocal, infer_unary_float)
@@ -155,6 +156,7 @@ const dc_op_schema dc_op_Add = {
     .infer = infer_add,
     .reference = dc_ref_Add,
     .gradient = dc_grad_Add,
+    .in_place_inputs = 1u << 0, /* the operand oneDNN's binary primitive may overwrite */
 };
 const dc_op_schema dc_op_Sub = {
     .name = "Sub", .domain = "",
@@ -162,6 +164,7 @@ const dc_op_schema dc_op_Sub = {
     .infer = infer_sub,
     .reference = dc_ref_Sub,
     .gradient = dc_grad_Sub,
+    .in_place_inputs = 1u << 0, /* the operand oneDNN's binary primitive may overwrite */
 };
 const dc_op_schema dc_op_Mul = {
     .name = "Mul", .domain = "",
@@ -169,6 +172,7 @@ const dc_op_schema dc_op_Mul = {
     .infer = infer_mul,
     .reference = dc_ref_Mul,
     .gradient = dc_grad_Mul,
+    .in_place_inputs = 1u << 0, /* the operand oneDNN's binary primitive may overwrite */
 };
 const dc_op_schema dc_op_Div = {
     .name = "Div", .domain = "",
@@ -176,6 +180,7 @@ const dc_op_schema dc_op_Div = {
     .infer = infer_div,
     .reference = dc_ref_Div,
     .gradient = dc_grad_Div,
+    .in_place_inputs = 1u << 0, /* the operand oneDNN's binary primitive may overwrite */
 };
 const dc_op_schema dc_op_Pow = {
     .name = "Pow", .domain = "",
@@ -183,6 +188,7 @@ const dc_op_schema dc_op_Pow = {
     .infer = infer_pow,
     .reference = dc_ref_Pow,
     .gradient = dc_grad_Pow,
+    .in_place_inputs = 1u << 0, /* the operand oneDNN's binary primitive may overwrite */
 };
 const dc_op_schema dc_op_Equal = {
     .name = "Equal", .domain = "",

@@ -43,10 +43,12 @@ const dc_op_schema dc_op_Gelu = {
     .infer = infer_gelu,
     .reference = dc_ref_Gelu,
     .gradient = dc_grad_Gelu,
+    .in_place_inputs = 1u << 0,
 };
 const dc_op_schema dc_op_GeluGrad = {
     .name = "GeluGrad", .domain = "ai.dinoc",
     .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = infer_gelu_grad,
     .reference = dc_ref_GeluGrad,
+    .in_place_inputs = 1u << 0, /* dY: the kernel reads dY[i] and X[i] to write dX[i] */
 };

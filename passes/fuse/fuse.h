@@ -1,5 +1,5 @@
 /* The fusion pass: rewrites groups of nodes into single ai.dinoc ops whose
- * kernels make one pass over memory (DESIGN.md step 3).
+ * kernels make one pass over memory (ARCHITECTURE.md, one training step, 4).
  *
  * Every rule is one file passes/fuse/fuse_<name>.c with one entry point
  *     dc_status dc_fuse_<name>(dc_graph *g, int *n_fused);

@@ -328,11 +328,6 @@ typedef void (*un_fn)(int64_t n, const void *x, void *y);
     }
 
 /* Sigmoid without overflow: exp of a non-positive number only. */
-static inline float sigmoidf(float x)
-{
-    float e = expf(-fabsf(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
 static inline double sigmoid(double x)
 {
     double e = exp(-fabs(x));
@@ -347,34 +342,11 @@ DEF_UN(exp_f32, float, expf(x))
 DEF_UN(exp_f64, double, exp(x))
 DEF_UN(log_f32, float, logf(x))
 DEF_UN(log_f64, double, log(x))
-/* erf for f32 as a rational function of x on [-4, 4] (erf(±4) is 1 to f32
- * precision), the form Eigen and XLA use: it vectorises, where erff() is a
- * scalar call per element; the erf-GELU of every ViT MLP runs through it.
- * Max abs error 4.2e-7 against erf() in double over [-6, 6] (NaN stays NaN). */
-static inline float erf_rational(float x)
-{
-    x = x < -4.0f ? -4.0f : x > 4.0f ? 4.0f : x;
-    float x2 = x * x;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return x * p / q;
-}
-
-DEF_UN(erf_f32, float, erf_rational(x))
+DEF_UN(erf_f32, float, c_erf_f32(x))
 DEF_UN(erf_f64, double, erf(x))
 DEF_UN(tanh_f32, float, tanhf(x))
 DEF_UN(tanh_f64, double, tanh(x))
-DEF_UN(sigmoid_f32, float, sigmoidf(x))
+DEF_UN(sigmoid_f32, float, c_sigmoid_f32(x))
 DEF_UN(sigmoid_f64, double, sigmoid(x))
 DEF_UN(neg_f32, float, -x)
 DEF_UN(neg_f64, double, -x)

@@ -18,21 +18,24 @@ typedef struct adamw_state {
     const char *node;
 } adamw_state;
 
-static dc_status adamw_setup(const dc_kernel_args *a, int variant, void *state)
+/* Binds one (param, grad, m, v) quadruple at input `first` and its
+ * (param', m', v') at output `out`, with lr, weight_decay, step at `sc`. */
+static dc_status adamw_bind(const dc_kernel_args *a, int first, int sc, int out, adamw_state *st)
 {
-    (void)variant;
-    adamw_state *st = state;
-    DC_TRY(c_arity(a, 7, 7, 3, 3));
-    const dc_plan_buffer *P = a->in[0];
+    const dc_plan_buffer *P = a->in[first];
     DC_TRY(C_EXPECT_DTYPE(P, "param", DC_F32));
     for (int i = 1; i < 4; i++)
-        if (a->in[i]->dtype != DC_F32 || !c_same_shape(a->in[i], P))
-            return dc_error(DC_ERR_SHAPE, "input %d is %s, expected the parameter's %s", i,
-                            C_TYPE_STR(a->in[i]), C_TYPE_STR(P));
-    for (int i = 4; i < 7; i++)
-        if (c_numel(a->in[i]) != 1 || a->in[i]->dtype != (i == 6 ? DC_I64 : DC_F32))
-            return dc_error(DC_ERR_SHAPE, "input %d must be a %s scalar, found %s", i,
-                            i == 6 ? "int64" : "float", C_TYPE_STR(a->in[i]));
+        if (a->in[first + i]->dtype != DC_F32 || !c_same_shape(a->in[first + i], P))
+            return dc_error(DC_ERR_SHAPE, "input %d is %s, expected the parameter's %s", first + i,
+                            C_TYPE_STR(a->in[first + i]), C_TYPE_STR(P));
+    for (int i = 0; i < 3; i++)
+        if (c_numel(a->in[sc + i]) != 1 || a->in[sc + i]->dtype != (i == 2 ? DC_I64 : DC_F32))
+            return dc_error(DC_ERR_SHAPE, "input %d must be a %s scalar, found %s", sc + i,
+                            i == 2 ? "int64" : "float", C_TYPE_STR(a->in[sc + i]));
+    for (int i = 0; i < 3; i++)
+        if (!c_out(a, out + i) || !c_same_shape(c_out(a, out + i), P))
+            return dc_error(DC_ERR_SHAPE, "output %d must have the parameter's shape %s", out + i,
+                            C_TYPE_STR(P));
     st->n = c_numel(P);
     st->beta1 = dc_step_float(a->step, "beta1", 0.9f);
     st->beta2 = dc_step_float(a->step, "beta2", 0.999f);
@@ -40,17 +43,24 @@ static dc_status adamw_setup(const dc_kernel_args *a, int variant, void *state)
     st->lr_scale = dc_step_float(a->step, "lr_scale", 1.0f);
     st->decay = dc_step_int(a->step, "decay", 1) != 0;
     st->node = a->step->node;
-    st->p = c_in_data(a, 0);
-    st->g = c_in_data(a, 1);
-    st->m = c_in_data(a, 2);
-    st->v = c_in_data(a, 3);
-    st->lr = c_in_data(a, 4);
-    st->wd = c_in_data(a, 5);
-    st->step = c_in_data(a, 6);
-    st->p_out = c_out_data(a, 0);
-    st->m_out = c_out_data(a, 1);
-    st->v_out = c_out_data(a, 2);
+    st->p = c_in_data(a, first);
+    st->g = c_in_data(a, first + 1);
+    st->m = c_in_data(a, first + 2);
+    st->v = c_in_data(a, first + 3);
+    st->lr = c_in_data(a, sc);
+    st->wd = c_in_data(a, sc + 1);
+    st->step = c_in_data(a, sc + 2);
+    st->p_out = c_out_data(a, out);
+    st->m_out = c_out_data(a, out + 1);
+    st->v_out = c_out_data(a, out + 2);
     return DC_OK;
+}
+
+static dc_status adamw_setup(const dc_kernel_args *a, int variant, void *state)
+{
+    (void)variant;
+    DC_TRY(c_arity(a, 7, 7, 3, 3));
+    return adamw_bind(a, 0, 4, 0, state);
 }
 
 /* PyTorch's order of operations (torch.optim.AdamW, single tensor):
@@ -83,6 +93,46 @@ static dc_status adamw_run(void *state)
 
 C_KERNEL(AdamW, .state_size = sizeof(adamw_state), .setup = adamw_setup, .run = adamw_run);
 
+/* ---- AdamWGroup: (lr, weight_decay, step, p1, g1, m1, v1, ...) -> (p1', m1', v1', ...) ----
+ * The AdamW above over every tensor of one param group in one step. */
+
+typedef struct adamw_group_state {
+    int n;
+    adamw_state *each;
+} adamw_group_state;
+
+static dc_status adamw_group_setup(const dc_kernel_args *a, int variant, void *state)
+{
+    (void)variant;
+    adamw_group_state *st = state;
+    int n_in = a->step->n_inputs, n_out = a->step->n_outputs;
+    if (n_in < 7 || (n_in - 3) % 4 != 0 || n_out != (n_in - 3) / 4 * 3)
+        return dc_error(DC_ERR_INVALID, "AdamWGroup: %d inputs and %d outputs, expected 3 + 4n "
+                        "and 3n", n_in, n_out);
+    st->n = (n_in - 3) / 4;
+    if (!(st->each = calloc((size_t)st->n, sizeof *st->each)))
+        return dc_error(DC_ERR_NOMEM, "AdamWGroup: %d tensors", st->n);
+    for (int k = 0; k < st->n; k++)
+        DC_TRY(adamw_bind(a, 3 + 4 * k, 0, 3 * k, &st->each[k]));
+    return DC_OK;
+}
+
+static dc_status adamw_group_run(void *state)
+{
+    const adamw_group_state *st = state;
+    for (int k = 0; k < st->n; k++)
+        DC_TRY(adamw_run(&st->each[k]));
+    return DC_OK;
+}
+
+static void adamw_group_release(void *state)
+{
+    free(((adamw_group_state *)state)->each);
+}
+
+C_KERNEL(AdamWGroup, .state_size = sizeof(adamw_group_state), .setup = adamw_group_setup,
+         .run = adamw_group_run, .release = adamw_group_release);
+
 /* ---- EMA: (momentum, a1, b1, a2, b2, ...) -> (a1', a2', ...), a' = m·a + (1−m)·b ---- */
 
 typedef struct ema_pair {
@@ -96,6 +146,34 @@ typedef struct ema_state {
     int n_pairs;
     ema_pair *pairs;
 } ema_state;
+
+/* The teacher's parameters, the student's and the EMA's outputs (written
+ * over the teacher's state) lie in the STATE region in the same order, each
+ * at the next DC_PLAN_ALIGN boundary. Pairs whose three arrays all continue
+ * where the previous pair's end (after the same padding) merge into one span,
+ * so the update is a few loops over the flat state instead of one per tensor.
+ * The padding in between is zero in both and stays zero. */
+static void coalesce_pairs(ema_state *st)
+{
+    if (!st->n_pairs || !st->pairs[0].a) /* check: no data */
+        return;
+    int spans = 0;
+    for (int k = 0; k < st->n_pairs; k++) {
+        ema_pair *cur = &st->pairs[k];
+        if (spans) {
+            ema_pair *span = &st->pairs[spans - 1];
+            int64_t align = DC_PLAN_ALIGN / (int64_t)sizeof(float);
+            int64_t padded = (span->n + align - 1) / align * align;
+            if (cur->a == span->a + padded && cur->b == span->b + padded &&
+                cur->out == span->out + padded) {
+                span->n = padded + cur->n;
+                continue;
+            }
+        }
+        st->pairs[spans++] = *cur;
+    }
+    st->n_pairs = spans;
+}
 
 static dc_status ema_setup(const dc_kernel_args *a, int variant, void *state)
 {
@@ -124,6 +202,7 @@ static dc_status ema_setup(const dc_kernel_args *a, int variant, void *state)
         st->pairs[k].out = c_out_data(a, k);
         st->pairs[k].n = c_numel(A);
     }
+    coalesce_pairs(st);
     return DC_OK;
 }
 

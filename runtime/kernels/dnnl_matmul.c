@@ -187,3 +187,63 @@ static dc_status gemm_build(const dc_kernel_args *a, dc_dnnl_state *st)
 }
 
 DC_DNNL_KERNEL(dc_kernel_dnnl_Gemm, "dnnl.Gemm", "Gemm", gemm_build)
+
+/* dnnl.MatMulBias (ai.dinoc): Y = act(A · B' + bias) as one matmul with a
+ * bias and an eltwise post-op. A [..., M, K] folds into [M', K]; B [K, N], or
+ * [N, K] read through strides with transB; bias [N] as [1, N]. */
+static dc_status matmul_bias_build(const dc_kernel_args *a, dc_dnnl_state *st)
+{
+    DC_TRY(dc_dnnl_check_args(a, 3, 3, 1, 1, DC_MAX_RANK));
+    const dc_plan_buffer *A = a->in[0], *B = a->in[1], *C = a->in[2], *Y = a->out[0];
+    int64_t trans_b = dc_step_int(a->step, "transB", 0);
+    const char *act = dc_step_string(a->step, "activation", "");
+    char b1[96], b2[96], b3[96];
+    if (A->rank < 2 || B->rank != 2 || C->rank != 1)
+        return dc_dnnl_shape_error(a, "expected A [..., M, K], B 2-D and bias 1-D");
+    int64_t k = A->dims[A->rank - 1], n = trans_b ? B->dims[0] : B->dims[1];
+    int64_t m = n ? dc_dnnl_numel(Y) / n : 0;
+    if ((trans_b ? B->dims[1] : B->dims[0]) != k || C->dims[0] != n || Y->dims[Y->rank - 1] != n)
+        return dc_dnnl_shape_error(a, "A %s x B %s%s does not give Y %s",
+                                   dc_dnnl_dims_str(b1, sizeof b1, A->rank, A->dims),
+                                   dc_dnnl_dims_str(b2, sizeof b2, 2, B->dims), trans_b ? "^T" : "",
+                                   dc_dnnl_dims_str(b3, sizeof b3, Y->rank, Y->dims));
+    dc_dnnl_attr attr = {.scale = 1.0f};
+    static const struct {
+        const char *name;
+        dnnl_alg_kind_t alg;
+    } acts[] = {{"Relu", dnnl_eltwise_relu},
+                {"Tanh", dnnl_eltwise_tanh},
+                {"Sigmoid", dnnl_eltwise_logistic},
+                {"Gelu", dnnl_eltwise_gelu_erf}};
+    bool known = !*act;
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (strcmp(act, acts[i].name) == 0) {
+            attr.post[attr.n_post].binary = false;
+            attr.post[attr.n_post].alg = acts[i].alg;
+            attr.post[attr.n_post].alpha = 0.0f;
+            attr.post[attr.n_post++].beta = 0.0f;
+            known = true;
+        }
+    if (!known)
+        return dc_dnnl_refuse(a, "activation '%s'", act);
+    int64_t adims[2] = {m, k}, bdims[2] = {k, n}, bstr[2] = {trans_b ? 1 : n, trans_b ? k : 1};
+    int64_t cdims[2] = {1, n}, ydims[2] = {m, n};
+    dnnl_memory_desc_t amd, bmd, cmd, ymd;
+    DC_TRY(dc_dnnl_md(a, &amd, 2, adims, NULL));
+    DC_TRY(dc_dnnl_md(a, &bmd, 2, bdims, bstr));
+    DC_TRY(dc_dnnl_md(a, &cmd, 2, cdims, NULL));
+    DC_TRY(dc_dnnl_md(a, &ymd, 2, ydims, NULL));
+    dnnl_matmul_desc_t d;
+    DC_DNNL_TRY(a, dnnl_matmul_desc_init(&d, &amd, &bmd, &cmd, &ymd));
+    dnnl_primitive_desc_t pd;
+    DC_TRY(dc_dnnl_pd(a, &d, &attr, "matmul", &pd));
+    dc_dnnl_bind binds[] = {
+        {DNNL_ARG_SRC, st ? a->in_data[0] : NULL, NULL},
+        {DNNL_ARG_WEIGHTS, st ? a->in_data[1] : NULL, NULL},
+        {DNNL_ARG_BIAS, st ? a->in_data[2] : NULL, NULL},
+        {DNNL_ARG_DST, st ? a->out_data[0] : NULL, NULL},
+    };
+    return dc_dnnl_add(a, st, pd, binds, 4, false);
+}
+
+DC_DNNL_KERNEL(dc_kernel_dnnl_MatMulBias, "dnnl.MatMulBias", "MatMulBias", matmul_bias_build)

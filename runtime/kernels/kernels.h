@@ -13,6 +13,7 @@
 #define DC_KERNELS_DNNL                          \
     DC_KERNEL(dc_kernel_dnnl_MatMul)             \
     DC_KERNEL(dc_kernel_dnnl_Gemm)               \
+    DC_KERNEL(dc_kernel_dnnl_MatMulBias)         \
     DC_KERNEL(dc_kernel_dnnl_Conv)               \
     DC_KERNEL(dc_kernel_dnnl_ConvGradInput)      \
     DC_KERNEL(dc_kernel_dnnl_ConvGradWeight)     \
@@ -41,6 +42,7 @@
 /* dinoc's own C kernels (runtime/kernels/c_*.c): every op, every type it allows. */
 #define DC_KERNELS_C                          \
     DC_KERNEL(dc_kernel_c_AdamW)              \
+    DC_KERNEL(dc_kernel_c_AdamWGroup)         \
     DC_KERNEL(dc_kernel_c_EMA)                \
     DC_KERNEL(dc_kernel_c_MatMul)             \
     DC_KERNEL(dc_kernel_c_Gemm)               \
@@ -93,6 +95,8 @@
     DC_KERNEL(dc_kernel_c_Size)               \
     DC_KERNEL(dc_kernel_c_Constant)           \
     DC_KERNEL(dc_kernel_c_ConstantOfShape)    \
+    DC_KERNEL(dc_kernel_c_FusedElementwise)   \
+    DC_KERNEL(dc_kernel_c_MatMulBias)         \
     DC_KERNEL(dc_kernel_c_CrossEntropySoft)   \
     DC_KERNEL(dc_kernel_c_Gelu)               \
     DC_KERNEL(dc_kernel_c_GeluGrad)           \

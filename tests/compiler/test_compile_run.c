@@ -12,7 +12,7 @@
 
 #include "builder.h"
 #include "dc_npy.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "infer_shapes.h"
 #include "op_registry.h"
 #include "run_model.h"
@@ -95,7 +95,7 @@ static void test_vit_dnc(void)
     tmp_path(dnc, sizeof dnc, "vit.dnc");
     dc_plan *plan = NULL;
     dc_memory_stats mem;
-    DC_ASSERT_OK(dc_compile_onnx(VIT_ONNX, NULL, 0, NULL, NULL, NULL, &mem, &plan));
+    DC_ASSERT_OK(dc_compile_onnx(VIT_ONNX, NULL, 0, NULL, &(dc_pipeline_options){.memory = &mem}, &plan));
     if (!plan)
         return;
     DC_ASSERT_OK(dc_plan_write(plan, dnc));
@@ -167,8 +167,8 @@ static void test_memory_plan_golden(void)
     DC_ASSERT_OK(dc_build_status(g));
     dc_plan *plan = NULL;
     dc_memory_stats mem;
-    dc_lower_options opt = {.memory = &mem};
-    DC_ASSERT_OK(dc_lower(g, &opt, &plan, NULL));
+    dc_pipeline_options opt = {.memory = &mem};
+    DC_ASSERT_OK(dc_pipeline_compile(g, &opt, &plan));
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -211,7 +211,7 @@ static void test_static_input_error(void)
     DC_ASSERT_OK(dc_infer_node(g, r));
     DC_ASSERT_OK(dc_output(g, r->outputs[0]));
     dc_plan *plan = NULL;
-    CU_ASSERT_EQUAL(dc_lower(g, NULL, &plan, NULL), DC_ERR_UNSUPPORTED);
+    CU_ASSERT_EQUAL(dc_pipeline_compile(g, NULL, &plan), DC_ERR_UNSUPPORTED);
     CU_ASSERT_STRING_EQUAL(dc_error_message(), "Reshape 'r1': input 'shape' must be known at compile time");
     CU_ASSERT_PTR_NULL(plan);
     dc_graph_destroy(g);
@@ -228,7 +228,7 @@ static void test_softmax_opset11(void)
     dc_output(g, dc_softmax(g, x, 1));
     DC_ASSERT_OK(dc_build_status(g));
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     dc_tensor *xt = NULL, **out = NULL;
     int n_out = 0;
     DC_ASSERT_OK(dc_tensor_create(&xt, "x", DC_F32, 3, xd));
@@ -351,6 +351,28 @@ static void test_cli(void)
     EXPECT_CLI_ERROR("format version 2", "run %s -i pixels=%s -o %s", v2, VIT_INPUT, outdir);
 }
 
+/* dinoc compile --print-after PASS prints the IR after that pass; --no-fuse
+ * leaves the ai.dinoc fused ops out; an unknown pass is a usage error. */
+static void test_cli_passes(void)
+{
+    char dnc[256], out[1 << 16];
+    tmp_path(dnc, sizeof dnc, "passes.dnc");
+    int rc = run_cli(out, sizeof out, "compile %s -o %s --print-after fuse-final", VIT_ONNX, dnc);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "passes: infer-shapes, fold-constants"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "# IR after fuse-final"));
+    /* Unless the run has fusion off (DINOC_NO_FUSE=1), the model's chains fuse. */
+    CU_ASSERT_EQUAL(strstr(out, "ai.dinoc.FusedElementwise") != NULL, dc_pipeline_fuses(NULL));
+    rc = run_cli(out, sizeof out, "compile %s -o %s --no-fuse --print-after fuse-final", VIT_ONNX,
+                 dnc);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "fuse-final (off)"));
+    CU_ASSERT_PTR_NULL(strstr(out, "ai.dinoc."));
+    rc = run_cli(out, sizeof out, "compile %s -o %s --print-after fusion", VIT_ONNX, dnc);
+    CU_ASSERT_EQUAL(rc, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "no pass named 'fusion'"));
+}
+
 void register_compile_run(void)
 {
     CU_pSuite s = CU_add_suite("compile_run", suite_init, suite_clean);
@@ -363,4 +385,5 @@ void register_compile_run(void)
     CU_add_test(s, "static_input_error", test_static_input_error);
     CU_add_test(s, "softmax_opset11", test_softmax_opset11);
     CU_add_test(s, "cli", test_cli);
+    CU_add_test(s, "cli: --print-after, --no-fuse", test_cli_passes);
 }

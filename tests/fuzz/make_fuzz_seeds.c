@@ -91,14 +91,14 @@ static void plan_seeds(const char *source_dir)
             continue; /* libonnx-testdata is optional */
         dc_plan *p;
         snprintf(name, sizeof name, "%s.dnc", nodes[i]);
-        if (dc_compile_onnx(model, NULL, 0, NULL, NULL, NULL, NULL, &p) == DC_OK)
+        if (dc_compile_onnx(model, NULL, 0, NULL, NULL, &p) == DC_OK)
             plan_seed(name, p);
         /* An op dinoc does not lower is no seed. */
     }
     snprintf(model, sizeof model, "%s/tests/models/grad_model.onnx", source_dir);
     dc_graph_transform train = {training_step, NULL};
     dc_plan *p;
-    if (dc_compile_onnx(model, NULL, 0, NULL, &train, NULL, NULL, &p) == DC_OK)
+    if (dc_compile_onnx(model, NULL, 0, NULL, &(dc_pipeline_options){.training = &train}, &p) == DC_OK)
         plan_seed("grad_model_train.dnc", p);
     else
         fail(model, dc_error_message());

@@ -17,7 +17,7 @@
 #include "heads.h"
 #include "interpret.h"
 #include "losses.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "run_model.h"
 #include "test_util.h"
 
@@ -103,7 +103,7 @@ static dc_value *feed(graph_run *r, const char *name, dc_tensor *t)
 }
 
 /* Runs r->g with the reference interpreter (outs[0]) and then compiled by
- * dc_lower and run by the runtime's kernels (outs[1]); every output both ways.
+ * dc_pipeline_compile and run by the runtime's kernels (outs[1]); every output both ways.
  * Frees the inputs and the graph. */
 static void run_twice(graph_run *r, dc_tensor *outs[2][MAX_IO])
 {
@@ -118,7 +118,7 @@ static void run_twice(graph_run *r, dc_tensor *outs[2][MAX_IO])
         ins[i] = r->in[i].tensor;
     DC_ASSERT_OK(dc_interpret(g, ins, r->n_in, outs[0]));
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     if (plan) {
         dc_tensor **got = NULL;
         int n_got = 0;

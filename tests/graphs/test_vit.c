@@ -18,6 +18,7 @@
 #include "builder.h"
 #include "dc_npy.h"
 #include "interpret.h"
+#include "pipeline.h"
 #include "run_model.h"
 #include "test_util.h"
 #include "vit.h"
@@ -321,7 +322,7 @@ static void run_compiled(const vit_case *vc)
     for (int i = 0; i < p.n_params; i++)
         snprintf(names[i], sizeof names[i], "%s", p.params[i]->name);
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(p.g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(p.g, NULL, &plan));
     if (plan) {
         dc_tensor **out = NULL;
         int n_out = 0;

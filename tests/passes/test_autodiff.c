@@ -233,6 +233,26 @@ static void test_matmul_and_gemm(void)
     check_gradients(&c);
 }
 
+/* The fused Linear layer (ai.dinoc MatMulBias), its weight plain or
+ * transposed, with every activation. */
+static void test_matmul_bias(void)
+{
+    static const char *const acts[] = {"", "Relu", "Tanh", "Sigmoid", "Gelu"};
+    const int64_t a3[] = {2, 3, 4}, kn[] = {4, 5}, nk[] = {5, 4}, nv[] = {5};
+    for (int act = 0; act < 5; act++)
+        for (int trans = 0; trans < 2; trans++) {
+            fd_case c = begin("MatMulBias");
+            DC_ASSERT_OK(dc_graph_set_opset(c.g, "ai.dinoc", 1));
+            dc_value *in[3] = {param(&c, 3, a3, -1, 1), param(&c, 2, trans ? nk : kn, -1, 1),
+                               param(&c, 1, nv, -1, 1)};
+            dc_node *n = dc_node_begin(c.g, "MatMulBias", "ai.dinoc", in, 3, 1);
+            DC_ASSERT_OK(dc_node_set_int(n, c.g, "transB", trans));
+            DC_ASSERT_OK(dc_node_set_string(n, c.g, "activation", acts[act]));
+            finish(&c, dc_node_finish(c.g, n));
+            check_gradients(&c);
+        }
+}
+
 static void test_patch_conv(void)
 {
     const int64_t x[] = {2, 3, 8, 8}, w[] = {4, 3, 4, 4}, b[] = {4}, strides[] = {4, 4},
@@ -587,6 +607,7 @@ void register_pass_autodiff(void)
         {"Where and erf-GELU", test_where_and_gelu},
         {"MatMul (batched, vector, broadcast) and Gemm", test_matmul_and_gemm},
         {"patch-embedding Conv", test_patch_conv},
+        {"MatMulBias (ai.dinoc): transB, every activation", test_matmul_bias},
         {"Transpose, Reshape, Concat, Slice, Gather, Expand, Split", test_data_movement},
         {"ReduceSum/Mean/Max/Min", test_reductions},
         {"Softmax, LogSoftmax, LayerNormalization", test_softmax_layernorm},

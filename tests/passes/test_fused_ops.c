@@ -21,7 +21,7 @@
 #include "dc_session.h"
 #include "fuse.h"
 #include "interpret.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "op_registry.h"
 #include "pass_test_util.h"
 
@@ -143,7 +143,7 @@ static void test_gelu_gradient(void)
 
 /* ------------------------------------------------------------ compiled runs */
 
-/* Lowers g (all graph inputs fed from `ins`) and runs it once; outs receive
+/* Compiles g (all graph inputs fed from `ins`) and runs it once; outs receive
  * every graph output. `kernels`, when not NULL, receives the kernel of the
  * first step running `op`. */
 static void run_compiled(dc_graph *g, dc_tensor **ins, dc_tensor **outs, const char *op,
@@ -151,7 +151,8 @@ static void run_compiled(dc_graph *g, dc_tensor **ins, dc_tensor **outs, const c
 {
     dc_plan *plan = NULL;
     dc_session *s = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    /* Compiled as built: the pipeline without its fusion stages. */
+    DC_ASSERT_OK(dc_pipeline_compile(g, &(dc_pipeline_options){.no_fuse = true}, &plan));
     if (!plan)
         return;
     for (int i = 0; kernel && i < plan->n_steps; i++)

@@ -18,6 +18,7 @@
 #include "interpret.h"
 #include "onnx_io.h"
 #include "pass_test_util.h"
+#include "pipeline.h"
 #include "run_model.h"
 #include "test_util.h"
 #include "training.h"
@@ -70,7 +71,7 @@ static void test_gradients_match_torch(void)
     grad_ctx ctx = {{false}};
     dc_graph_transform t = {gradient_outputs, &ctx};
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &t, NULL, NULL, &plan));
+    DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &(dc_pipeline_options){.training = &t}, &plan));
     CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
     dc_named_tensor in[2];
     load_inputs(in);
@@ -134,7 +135,7 @@ static void adamw_steps_match_torch(adamw_case *c)
 {
     dc_graph_transform t = {training_step, c};
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &t, NULL, NULL, &plan));
+    DC_ASSERT_OK(dc_compile_onnx(MODELS "grad_model.onnx", NULL, 0, NULL, &(dc_pipeline_options){.training = &t}, &plan));
     CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
     CU_ASSERT_EQUAL(c->n_trained, N_PARAMS);
     dc_session *sess;
@@ -295,7 +296,7 @@ static void test_ema_and_center_updates(void)
     DC_ASSERT_OK(dc_graph_verify(g));
 
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
     dc_session *sess;
     DC_ASSERT_OK(dc_session_create(plan, 1, &sess));
@@ -375,7 +376,7 @@ static void test_adamw_kernels_match_formula(void)
     for (int i = 0; i < 7; i++)
         named[i] = (dc_named_tensor){all[i], data[i]};
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     dc_tensor **run = NULL;
     int n_run = 0;
     DC_ASSERT_OK(dc_run_plan(plan, named, 7, NULL, NULL, &run, &n_run));

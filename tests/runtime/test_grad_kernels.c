@@ -4,7 +4,7 @@
  * kernel gives the expected output and whose lowered attributes
  * (dc_lower_attrs, what a compiled plan carries) drive a one-step plan run
  * through a session with the kernel named. Then whole gradient graphs are
- * compiled with dc_lower and compared with the reference interpreter.
+ * compiled with dc_pipeline_compile and compared with the reference interpreter.
  * `DINOC_BENCH=1 dinoc_tests runtime_grad_kernels` also times ScatterAdd on
  * the iBOT shape against the one-hot matmul it replaced (only prints). */
 #include <math.h>
@@ -18,6 +18,7 @@
 #include "dc_session.h"
 #include "interpret.h"
 #include "lower.h"
+#include "pipeline.h"
 #include "lower_attrs.h"
 #include "op_registry.h"
 #include "run_model.h"
@@ -387,7 +388,7 @@ static void check_compiled(dc_graph *g, dc_named_tensor *inputs, int n_inputs)
         in[i] = inputs[i].tensor;
     DC_ASSERT_OK(dc_interpret(g, in, n_inputs, want));
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     dc_tensor **got = NULL;
     int n_got = 0;
     if (plan)
@@ -475,7 +476,7 @@ static void test_compiled_gradients(void)
 static double time_plan(dc_graph *g, dc_named_tensor *in, int n_in, int threads)
 {
     dc_plan *plan = NULL;
-    DC_ASSERT_OK(dc_lower(g, NULL, &plan, NULL));
+    DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
     dc_run_options opt = {.threads = threads, .repeat = 9};
     dc_tensor **out = NULL;
     int n_out = 0;

@@ -1,10 +1,11 @@
 /* dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [TRAINING OPTIONS]]
- * dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]:
- * lower an ONNX model, or a config's DINOv2 training step, to a plan artifact
- * and say what it became: steps, kernels per backend, memory. With --train
- * the plan is one training step of the model's scalar loss: gradients,
- * clipping (one global norm, or --clip-group sets each by its own norm) and
- * AdamW (training.h). */
+ * dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]
+ * (both: [--no-fuse] [--print-after PASS]):
+ * compile an ONNX model, or a config's DINOv2 training step, through the pass
+ * pipeline (pipeline.h) to a plan artifact and say what it became: the
+ * passes, steps, kernels per backend, memory. With --train the plan is one
+ * training step of the model's scalar loss: gradients, clipping (one global
+ * norm, or --clip-group sets each by its own norm) and AdamW (training.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "configs.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
+#include "pipeline.h"
 #include "run_model.h"
 #include "training.h"
 
@@ -145,11 +147,11 @@ static void print_parameter_counts(const dc_graph *g)
 
 /* dinoc compile --config NAME [FIELD=VALUE...]: the DINOv2 training step. */
 static dc_status compile_config(const char *name, const char *const *overrides, int n_overrides,
-                                FILE *explain, dc_memory_stats *mem, dc_plan **plan)
+                                dc_pipeline_options *popt, dc_plan **plan)
 {
     dc_dinov2_config c;
     DC_TRY(dc_dinov2_config_load(name, overrides, n_overrides, &c));
-    dc_dinov2_options opt = {.training = true, .seed = 0};
+    dc_dinov2_options opt = {.training = false, .seed = 0};
     dc_graph *g;
     DC_TRY(dc_dinov2_build(&c, &opt, &g));
     print_parameter_counts(g);
@@ -164,8 +166,13 @@ static dc_status compile_config(const char *name, const char *const *overrides, 
     fprintf(f, "dinoc DINOv2 training step, config %s%s", name, DC_PLAN_CONFIG_MARKER);
     dc_config_print(&c, f);
     fclose(f);
-    dc_lower_options lo = {.producer = producer, .memory = mem};
-    dc_status s = dc_lower(g, &lo, plan, explain);
+    dc_dinov2_training training = {.config = &c};
+    dc_graph_transform step = {dc_dinov2_add_training, &training};
+    popt->training = &step;
+    popt->producer = producer;
+    dc_status s = dc_pipeline_compile(g, popt, plan);
+    popt->training = NULL;
+    popt->producer = NULL;
     free(producer);
     dc_graph_destroy(g);
     return s;
@@ -173,8 +180,8 @@ static dc_status compile_config(const char *name, const char *const *overrides, 
 
 int cmd_compile(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *config = NULL, *overrides[64];
-    int explain = 0, train = 0, n_overrides = 0;
+    const char *model = NULL, *out = NULL, *config = NULL, *overrides[64], *print_after = NULL;
+    int explain = 0, train = 0, n_overrides = 0, no_fuse = 0;
     train_request t = {.opt = {.frozen = t.frozen,
                                .adamw = {.groups = t.groups, .clip_groups = t.clip_groups}}};
     for (int i = 0; i < argc; i++) {
@@ -184,6 +191,10 @@ int cmd_compile(int argc, char **argv)
             explain = 1;
         else if (strcmp(argv[i], "--train") == 0)
             train = 1;
+        else if (strcmp(argv[i], "--no-fuse") == 0)
+            no_fuse = 1;
+        else if (strcmp(argv[i], "--print-after") == 0 && i + 1 < argc && !print_after)
+            print_after = argv[++i];
         else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && !config)
             config = argv[++i];
         else if (config && strchr(argv[i], '=') && argv[i][0] != '-' && n_overrides < 64)
@@ -195,13 +206,18 @@ int cmd_compile(int argc, char **argv)
     }
     if (!(model || config) || (model && config) || !out)
         return dinoc_usage("compile");
+    if (print_after && !dc_pipeline_has_pass(print_after)) {
+        fprintf(stderr, "dinoc compile: --print-after: no pass named '%s'\n", print_after);
+        return dinoc_usage("compile");
+    }
     dc_graph_transform training = {apply_training, &t};
     dc_memory_stats mem;
     dc_plan *plan;
-    dc_status s = config ? compile_config(config, overrides, n_overrides, explain ? stdout : NULL,
-                                          &mem, &plan)
-                         : dc_compile_onnx(model, NULL, 0, NULL, train ? &training : NULL,
-                                           explain ? stdout : NULL, &mem, &plan);
+    dc_pipeline_options popt = {.training = train ? &training : NULL, .no_fuse = no_fuse,
+                                .print_after = print_after, .log = stdout,
+                                .explain = explain ? stdout : NULL, .memory = &mem};
+    dc_status s = config ? compile_config(config, overrides, n_overrides, &popt, &plan)
+                         : dc_compile_onnx(model, NULL, 0, NULL, &popt, &plan);
     for (int i = 0; i < t.opt.adamw.n_groups; i++)
         free((char *)t.groups[i].pattern);
     for (int i = 0; i < t.opt.adamw.n_clip_groups; i++)

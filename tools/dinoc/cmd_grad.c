@@ -110,7 +110,7 @@ int cmd_grad(int argc, char **argv)
         dc_graph *shapes = NULL;
         dc_tensor **outs = NULL;
         int n_out = 0;
-        s = dc_compile_onnx(model, in, n_in, bound, &t, NULL, NULL, &plan);
+        s = dc_compile_onnx(model, in, n_in, bound, &(dc_pipeline_options){.training = &t}, &plan);
         if (s == DC_OK)
             s = dc_run_plan(plan, in, n_in, bound, NULL, &outs, &n_out);
         if (s == DC_OK)

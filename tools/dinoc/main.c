@@ -23,7 +23,10 @@ static const dinoc_command commands[] = {
      "dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [--loss NAME] [--freeze PATTERN]...\n"
      "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM | --clip-group PATTERN:NORM...]\n"
      "               [--betas B1,B2] [--eps E]]\n"
-     "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]",
+     "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]\n"
+     "       both forms: [--no-fuse] [--print-after PASS] (PASS: infer-shapes, fold-constants,\n"
+     "       eliminate-dead-code, cse, fuse-forward, make-training-step, fuse-final, lower,\n"
+     "       plan-memory)",
      cmd_compile},
     {"run", "run an ONNX model or a .dnc artifact once on tensor files",
      "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "lower.h"
+#include "pipeline.h"
 #include "onnx.pb-c.h"
 #include "onnx_io.h"
 #include "run_model.h"
@@ -263,7 +263,7 @@ static dc_conformance_outcome run_loaded(dc_graph *g, const char *set, int threa
     if (s == DC_OK)
         s = dc_specialize_inputs(g, d.inputs, d.n_inputs, bound);
     if (s == DC_OK)
-        s = dc_lower(g, NULL, &plan, NULL);
+        s = dc_pipeline_compile(g, NULL, &plan);
     if (s == DC_OK)
         s = dc_run_plan(plan, d.inputs, d.n_inputs, bound, &(dc_run_options){.threads = threads},
                         &got, &n_got);

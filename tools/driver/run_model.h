@@ -1,5 +1,6 @@
 /* Compiling and running a model once: the library side of `dinoc compile`
- * and `dinoc run`, which tests call directly.
+ * and `dinoc run`, which tests call directly. A driver above the passes: it
+ * compiles through the pipeline (pipeline.h).
  *
  * A model file is either a compiled artifact (.dnc, told by its "DINOCPLN"
  * magic) or an ONNX model, compiled in memory for the inputs given. */
@@ -11,7 +12,7 @@
 
 #include "dc_plan.h"
 #include "dc_session.h"
-#include "lower.h"
+#include "pipeline.h"
 #include "specialize.h"
 
 /* Reads a tensor file: NumPy .npy (told by its magic) or a serialized ONNX
@@ -25,20 +26,13 @@ dc_status dc_read_named_tensor(const char *spec, dc_named_tensor *out);
 /* Reads "NAME=VALUE" (`dinoc run --scalar`) into a float32 scalar. */
 dc_status dc_read_named_scalar(const char *spec, dc_named_tensor *out);
 
-/* A change made to a loaded graph before it is lowered (a training step, the
- * gradients `dinoc grad` asks for). */
-typedef struct dc_graph_transform {
-    dc_status (*apply)(dc_graph *g, void *ctx);
-    void *ctx;
-} dc_graph_transform;
-
-/* Loads the ONNX model at `path` and lowers it. `inputs` (may be NULL)
- * specialise it first (specialize.h); bound[i] (may be NULL) tells which were
- * compiled into the plan. `transform` (may be NULL) runs after that, before
- * lowering. `explain` and `memory` as for dc_lower. */
+/* Loads the ONNX model at `path` and compiles it through the pipeline.
+ * `inputs` (may be NULL) specialise it first (specialize.h); bound[i] (may be
+ * NULL) tells which were compiled into the plan. `opt` (may be NULL) are the
+ * pipeline's options (a training transform, fusion off, printing); its
+ * producer, when NULL, says which file the plan came from. */
 dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
-                          bool *bound, const dc_graph_transform *transform, FILE *explain,
-                          dc_memory_stats *memory, dc_plan **out);
+                          bool *bound, const dc_pipeline_options *opt, dc_plan **out);
 
 /* How to run a plan: `threads` <= 0 means every core. For benchmarks,
  * `repeat` > 0 adds that many timed runs after the first (warm-up) one, and

@@ -66,20 +66,19 @@ dc_status dc_read_named_scalar(const char *spec, dc_named_tensor *out)
 }
 
 dc_status dc_compile_onnx(const char *path, const dc_named_tensor *inputs, int n_inputs,
-                          bool *bound, const dc_graph_transform *transform, FILE *explain,
-                          dc_memory_stats *memory, dc_plan **out)
+                          bool *bound, const dc_pipeline_options *opt, dc_plan **out)
 {
     *out = NULL;
     dc_graph *g;
     DC_TRY(dc_onnx_load(path, &g));
     char producer[512];
     snprintf(producer, sizeof producer, "dinoc lower of %s", path);
-    dc_lower_options opt = {.producer = producer, .memory = memory};
+    dc_pipeline_options o = opt ? *opt : (dc_pipeline_options){0};
+    if (!o.producer)
+        o.producer = producer;
     dc_status s = n_inputs ? dc_specialize_inputs(g, inputs, n_inputs, bound) : DC_OK;
-    if (s == DC_OK && transform)
-        s = transform->apply(g, transform->ctx);
     if (s == DC_OK)
-        s = dc_lower(g, &opt, out, explain);
+        s = dc_pipeline_compile(g, &o, out);
     dc_graph_destroy(g);
     return s == DC_OK ? DC_OK : dc_error_context(s, "%s", path);
 }
@@ -213,7 +212,7 @@ dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_in
     if (got == sizeof magic && memcmp(magic, "DINOCPLN", sizeof magic) == 0)
         s = dc_plan_read(path, &plan);
     else
-        s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, NULL, NULL, &plan);
+        s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, &plan);
     if (s == DC_OK)
         s = dc_run_plan(plan, inputs, n_inputs, bound, opt, outputs, n_outputs);
     dc_plan_destroy(plan);

@@ -1,0 +1,409 @@
+/* The pass pipeline (passes/pipeline.h), common-subexpression elimination and
+ * the fusion rules (passes/fuse/): golden IR before/after, numerical
+ * equivalence through the reference interpreter (unfused vs fused graph), and
+ * the compiled plans (runtime kernels of the fused ops) against it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder.h"
+#include "eliminate_common_subexpressions.h"
+#include "fuse.h"
+#include "infer_shapes.h"
+#include "optimizer.h"
+#include "pass_test_util.h"
+#include "pipeline.h"
+#include "run_model.h"
+
+enum { MAX_IO = 16 };
+
+/* The graph's outputs on fixed random inputs: through the interpreter, or
+ * compiled through the pipeline and run by the runtime (a fresh copy of the
+ * graph is needed then: the pipeline changes it). */
+typedef dc_graph *(*graph_fn)(void);
+
+static void interpret(graph_fn make, unsigned seed, dc_tensor **outs, int *n_outs)
+{
+    dc_graph *g = make();
+    dc_tensor *ins[MAX_IO] = {NULL};
+    int n = random_inputs(g, seed, ins, MAX_IO);
+    DC_ASSERT_OK(run_graph(g, ins, n, outs));
+    *n_outs = g->n_outputs;
+    free_tensors(ins, n);
+    dc_graph_destroy(g);
+}
+
+static void compile_and_run(graph_fn make, unsigned seed, bool fuse, dc_tensor **outs)
+{
+    dc_graph *g = make();
+    dc_tensor *ins[MAX_IO] = {NULL};
+    int n = random_inputs(g, seed, ins, MAX_IO);
+    dc_named_tensor named[MAX_IO];
+    for (int i = 0, k = 0; i < g->n_inputs && k < n; i++)
+        if (!g->inputs[i]->is_initializer)
+            named[k] = (dc_named_tensor){g->inputs[i]->name, ins[k]}, k++;
+    dc_plan *plan = NULL;
+    dc_tensor **got = NULL;
+    int n_got = 0;
+    DC_ASSERT_OK(dc_pipeline_compile(g, &(dc_pipeline_options){.no_fuse = !fuse}, &plan));
+    if (plan)
+        DC_ASSERT_OK(dc_run_plan(plan, named, n, NULL, NULL, &got, &n_got));
+    for (int i = 0; i < n_got; i++)
+        outs[i] = got[i];
+    free(got);
+    dc_plan_destroy(plan);
+    free_tensors(ins, n);
+    dc_graph_destroy(g);
+}
+
+/* Interpreted before and after `pass` within tol; compiled with and without
+ * fusion within tol of the interpreter. */
+static void check_equivalent(graph_fn make, dc_status (*pass)(dc_graph *g, int *n), int want_n,
+                             double tol)
+{
+    dc_tensor *ref[MAX_IO] = {NULL}, *fused[MAX_IO] = {NULL}, *plan_on[MAX_IO] = {NULL},
+              *plan_off[MAX_IO] = {NULL};
+    int n_out = 0, n = 0;
+    interpret(make, 7, ref, &n_out);
+    dc_graph *g = make();
+    DC_ASSERT_OK(pass(g, &n));
+    CU_ASSERT_EQUAL(n, want_n);
+    DC_ASSERT_OK(dc_graph_verify(g));
+    dc_tensor *ins[MAX_IO] = {NULL};
+    int n_in = random_inputs(g, 7, ins, MAX_IO);
+    DC_ASSERT_OK(run_graph(g, ins, n_in, fused));
+    free_tensors(ins, n_in);
+    dc_graph_destroy(g);
+    compile_and_run(make, 7, true, plan_on);
+    compile_and_run(make, 7, false, plan_off);
+    for (int i = 0; i < n_out; i++) {
+        CU_ASSERT(max_rel_diff(fused[i], ref[i]) <= tol);
+        CU_ASSERT(max_rel_diff(plan_on[i], ref[i]) <= tol);
+        CU_ASSERT(max_rel_diff(plan_off[i], ref[i]) <= tol);
+    }
+    free_tensors(ref, n_out);
+    free_tensors(fused, n_out);
+    free_tensors(plan_on, n_out);
+    free_tensors(plan_off, n_out);
+}
+
+/* ---- CSE ------------------------------------------------------------------- */
+
+/* Two identical Exp(x) and the Adds over them; a graph output that duplicates
+ * an inner value keeps its own node (its name is the interface). */
+static dc_graph *cse_graph(void)
+{
+    dc_graph *g = dc_graph_create("cse");
+    int64_t d[2] = {2, 3};
+    dc_value *x = dc_input(g, "x", DC_F32, 2, d), *b = dc_param_f32(g, "b", 1, d + 1, 0.5f);
+    dc_value *e1 = dc_unary(g, "Exp", x), *e2 = dc_unary(g, "Exp", x);
+    dc_value *y = dc_mul(g, dc_add(g, e1, b), dc_add(g, e2, b));
+    dc_output(g, y);
+    dc_output(g, dc_unary(g, "Exp", x));
+    DC_ASSERT_OK(dc_build_status(g));
+    return g;
+}
+
+static dc_status run_cse(dc_graph *g, int *n)
+{
+    return dc_eliminate_common_subexpressions(g, n);
+}
+
+static void test_cse(void)
+{
+    dc_graph *g = cse_graph();
+    int n = 0;
+    DC_ASSERT_OK(dc_eliminate_common_subexpressions(g, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    EXPECT_TEXT(g,
+                "graph cse (ir 8, opset 17)\n"
+                "  input  x: f32[2,3]\n"
+                "  init   b = <f32[3] {0.5, 0.5, 0.5}>\n"
+                "  t_1: f32[2,3] = Exp(x)  # Exp_0\n"
+                "  t_5: f32[2,3] = Add(t_1, b)  # Add_4\n"
+                "  t_9: f32[2,3] = Mul(t_5, t_5)  # Mul_8\n"
+                "  t_11: f32[2,3] = Exp(x)  # Exp_10\n"
+                "  output t_9: f32[2,3]\n"
+                "  output t_11: f32[2,3]\n",
+                "after CSE");
+    dc_graph_destroy(g);
+    check_equivalent(cse_graph, run_cse, 2, 1e-6);
+}
+
+/* ---- element-wise chains ------------------------------------------------- */
+
+/* y = Relu((x + b)·gamma + r)·0.5, and z = x + c read by a Mul and as an
+ * output: z stays, the Mul and Neg after it fuse. */
+static dc_graph *chain_graph(void)
+{
+    dc_graph *g = dc_graph_create("chain");
+    int64_t d[2] = {4, 8};
+    dc_value *x = dc_input(g, "x", DC_F32, 2, d), *r = dc_input(g, "r", DC_F32, 2, d);
+    dc_value *b = dc_param_f32(g, "b", 1, d + 1, 0.25f), *gamma = dc_param_f32(g, "gamma", 1, d + 1, 2.0f);
+    dc_value *h = dc_add(g, dc_mul(g, dc_add(g, x, b), gamma), r);
+    dc_output(g, dc_mul(g, dc_unary(g, "Relu", h), dc_scalar_f32(g, 0.5f)));
+    dc_value *z = dc_add(g, x, dc_param_f32(g, "c", 2, d, -0.5f));
+    dc_output(g, dc_unary(g, "Neg", dc_mul(g, z, r)));
+    dc_output(g, z);
+    DC_ASSERT_OK(dc_build_status(g));
+    return g;
+}
+
+static void test_elementwise(void)
+{
+    dc_graph *g = chain_graph();
+    int n = 0;
+    DC_ASSERT_OK(dc_fuse_elementwise(g, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    DC_ASSERT_OK(dc_graph_verify(g));
+    EXPECT_TEXT(g,
+                "graph chain (ir 8, opset 17)\n"
+                "  input  x: f32[4,8]\n"
+                "  input  r: f32[4,8]\n"
+                "  init   b = <f32[8] {0.25, 0.25, 0.25, 0.25, 0.25, 0.25, ...}>\n"
+                "  init   gamma = <f32[8] {2, 2, 2, 2, 2, 2, ...}>\n"
+                "  init   const_6 = <f32[] {0.5}>\n"
+                "  init   c = <f32[4,8] {-0.5, -0.5, -0.5, -0.5, -0.5, -0.5, ...}>\n"
+                "  t_10: f32[4,8] = ai.dinoc.FusedElementwise(x, b, gamma, r) {program=[1, 0, 1, 3, 5, 2, 1, 6, 3, 25, 7, 0, 3, 8, 4], constants=[0.5]}  # FusedElementwise_18\n"
+                "  t_12: f32[4,8] = Add(x, c)  # Add_11\n"
+                "  t_16: f32[4,8] = ai.dinoc.FusedElementwise(t_12, r) {program=[3, 0, 1, 16, 2, 0]}  # FusedElementwise_17\n"
+                "  output t_10: f32[4,8]\n"
+                "  output t_16: f32[4,8]\n"
+                "  output t_12: f32[4,8]\n",
+                "after element-wise fusion");
+    dc_graph_destroy(g);
+    check_equivalent(chain_graph, dc_fuse_elementwise, 2, 1e-6);
+}
+
+/* ---- MatMul + bias (+ activation) ------------------------------------------ */
+
+/* y = Relu(x·Wᵀ + b) (a Linear layer: Transpose, MatMul, Add, Relu), and
+ * h = x2·B + c read by Tanh and as an output: h keeps its Add's place, the
+ * Tanh stays outside. */
+static dc_graph *linear_graph(void)
+{
+    dc_graph *g = dc_graph_create("linear");
+    int64_t xd[3] = {2, 3, 4}, wd[2] = {5, 4}, bd[2] = {4, 6};
+    dc_value *x = dc_input(g, "x", DC_F32, 3, xd);
+    dc_tensor *w = NULL;
+    DC_ASSERT_OK(dc_tensor_create(&w, NULL, DC_F32, 2, wd));
+    for (int i = 0; w && i < 20; i++)
+        ((float *)w->data)[i] = (float)(i % 7) * 0.125f - 0.375f;
+    dc_value *y = dc_linear(g, x, dc_param(g, "w", w), dc_param_f32(g, "wb", 1, wd, 0.1f));
+    dc_output(g, dc_unary(g, "Relu", y));
+    dc_value *h = dc_add(g, dc_matmul(g, x, dc_input(g, "B", DC_F32, 2, bd)),
+                         dc_param_f32(g, "c", 1, bd + 1, -0.2f));
+    dc_output(g, dc_unary(g, "Tanh", h));
+    dc_output(g, h);
+    DC_ASSERT_OK(dc_build_status(g));
+    return g;
+}
+
+static void test_matmul_bias(void)
+{
+    dc_graph *g = linear_graph();
+    int n = 0;
+    DC_ASSERT_OK(dc_fuse_matmul_bias(g, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    EXPECT_TEXT(g,
+                "graph linear (ir 8, opset 17)\n"
+                "  input  x: f32[2,3,4]\n"
+                "  input  B: f32[4,6]\n"
+                "  init   wb = <f32[5] {0.1, 0.1, 0.1, 0.1, 0.1}>\n"
+                "  init   w = <f32[5,4] {-0.375, -0.25, -0.125, 0, 0.125, 0.25, ...}>\n"
+                "  init   c = <f32[6] {-0.2, -0.2, -0.2, -0.2, -0.2, -0.2}>\n"
+                "  t_7: f32[2,3,5] = ai.dinoc.MatMulBias(x, w, wb) {transB=1, activation=\"Relu\"}  # MatMulBias_14\n"
+                "  t_11: f32[2,3,6] = ai.dinoc.MatMulBias(x, B, c)  # MatMulBias_15\n"
+                "  t_13: f32[2,3,6] = Tanh(t_11)  # Tanh_12\n"
+                "  output t_7: f32[2,3,5]\n"
+                "  output t_13: f32[2,3,6]\n"
+                "  output t_11: f32[2,3,6]\n",
+                "after MatMul + bias fusion");
+    dc_graph_destroy(g);
+    check_equivalent(linear_graph, dc_fuse_matmul_bias, 2, 1e-5);
+}
+
+/* MatMulBias with each activation, transposed or not, through the dnnl and
+ * the C kernel, against the reference kernel. */
+static void test_matmul_bias_kernels(void)
+{
+    static const char *const acts[] = {"", "Relu", "Tanh", "Sigmoid", "Gelu"};
+    for (int a = 0; a < 5; a++)
+        for (int trans = 0; trans < 2; trans++)
+            for (int backend = 0; backend < 2; backend++) {
+                dc_graph *g = dc_graph_create("mmb");
+                DC_ASSERT_OK(dc_graph_set_opset(g, "ai.dinoc", 1));
+                int64_t xd[3] = {2, 5, 3}, wd[2] = {trans ? 4 : 3, trans ? 3 : 4}, bd[1] = {4};
+                dc_value *in[3] = {dc_input(g, "x", DC_F32, 3, xd), dc_input(g, "w", DC_F32, 2, wd),
+                                   dc_input(g, "bias", DC_F32, 1, bd)};
+                dc_node *node = dc_node_begin(g, "MatMulBias", "ai.dinoc", in, 3, 1);
+                DC_ASSERT_OK(dc_node_set_int(node, g, "transB", trans));
+                DC_ASSERT_OK(dc_node_set_string(node, g, "activation", acts[a]));
+                dc_output(g, dc_node_finish(g, node));
+                DC_ASSERT_OK(dc_build_status(g));
+                dc_tensor *ins[3] = {NULL}, *ref[1] = {NULL};
+                int n = random_inputs(g, 11, ins, 3);
+                DC_ASSERT_OK(run_graph(g, ins, n, ref));
+                dc_plan *plan = NULL;
+                DC_ASSERT_OK(dc_pipeline_compile(g, NULL, &plan));
+                CU_ASSERT_FATAL(plan && plan->n_steps == 1);
+                CU_ASSERT_STRING_EQUAL(plan->steps[0].kernel, "dnnl.MatMulBias");
+                if (backend) {
+                    free(plan->steps[0].kernel);
+                    plan->steps[0].kernel = strdup("c.MatMulBias");
+                }
+                dc_named_tensor named[3] = {{"x", ins[0]}, {"w", ins[1]}, {"bias", ins[2]}};
+                dc_tensor **got = NULL;
+                int n_got = 0;
+                DC_ASSERT_OK(dc_run_plan(plan, named, 3, NULL, NULL, &got, &n_got));
+                CU_ASSERT(n_got == 1 && max_rel_diff(got[0], ref[0]) <= 1e-5);
+                dc_tensors_free(got, n_got);
+                dc_plan_destroy(plan);
+                free_tensors(ins, n);
+                free_tensors(ref, 1);
+                dc_graph_destroy(g);
+            }
+}
+
+/* ---- AdamW groups -------------------------------------------------------- */
+
+/* AdamW over four parameters: weights with decay, biases without: two
+ * groups. The updated values are outputs too, so the interpreter shows them. */
+static dc_graph *adamw_graph(void)
+{
+    dc_graph *g = dc_graph_create("adamw");
+    static const char *const names[4] = {"fc.weight", "fc.bias", "proj.weight", "proj.bias"};
+    int64_t dims[4][2] = {{3, 2}, {3, 1}, {2, 3}, {2, 1}};
+    dc_value *params[4], *grads[4];
+    for (int i = 0; i < 4; i++) {
+        int rank = i % 2 ? 1 : 2;
+        params[i] = dc_param_f32(g, names[i], rank, dims[i], 0.1f * (float)(i + 1));
+        char gname[64];
+        snprintf(gname, sizeof gname, "%s.grad", names[i]);
+        grads[i] = dc_input(g, gname, DC_F32, rank, dims[i]);
+    }
+    dc_param_group groups[1] = {{"*.bias", 1.0f, false, NULL}};
+    dc_adamw_options opt = {.groups = groups, .n_groups = 1};
+    DC_ASSERT_OK(dc_add_adamw(g, params, grads, 4, &opt));
+    for (int i = 0; i < 4; i++)
+        dc_output(g, dc_graph_state_update(g, params[i])->next);
+    DC_ASSERT_OK(dc_build_status(g));
+    return g;
+}
+
+static void test_adamw(void)
+{
+    dc_graph *g = adamw_graph();
+    int n = 0;
+    DC_ASSERT_OK(dc_fuse_adamw(g, &n));
+    CU_ASSERT_EQUAL(n, 2);
+    EXPECT_TEXT(g,
+                "graph adamw (ir 8, opset 17, ai.dinoc 1)\n"
+                "  input  fc.weight.grad: f32[3,2]\n"
+                "  input  fc.bias.grad: f32[3]\n"
+                "  input  proj.weight.grad: f32[2,3]\n"
+                "  input  proj.bias.grad: f32[2]\n"
+                "  input  lr: f32[]\n"
+                "  input  weight_decay: f32[]\n"
+                "  init   fc.weight = <f32[3,2] {0.1, 0.1, 0.1, 0.1, 0.1, 0.1}>\n"
+                "  init   fc.bias = <f32[3] {0.2, 0.2, 0.2}>\n"
+                "  init   proj.weight = <f32[2,3] {0.3, 0.3, 0.3, 0.3, 0.3, 0.3}>\n"
+                "  init   proj.bias = <f32[2] {0.4, 0.4}>\n"
+                "  init   optimizer.step = <i64[] {0}>\n"
+                "  init   const_0 = <i64[] {1}>\n"
+                "  init   fc.weight.exp_avg = <f32[3,2] {0, 0, 0, 0, 0, 0}>\n"
+                "  init   fc.weight.exp_avg_sq = <f32[3,2] {0, 0, 0, 0, 0, 0}>\n"
+                "  init   fc.bias.exp_avg = <f32[3] {0, 0, 0}>\n"
+                "  init   fc.bias.exp_avg_sq = <f32[3] {0, 0, 0}>\n"
+                "  init   proj.weight.exp_avg = <f32[2,3] {0, 0, 0, 0, 0, 0}>\n"
+                "  init   proj.weight.exp_avg_sq = <f32[2,3] {0, 0, 0, 0, 0, 0}>\n"
+                "  init   proj.bias.exp_avg = <f32[2] {0, 0}>\n"
+                "  init   proj.bias.exp_avg_sq = <f32[2] {0, 0}>\n"
+                "  t_2: i64[] = Add(optimizer.step, const_0)  # Add_1\n"
+                "  t_4: f32[3,2], t_5: f32[3,2], t_6: f32[3,2], t_12: f32[2,3], t_13: f32[2,3], t_14: f32[2,3] = ai.dinoc.AdamWGroup(lr, weight_decay, t_2, fc.weight, fc.weight.grad, fc.weight.exp_avg, fc.weight.exp_avg_sq, proj.weight, proj.weight.grad, proj.weight.exp_avg, proj.weight.exp_avg_sq) {beta1=0.9, beta2=0.999, epsilon=1e-08, lr_scale=1, decay=1}  # AdamWGroup_19\n"
+                "  t_8: f32[3], t_9: f32[3], t_10: f32[3], t_16: f32[2], t_17: f32[2], t_18: f32[2] = ai.dinoc.AdamWGroup(lr, weight_decay, t_2, fc.bias, fc.bias.grad, fc.bias.exp_avg, fc.bias.exp_avg_sq, proj.bias, proj.bias.grad, proj.bias.exp_avg, proj.bias.exp_avg_sq) {beta1=0.9, beta2=0.999, epsilon=1e-08, lr_scale=1, decay=0}  # AdamWGroup_20\n"
+                "  output t_4: f32[3,2]\n"
+                "  output t_8: f32[3]\n"
+                "  output t_12: f32[2,3]\n"
+                "  output t_16: f32[2]\n",
+                "after AdamW grouping");
+    dc_graph_destroy(g);
+    check_equivalent(adamw_graph, dc_fuse_adamw, 2, 1e-6);
+}
+
+/* ---- the pipeline -------------------------------------------------------- */
+
+static void test_pipeline_order(void)
+{
+    const char *names[16];
+    int n = dc_pipeline_order(NULL, names, 16);
+    CU_ASSERT_EQUAL(n, 8);
+    const char *want[] = {"infer-shapes", "fold-constants", "eliminate-dead-code", "cse",
+                          "fuse-forward", "fuse-final", "lower", "plan-memory"};
+    for (int i = 0; i < n && i < 8; i++)
+        CU_ASSERT_STRING_EQUAL(names[i], want[i]);
+    dc_graph_transform t = {NULL, NULL};
+    n = dc_pipeline_order(&(dc_pipeline_options){.training = &t}, names, 16);
+    CU_ASSERT_EQUAL(n, 11);
+    CU_ASSERT_STRING_EQUAL(names[3], "make-training-step");
+    CU_ASSERT(dc_pipeline_has_pass("cse") && !dc_pipeline_has_pass("fuse"));
+}
+
+/* The log names the passes (fusion marked off), --print-after prints the IR. */
+static void test_pipeline_log(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_FATAL(f != NULL);
+    dc_graph *g = cse_graph();
+    dc_plan *plan = NULL;
+    dc_pipeline_options opt = {.no_fuse = true, .log = f, .print_after = "cse", .print_to = f};
+    DC_ASSERT_OK(dc_pipeline_compile(g, &opt, &plan));
+    fclose(f);
+    const char *want = "passes: infer-shapes, fold-constants, eliminate-dead-code, cse, "
+                       "fuse-forward (off), fuse-final (off), lower, plan-memory\n"
+                       "cse: 2 nodes removed\n"
+                       "# IR after cse\n"
+                       "graph cse (ir 8, opset 17)\n";
+    CU_ASSERT(text && strncmp(text, want, strlen(want)) == 0);
+    if (text && strncmp(text, want, strlen(want)) != 0)
+        fprintf(stderr, "\n---- pipeline log:\n%s----\n", text);
+    CU_ASSERT(plan && plan->n_steps == 4);
+    free(text);
+    dc_plan_destroy(plan);
+    dc_graph_destroy(g);
+}
+
+/* DINOC_NO_FUSE turns fusion off whatever the options say. */
+static void test_pipeline_env(void)
+{
+    const char *old = getenv("DINOC_NO_FUSE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("DINOC_NO_FUSE", "1", 1);
+    CU_ASSERT_FALSE(dc_pipeline_fuses(NULL));
+    setenv("DINOC_NO_FUSE", "0", 1);
+    CU_ASSERT_TRUE(dc_pipeline_fuses(NULL));
+    CU_ASSERT_FALSE(dc_pipeline_fuses(&(dc_pipeline_options){.no_fuse = true}));
+    if (saved)
+        setenv("DINOC_NO_FUSE", saved, 1);
+    else
+        unsetenv("DINOC_NO_FUSE");
+    free(saved);
+}
+
+void register_pass_fusion(void)
+{
+    static const dc_test_case tests[] = {
+        {"CSE: golden and equivalence", test_cse},
+        {"element-wise chains: golden and equivalence", test_elementwise},
+        {"MatMul + bias (+ activation): golden and equivalence", test_matmul_bias},
+        {"MatMulBias kernels (dnnl, c) vs reference", test_matmul_bias_kernels},
+        {"AdamW groups: golden and equivalence", test_adamw},
+        {"pipeline: pass order", test_pipeline_order},
+        {"pipeline: log and --print-after", test_pipeline_log},
+        {"pipeline: DINOC_NO_FUSE", test_pipeline_env},
+        {NULL, NULL},
+    };
+    dc_add_suite("pass_fusion", tests);
+}
