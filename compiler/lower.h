@@ -1,6 +1,6 @@
-/* Lowering: from a graph to a plan whose ARENA is not placed yet (ARCHITECTURE.md,
- * one training step, 5; the pipeline, passes/pipeline.h, simplifies and fuses the graph
- * before and plans the memory after).
+/* Lowering: from a graph to a plan whose ARENA is not placed yet
+ * (ARCHITECTURE.md, one training step, 5; the pipeline, passes/pipeline.h,
+ * simplifies and fuses the graph before and plans the memory after).
  *
  * The graph is verified. Then, node by node in schedule order:
  *   - values with data known at compile time (initializers, folded values)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dc_atomic_file.h"
 #include "onnx_io.h"
 #include "onnx_tensor.h"
 
@@ -144,33 +145,14 @@ dc_status dc_onnx_read_file(const char *path, size_t max_bytes, void **data, siz
     return DC_OK;
 }
 
-/* Writes to "<path>.tmp" and renames, so a failed write never leaves half a file
+/* Atomically (dc_atomic_file.h): a failed write never leaves half a file
  * under the final name. */
 dc_status dc_onnx_write_file(const char *path, const void *data, size_t size)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    if (!tmp)
-        return dc_error(DC_ERR_NOMEM, "%s: file name", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        dc_status s = dc_error(DC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    size_t put = fwrite(data, 1, size, f);
-    int bad = put != size || fflush(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        dc_status s = dc_error(DC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return DC_OK;
+    dc_atomic_file af;
+    DC_TRY(dc_atomic_file_begin(&af, path));
+    fwrite(data, 1, size, af.f); /* a short write sets the error commit reports */
+    return dc_atomic_file_commit(&af);
 }
 
 char *dc_onnx_dirname(const char *path)

@@ -64,13 +64,9 @@ static bool emit_group(yaml_emitter_t *em, entry *e, int n, int from, const char
 
 dc_status dc_config_write_yaml(const dc_dinov2_config *c, FILE *out)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
+    char *text = dc_config_text(c);
+    if (!text)
         return dc_error(DC_ERR_NOMEM, "config text");
-    dc_config_print(c, mem);
-    fclose(mem);
     entry e[MAX_ENTRIES];
     int n = 0;
     fprintf(out, "# dinoc config '%s': read with --config FILE.yaml (train, step, graph, compile,\n"

@@ -435,6 +435,21 @@ void dc_config_print(const dc_dinov2_config *c, FILE *out)
     }
 }
 
+char *dc_config_text(const dc_dinov2_config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    dc_config_print(c, f);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 /* One line of config text as "field=value" in buf; *has is false for blank and comment lines. */
 static dc_status config_line(const char *line, size_t len, int line_no, char *buf, size_t size,
                              bool *has)
@@ -498,6 +513,15 @@ dc_status dc_config_from_text(const char *text, dc_dinov2_config *out)
             return dc_error(DC_ERR_PARSE, "config text: no 'name = CONFIG' line");
     }
     return dc_config_validate(out);
+}
+
+dc_status dc_config_of_checkpoint(const dc_safetensors *ckpt, dc_dinov2_config *out)
+{
+    const char *text = dc_safetensors_meta(ckpt, "config");
+    if (!text)
+        return dc_error(DC_ERR_INVALID,
+                        "no \"config\" metadata (not a checkpoint of `dinoc train`?)");
+    return dc_config_from_text(text, out);
 }
 
 void dc_config_normalization(const dc_dinov2_config *c, float mean[3], float std[3])

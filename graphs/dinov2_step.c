@@ -34,16 +34,6 @@ static bool is_optimizer_state(const char *name)
            (n > 11 && strcmp(name + n - 11, ".exp_avg_sq") == 0);
 }
 
-static bool same_shape(const dc_tensor *a, const dc_tensor *b)
-{
-    if (a->dtype != b->dtype || a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
 dc_status dc_load_state(dc_graph *g, const char *path)
 {
     dc_safetensors *st;
@@ -56,7 +46,7 @@ dc_status dc_load_state(dc_graph *g, const char *path)
         if (!v || !v->is_state) {
             s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is not state of this graph (a checkpoint "
                          "of another config?)", path, t->name);
-        } else if (!same_shape(t, v->constant)) {
+        } else if (!dc_tensor_same_type(t, v->constant)) {
             dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
             dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
             s = dc_error(DC_ERR_SHAPE, "%s: tensor '%s': expected %s, found %s", path, t->name,

@@ -174,9 +174,7 @@ dc_status dc_export_graph(const char *checkpoint, const dc_export_options *opt, 
     DC_TRY(dc_safetensors_load(checkpoint, &ckpt));
     dc_dinov2_config c;
     const char *text = dc_safetensors_meta(ckpt, "config");
-    dc_status s = text ? dc_config_from_text(text, &c)
-                       : dc_error(DC_ERR_INVALID, "no \"config\" metadata (not a checkpoint of "
-                                  "`dinoc train`?)");
+    dc_status s = dc_config_of_checkpoint(ckpt, &c);
     dc_graph *g = NULL;
     if (s == DC_OK) {
         g = dc_graph_create("dinoc_backbone");

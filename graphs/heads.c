@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "builder.h"
+#include "init_random.h"
 
 /* Records a failure in the graph's sticky builder status (as builder.c does
  * for its own calls), so callers see it in dc_build_status. */
@@ -15,51 +16,13 @@ static void *build_fail(dc_graph *g, dc_status s)
     return NULL;
 }
 
-/* ---- initialisation ---------------------------------------------------------
- * A small deterministic generator: splitmix64 for the bits, Box-Muller for
- * normals. Lightly's numbers come from torch's generator, which no C port can
- * reproduce; only the distributions match. */
-
-typedef struct head_rng {
-    uint64_t state;
-} head_rng;
-
-static uint64_t rng_next(head_rng *r)
-{
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1): never 0, so log() below is finite. */
-static double rng_uniform(head_rng *r)
-{
-    return ((double)(rng_next(r) >> 11) + 0.5) * 0x1p-53;
-}
-
-static double rng_normal(head_rng *r)
-{
-    double u = rng_uniform(r), v = rng_uniform(r);
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
-
-/* torch.nn.init.trunc_normal_(std=std, a=-bound, b=bound): N(0, std²)
- * restricted to [−bound, bound] (absolute bounds, as Lightly passes them). */
-static double rng_trunc_normal(head_rng *r, double std, double bound)
-{
-    for (;;) {
-        double x = std * rng_normal(r);
-        if (x >= -bound && x <= bound)
-            return x;
-    }
-}
+/* ---- initialisation (init_random.h) ---------------------------------------- */
 
 enum { INIT_TRUNC_NORMAL, INIT_ZERO, INIT_UNIFORM, INIT_ONE };
 
 /* A [rows, cols] (cols 0: [rows]) f32 state tensor named prefix+suffix. */
 static dc_value *declare(dc_graph *g, const char *prefix, const char *suffix, int64_t rows,
-                         int64_t cols, int init, double scale, head_rng *r)
+                         int64_t cols, int init, double scale, dc_init_rng *r)
 {
     if (g->build_status != DC_OK)
         return NULL;
@@ -76,8 +39,8 @@ static dc_value *declare(dc_graph *g, const char *prefix, const char *suffix, in
     float *p = t->data;
     for (uint64_t i = 0; i < dc_tensor_numel(t); i++) {
         switch (init) {
-        case INIT_TRUNC_NORMAL: p[i] = (float)rng_trunc_normal(r, scale, 2.0); break;
-        case INIT_UNIFORM: p[i] = (float)(scale * (2.0 * rng_uniform(r) - 1.0)); break;
+        case INIT_TRUNC_NORMAL: p[i] = (float)dc_init_trunc_normal(r, scale, 2.0); break;
+        case INIT_UNIFORM: p[i] = (float)(scale * (2.0 * dc_init_uniform(r) - 1.0)); break;
         case INIT_ONE: p[i] = 1.0f; break;
         default: p[i] = 0.0f; break;
         }
@@ -106,7 +69,7 @@ dc_status dc_head_declare(dc_graph *g, const dc_head_config *cfg, int in_dim, co
         return dc_error(DC_ERR_NOMEM, "head '%s'", prefix);
     h->cfg = *cfg;
     h->in_dim = in_dim;
-    head_rng r = {seed};
+    dc_init_rng r = {seed}; /* one stream for the whole head, in declaration order */
     static const char *const w_names[] = {"layers.0.weight", "layers.2.weight", "layers.4.weight"};
     static const char *const b_names[] = {"layers.0.bias", "layers.2.bias", "layers.4.bias"};
     const int64_t outs[] = {cfg->hidden_dim, cfg->hidden_dim, cfg->bottleneck_dim};

@@ -11,6 +11,7 @@
 #include "backbone_features.h"
 #include "builder.h"
 #include "configs.h"
+#include "dc_pil_resample.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
 #include "pipeline.h"
@@ -224,50 +225,6 @@ dc_status dc_knn_classify(const float *train, const int *train_labels, int64_t n
 
 /* ---- the evaluation transform --------------------------------------------------------- */
 
-/* PIL's bicubic kernel (a = −0.5). */
-static double bicubic(double x)
-{
-    const double a = -0.5;
-    x = fabs(x);
-    if (x < 1)
-        return ((a + 2) * x - (a + 3)) * x * x + 1;
-    if (x < 2)
-        return (((x - 5) * x + 8) * x - 4) * a;
-    return 0;
-}
-
-/* PIL's resampling coefficients from `in` samples to `out` (ImagingResample's
- * precompute_coeffs): the kernel widened by the scale when shrinking
- * (antialiasing), taps clipped to the image and normalised to sum 1.
- * first[o], taps[o] and weights [out, max_taps]; returns max_taps or -1. */
-static int resample_coeffs(int in, int out, int **first, int **taps, float **weights)
-{
-    double scale = (double)in / out, filterscale = scale < 1 ? 1 : scale;
-    double support = 2.0 * filterscale;
-    int max_taps = (int)ceil(support) * 2 + 1;
-    *first = malloc((size_t)out * sizeof **first);
-    *taps = malloc((size_t)out * sizeof **taps);
-    *weights = malloc((size_t)out * (size_t)max_taps * sizeof **weights);
-    if (!*first || !*taps || !*weights)
-        return -1;
-    for (int o = 0; o < out; o++) {
-        double center = (o + 0.5) * scale;
-        int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
-        lo = lo < 0 ? 0 : lo;
-        hi = hi > in ? in : hi;
-        int n = hi - lo > max_taps ? max_taps : hi - lo;
-        float *row = *weights + (size_t)o * max_taps;
-        double total = 0;
-        for (int t = 0; t < n; t++)
-            total += bicubic((t + lo - center + 0.5) / filterscale);
-        for (int t = 0; t < n; t++)
-            row[t] = (float)(bicubic((t + lo - center + 0.5) / filterscale) / (total != 0 ? total : 1));
-        (*first)[o] = lo;
-        (*taps)[o] = n;
-    }
-    return max_taps;
-}
-
 /* Pixel (y, x) of the image as `channels` values in [0, 255]. */
 static void pixel(const dc_image *img, int y, int x, int channels, float *v)
 {
@@ -303,12 +260,12 @@ dc_status dc_knn_preprocess(const dc_image *img, int channels, int size, const f
         return DC_OK;
     }
     /* Separable: rows of the crop to [m, size, channels], then columns. */
-    int *first = NULL, *taps = NULL;
+    int *b = NULL; /* output o reads taps b[2o] .. b[2o] + b[2o+1] of the crop */
     float *w = NULL;
     float *tmp = malloc((size_t)m * size * channels * sizeof *tmp);
-    int max_taps = resample_coeffs(m, size, &first, &taps, &w);
+    int max_taps = dc_pil_bicubic_coeffs(m, size, &w, &b);
     dc_status s = DC_OK;
-    if (max_taps < 0 || !tmp) {
+    if (!max_taps || !tmp) {
         s = dc_error(DC_ERR_NOMEM, "evaluation transform of a %dx%d image", img->h, img->w);
         goto done;
     }
@@ -316,8 +273,8 @@ dc_status dc_knn_preprocess(const dc_image *img, int channels, int size, const f
         for (int ox = 0; ox < size; ox++) {
             float acc[3] = {0, 0, 0};
             const float *wr = w + (size_t)ox * max_taps;
-            for (int t = 0; t < taps[ox]; t++) {
-                pixel(img, y0 + y, x0 + first[ox] + t, channels, v);
+            for (int t = 0; t < b[2 * ox + 1]; t++) {
+                pixel(img, y0 + y, x0 + b[2 * ox] + t, channels, v);
                 for (int c = 0; c < channels; c++)
                     acc[c] += wr[t] * v[c];
             }
@@ -329,15 +286,14 @@ dc_status dc_knn_preprocess(const dc_image *img, int channels, int size, const f
         for (int ox = 0; ox < size; ox++)
             for (int c = 0; c < channels; c++) {
                 float acc = 0;
-                for (int t = 0; t < taps[oy]; t++)
-                    acc += wr[t] * tmp[((size_t)(first[oy] + t) * size + ox) * channels + c];
+                for (int t = 0; t < b[2 * oy + 1]; t++)
+                    acc += wr[t] * tmp[((size_t)(b[2 * oy] + t) * size + ox) * channels + c];
                 acc = acc < 0 ? 0 : acc > 255 ? 255 : acc; /* PIL works in 8 bits */
                 out[c * plane + (size_t)oy * size + ox] = (acc / 255.0f - mean[c]) / std[c];
             }
     }
 done:
-    free(first);
-    free(taps);
+    free(b);
     free(w);
     free(tmp);
     return s;
@@ -607,10 +563,7 @@ dc_status dc_knn_evaluate_opts(const char *checkpoint, const char *train_dir, co
     dc_safetensors *ckpt;
     DC_TRY(dc_safetensors_load(checkpoint, &ckpt));
     dc_dinov2_config c;
-    const char *text = dc_safetensors_meta(ckpt, "config");
-    dc_status s = text ? dc_config_from_text(text, &c)
-                       : dc_error(DC_ERR_INVALID, "no \"config\" metadata (not a checkpoint of "
-                                  "`dinoc train`?)");
+    dc_status s = dc_config_of_checkpoint(ckpt, &c);
     if (s != DC_OK) {
         dc_safetensors_destroy(ckpt);
         return dc_error_context(s, "%s", checkpoint);

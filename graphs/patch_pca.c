@@ -221,10 +221,7 @@ dc_status dc_pca_picture(const char *checkpoint, const char *png, const dc_pca_p
     dc_safetensors *ckpt;
     DC_TRY(dc_safetensors_load(checkpoint, &ckpt));
     dc_dinov2_config c;
-    const char *text = dc_safetensors_meta(ckpt, "config");
-    dc_status s = text ? dc_config_from_text(text, &c)
-                       : dc_error(DC_ERR_INVALID, "no \"config\" metadata (not a checkpoint of "
-                                  "`dinoc train`?)");
+    dc_status s = dc_config_of_checkpoint(ckpt, &c);
     const char *data = opt->data ? opt->data
                        : dc_safetensors_meta(ckpt, "data") ? dc_safetensors_meta(ckpt, "data")
                                                            : DC_PCA_DEFAULT_DATA;

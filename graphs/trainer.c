@@ -121,19 +121,6 @@ static bool is_artifact(const char *path)
     return yes;
 }
 
-/* The config as dc_config_print writes it (checkpoint metadata). */
-static char *config_text(const dc_dinov2_config *c)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return NULL;
-    dc_config_print(c, f);
-    fclose(f);
-    return buf;
-}
-
 /* Past the "# ..." comment lines (notes, whose wording may change between
  * versions) at the start of s. */
 static const char *skip_comments(const char *s)
@@ -635,7 +622,7 @@ static dc_status setup(run *r, dc_safetensors **ckpt)
     }
     if (o->epochs > 0)
         r->c.epochs = o->epochs;
-    if (!(r->config_text = config_text(&r->c)))
+    if (!(r->config_text = dc_config_text(&r->c)))
         return dc_error(DC_ERR_NOMEM, "config text");
 
     r->seed = o->seed;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "builder.h"
+#include "init_random.h"
 
 typedef struct vit_block {
     dc_value *norm1_w, *norm1_b, *qkv_w, *qkv_b, *proj_w, *proj_b, *ls1;
@@ -171,38 +172,6 @@ int64_t dc_vit_param_count(const dc_vit_config *c)
 
 /* ---- initialisation ---------------------------------------------------------------- */
 
-/* splitmix64: one stream per parameter, seeded from the seed and the name. */
-typedef struct vit_rng {
-    uint64_t s;
-} vit_rng;
-
-static uint64_t rng_next(vit_rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static vit_rng rng_for(uint64_t seed, const char *name)
-{
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ull;
-    vit_rng r = {seed ^ h};
-    rng_next(&r);
-    return r;
-}
-
-/* Uniform in [0, 1). */
-static double rng_uniform(vit_rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-
-static double rng_normal(vit_rng *r)
-{
-    double u1 = 1.0 - rng_uniform(r), u2 = rng_uniform(r); /* u1 in (0, 1] */
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
 typedef enum init_kind {
     INIT_ZERO,
     INIT_FILL,      /* a */
@@ -239,19 +208,15 @@ static dc_value *declare(vit_decl *d, const char *name, int rank, const int64_t 
     }
     float *p = t->data;
     uint64_t n = dc_tensor_numel(t);
-    vit_rng r = rng_for(d->seed, name);
+    dc_init_rng r = dc_init_rng_named(d->seed, name);
     for (uint64_t i = 0; i < n; i++) {
         double v = 0;
         switch (kind) {
         case INIT_ZERO: v = 0; break;
         case INIT_FILL: v = a; break;
-        case INIT_UNIFORM: v = a * (2.0 * rng_uniform(&r) - 1.0); break;
-        case INIT_NORMAL: v = a * rng_normal(&r); break;
-        case INIT_TRUNC:
-            do
-                v = a * rng_normal(&r);
-            while (v < -2.0 || v > 2.0);
-            break;
+        case INIT_UNIFORM: v = a * (2.0 * dc_init_uniform(&r) - 1.0); break;
+        case INIT_NORMAL: v = a * dc_init_normal(&r); break;
+        case INIT_TRUNC: v = dc_init_trunc_normal(&r, a, 2.0); break;
         }
         p[i] = (float)v;
     }
@@ -687,16 +652,6 @@ dc_value *dc_vit_forward(dc_graph *g, const dc_vit *vit, dc_value *x, dc_value *
     return g->build_status == DC_OK ? t : NULL;
 }
 
-static bool same_type(const dc_tensor *a, const dc_tensor *b)
-{
-    if (a->dtype != b->dtype || a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -717,7 +672,7 @@ dc_status dc_vit_load_checkpoint(const dc_vit *vit, const dc_safetensors *ckpt, 
             return dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing (the backbone of config '%s')",
                             path, v->name, config_name);
         }
-        if (!same_type(t, v->constant)) {
+        if (!dc_tensor_same_type(t, v->constant)) {
             char a[128], b[128];
             dc_type want = dc_type_make(v->constant->dtype, v->constant->rank, v->constant->dims);
             dc_type got = dc_type_make(t->dtype, t->rank, t->dims);

@@ -1,7 +1,8 @@
-/* The compile pipeline: the one way from a graph to a plan (ARCHITECTURE.md, one training step,
- * 2-5). Every caller — the DINOv2 builders, export, k-NN, `dinoc compile`,
- * `dinoc run` of an .onnx, the conformance runner, tests — goes through it, so
- * a graph is always simplified, fused and planned the same way.
+/* The compile pipeline: the one way from a graph to a plan (ARCHITECTURE.md,
+ * one training step, 3-5). Every caller — the DINOv2 builders, export, k-NN,
+ * `dinoc compile`, `dinoc run` of an .onnx, the conformance runner, tests —
+ * goes through it, so a graph is always simplified, fused and planned the
+ * same way.
  *
  * The passes run in a fixed order, which dc_pipeline_order prints:
  *   inference graph:  infer-shapes, fold-constants, eliminate-dead-code, cse,

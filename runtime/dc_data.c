@@ -436,10 +436,9 @@ static dc_status jpeg_load(const char *path, int channels, dc_image *img, int *c
         fclose(f);
         return DC_OK;
     }
-    /* Decode in the file's own space; grey goes to RGB by replication below. */
-    ci.out_color_space = is_color && channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    /* libjpeg-turbo converts: colour to grey (luma), grey to RGB (replicated). */
+    ci.out_color_space = channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_start_decompress(&ci);
-    int oc = ci.output_components;
     size_t row = (size_t)ci.output_width * (size_t)channels;
     px = malloc(row * ci.output_height);
     if (!px) {
@@ -450,9 +449,6 @@ static dc_status jpeg_load(const char *path, int channels, dc_image *img, int *c
     while (ci.output_scanline < ci.output_height) {
         JSAMPROW r = px + row * ci.output_scanline;
         jpeg_read_scanlines(&ci, &r, 1);
-        if (oc == 1 && channels == 3) /* replicate grey in place, back to front */
-            for (int64_t x = (int64_t)ci.output_width - 1; x >= 0; x--)
-                r[3 * x] = r[3 * x + 1] = r[3 * x + 2] = r[x];
     }
     jpeg_finish_decompress(&ci);
     jpeg_destroy_decompress(&ci);

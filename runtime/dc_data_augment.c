@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dc_data_internal.h"
+#include "dc_pil_resample.h"
 
 /* ---- the spec -------------------------------------------------------------------------- */
 
@@ -155,59 +156,6 @@ void dc_crop_box(dc_rng *r, int H, int W, const float scale[2], int box[4])
     box[3] = w;
 }
 
-/* ---- PIL's BICUBIC resampling ---------------------------------------------------------- */
-
-static double bicubic(double x)
-{
-    const double a = -0.5; /* PIL's; torch's tensor bicubic uses -0.75 */
-    if (x < 0)
-        x = -x;
-    if (x < 1)
-        return ((a + 2) * x - (a + 3)) * x * x + 1;
-    if (x < 2)
-        return (((x - 5) * x + 8) * x - 4) * a;
-    return 0;
-}
-
-/* PIL's precompute_coeffs for in_size -> out_size: the filter is stretched by
- * the scale when shrinking (antialiasing), taps outside the input dropped and
- * the rest renormalised. bounds[2i] = first tap, bounds[2i+1] = tap count.
- * Returns the taps per output (ksize), or 0 when out of memory. */
-static int coeffs(int in_size, int out_size, float **kk_out, int **bounds_out)
-{
-    double scale = (double)in_size / out_size;
-    double fscale = scale < 1 ? 1 : scale;
-    double support = 2.0 * fscale;
-    int ksize = (int)ceil(support) * 2 + 1;
-    float *kk = malloc((size_t)out_size * ksize * sizeof *kk);
-    int *bounds = malloc((size_t)out_size * 2 * sizeof *bounds);
-    if (!kk || !bounds) {
-        free(kk);
-        free(bounds);
-        return 0;
-    }
-    for (int xx = 0; xx < out_size; xx++) {
-        double center = (xx + 0.5) * scale, ss = 1.0 / fscale, ww = 0, w[ksize];
-        int xmin = (int)(center - support + 0.5);
-        if (xmin < 0)
-            xmin = 0;
-        int xmax = (int)(center + support + 0.5);
-        if (xmax > in_size)
-            xmax = in_size;
-        xmax -= xmin;
-        for (int x = 0; x < xmax; x++)
-            ww += w[x] = bicubic((x + xmin - center + 0.5) * ss);
-        float *k = kk + (size_t)xx * ksize;
-        for (int x = 0; x < ksize; x++)
-            k[x] = x < xmax ? (float)(ww != 0 ? w[x] / ww : w[x]) : 0.0f;
-        bounds[2 * xx] = xmin;
-        bounds[2 * xx + 1] = xmax;
-    }
-    *kk_out = kk;
-    *bounds_out = bounds;
-    return ksize;
-}
-
 static inline float clamp01(float v)
 {
     v = v > 0 ? v : 0; /* the forms of maxss/minss: no branches */
@@ -241,7 +189,8 @@ static dc_status resize_view(const dc_image *img, int channels, const int box[4]
     const int color = c >= 3; /* 2 and 4 channels carry alpha, dropped */
     float *kx = NULL, *ky = NULL;
     int *bx = NULL, *by = NULL;
-    int kxs = coeffs(w, S, &kx, &bx), kys = coeffs(h, S, &ky, &by);
+    int kxs = dc_pil_bicubic_coeffs(w, S, &kx, &bx);
+    int kys = dc_pil_bicubic_coeffs(h, S, &ky, &by);
     size_t nsrc = (size_t)h * w, ntmp = (size_t)h * S;
     float *src = malloc(nsrc * sizeof *src), *tmp = malloc(ntmp * sizeof *tmp);
     dc_status st = DC_OK;

@@ -85,6 +85,16 @@ uint64_t dc_tensor_numel(const dc_tensor *t)
     return n;
 }
 
+bool dc_tensor_same_type(const dc_tensor *a, const dc_tensor *b)
+{
+    if (a->dtype != b->dtype || a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
+
 double dc_tensor_get_f64(const dc_tensor *t, uint64_t i)
 {
     const void *p = t->data;

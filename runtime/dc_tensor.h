@@ -4,6 +4,7 @@
 #ifndef DC_TENSOR_H
 #define DC_TENSOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -36,6 +37,8 @@ dc_status dc_tensor_create(dc_tensor **out, const char *name, dc_dtype dtype, in
 dc_status dc_tensor_clone(dc_tensor **out, const dc_tensor *src);
 void dc_tensor_destroy(dc_tensor *t);
 uint64_t dc_tensor_numel(const dc_tensor *t);
+/* Same element type and dims (a checkpoint's tensor against a parameter). */
+bool dc_tensor_same_type(const dc_tensor *a, const dc_tensor *b);
 
 /* Element i converted to double / int64 (for printing, shape data and tests);
  * the int64 conversion saturates and maps NaN to 0. */

@@ -3,7 +3,6 @@
  * optional mask whose type changed over opsets). */
 #include <inttypes.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ops/infer_util.h"
 #include "reference/reference.h"
@@ -132,36 +131,11 @@ static dc_status infer_constant_of_shape(dc_graph *g, dc_node *n, int64_t opset)
 
 /* ---- Cast ------------------------------------------------------------------- */
 
-/* The target type: an INT from opset 6, a TensorProto name ("FLOAT") before. */
-static dc_status cast_target(const dc_node *n, int64_t opset, dc_dtype *to)
-{
-    static const char *const names[DC_DTYPE_COUNT] = {
-        "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING",
-        "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
-    if (!dc_node_attr(n, "to"))
-        return dc_error(DC_ERR_INVALID, "Cast: attribute 'to' is required");
-    int64_t t = 0;
-    if (opset < 6) {
-        const char *s;
-        DC_TRY(dc_attr_s(n, "to", "", &s));
-        while (t < DC_DTYPE_COUNT && strcasecmp(names[t], s) != 0)
-            t++;
-    } else {
-        DC_TRY(dc_attr_i(n, "to", 0, &t));
-    }
-    if (t < 0 || t >= DC_DTYPE_COUNT || !dc_dtype_valid((int)t))
-        return dc_error(DC_ERR_INVALID, "Cast: 'to' is not an element type (%" PRId64 ")", t);
-    if (t == DC_STRING)
-        return dc_error(DC_ERR_UNSUPPORTED, "Cast: string tensors are not supported");
-    *to = (dc_dtype)t;
-    return DC_OK;
-}
-
 /* Cast: same shape, element type `to`; small integer constants fold. */
 static dc_status infer_cast(dc_graph *g, dc_node *n, int64_t opset)
 {
     dc_dtype to = DC_UNDEFINED;
-    DC_TRY(cast_target(n, opset, &to));
+    DC_TRY(dc_attr_cast_to(n, opset, &to));
     n->outputs[0]->type = n->inputs[0]->type;
     n->outputs[0]->type.dtype = to;
     return dc_fold_copy(g, n);

@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- dims and types --------------------------------------------------------- */
 
@@ -120,6 +121,30 @@ dc_status dc_attr_moved(const dc_node *n, const char *name, int input, int64_t o
     if (dc_node_attr(n, name))
         return dc_error(DC_ERR_INVALID, "%s: opset %" PRId64 " takes '%s' as input %d, not as an attribute",
                         n->op_type, opset, name, input);
+    return DC_OK;
+}
+
+dc_status dc_attr_cast_to(const dc_node *n, int64_t opset, dc_dtype *to)
+{
+    static const char *const names[DC_DTYPE_COUNT] = {
+        "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING",
+        "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
+    if (!dc_node_attr(n, "to"))
+        return dc_error(DC_ERR_INVALID, "Cast: attribute 'to' is required");
+    int64_t t = 0;
+    if (opset < 6) {
+        const char *s;
+        DC_TRY(dc_attr_s(n, "to", "", &s));
+        while (t < DC_DTYPE_COUNT && strcasecmp(names[t], s) != 0)
+            t++;
+    } else {
+        DC_TRY(dc_attr_i(n, "to", 0, &t));
+    }
+    if (t < 0 || t >= DC_DTYPE_COUNT || !dc_dtype_valid((int)t))
+        return dc_error(DC_ERR_INVALID, "Cast: 'to' is not an element type (%" PRId64 ")", t);
+    if (t == DC_STRING)
+        return dc_error(DC_ERR_UNSUPPORTED, "Cast: string tensors are not supported");
+    *to = (dc_dtype)t;
     return DC_OK;
 }
 

@@ -45,6 +45,9 @@ dc_status dc_attr_s(const dc_node *n, const char *name, const char *dflt, const 
 /* In versions where attribute `name` became input `input`, giving the
  * attribute is an error rather than silently ignored. */
 dc_status dc_attr_moved(const dc_node *n, const char *name, int input, int64_t opset);
+/* Cast's `to`: an INT from opset 6, a TensorProto name ("FLOAT") before;
+ * an element type other than STRING, else an error. */
+dc_status dc_attr_cast_to(const dc_node *n, int64_t opset, dc_dtype *to);
 
 /* ---- integer lists: an INTS attribute or a 0/1-D integer input --------------- */
 

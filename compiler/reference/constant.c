@@ -1,7 +1,6 @@
 /* Reference kernels of Constant, ConstantOfShape, Cast and Dropout. */
 #include <inttypes.h>
 #include <string.h>
-#include <strings.h>
 
 #include "reference/ref_util.h"
 
@@ -101,26 +100,12 @@ dc_status dc_ref_ConstantOfShape(const dc_node *node, int64_t opset, dc_tensor *
 
 /* ---- Cast ------------------------------------------------------------------------- */
 
-/* The `to` element type: an INT from opset 6, a TensorProto name before. */
+/* The `to` element type, one the reference kernels compute in. */
 static dc_status cast_target(const dc_node *n, int64_t opset, dc_dtype *to)
 {
-    static const char *const names[DC_DTYPE_COUNT] = {
-        "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING",
-        "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
-    int64_t t = 0;
-    if (!dc_node_attr(n, "to"))
-        return dc_error(DC_ERR_INVALID, "Cast: attribute 'to' is required");
-    if (opset < 6) {
-        const char *s;
-        DC_TRY(dc_attr_s(n, "to", "", &s));
-        while (t < DC_DTYPE_COUNT && strcasecmp(names[t], s) != 0)
-            t++;
-    } else {
-        DC_TRY(dc_attr_i(n, "to", 0, &t));
-    }
-    if (t < 0 || t >= DC_DTYPE_COUNT || ref_kind_of((dc_dtype)t) == REF_NONE)
-        return dc_error(DC_ERR_UNSUPPORTED, "Cast: cannot cast to element type %" PRId64, t);
-    *to = (dc_dtype)t;
+    DC_TRY(dc_attr_cast_to(n, opset, to));
+    if (ref_kind_of(*to) == REF_NONE)
+        return dc_error(DC_ERR_UNSUPPORTED, "Cast: cannot cast to element type %d", (int)*to);
     return DC_OK;
 }
 

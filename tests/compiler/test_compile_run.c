@@ -1,5 +1,5 @@
 /* Compiling and running graphs: the library path of `dinoc compile` and
- * `dinoc run` (compiler/run_model.h), the memory plan, and the CLI's errors.
+ * `dinoc run` (tools/driver/run_model.h), the memory plan, and the CLI's errors.
  *
  * The tiny ViT (tests/models/export_tiny_vit.py: PyTorch 1.13, opset 17) runs
  * from its .onnx and from a compiled .dnc and must match torch's output. */

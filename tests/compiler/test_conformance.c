@@ -1,5 +1,5 @@
 /* The ONNX backend node tests, compiled and run through the library
- * (compiler/conformance.h), as `dinoc conformance` runs them.
+ * (tools/driver/conformance.h), as `dinoc conformance` runs them.
  *
  * 1. The 198 folders for the ops of the issue (172 single-op tests and 26
  *    `_expanded` function bodies, listed in issue_tests[] below) must
@@ -121,7 +121,7 @@ static const struct {
 } exceptions[] = {
     {"test_cast_FLOAT_to_STRING", DC_CONFORMANCE_SKIP, "string tensors are not supported"},
     {"test_cast_STRING_to_FLOAT", DC_CONFORMANCE_SKIP, "string tensors are not supported"},
-    /* A deliberate skip of the runner (compiler/conformance.c). */
+    /* A deliberate skip of the runner (tools/driver/conformance.c). */
     {"test_cast_FLOAT_to_BFLOAT16", DC_CONFORMANCE_SKIP, "bfloat16 rounding"},
 };
 

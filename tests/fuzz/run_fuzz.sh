@@ -21,7 +21,7 @@ onnx_load) seeds=$fuzz/seed_corpus; dict=-dict=$here/onnx.dict ;;
 plan_load) seeds=$fuzz/seed_corpus_files/plan; dict=-dict=$here/plan.dict ;;
 safetensors_load) seeds=$fuzz/seed_corpus_files/safetensors; dict=-dict=$here/safetensors.dict ;;
 idx_load) seeds=$fuzz/seed_corpus_files/idx; dict= ;;
-image_load) seeds=$fuzz/seed_corpus_files/image; dict= ;;
+image_load) seeds=$fuzz/seed_corpus_files/image; dict="-malloc_limit_mb=1024 -timeout=30" ;; # CMakeLists.txt says why
 *) echo "run_fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 cmake --build "$build" --target "fuzz_$target" -j"$jobs"

@@ -58,11 +58,7 @@ static char *write_checkpoint(const char *dir)
         free(ts[i]->name);
         ts[i]->name = strdup(params[i]->name);
     }
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    dc_config_print(&c, f);
-    fclose(f);
+    char *text = dc_config_text(&c);
     const char *keys[2] = {"config", "step"}, *values[2] = {text, "1234"};
     char *path = malloc(strlen(dir) + 32);
     sprintf(path, "%s/ckpt.safetensors", dir);

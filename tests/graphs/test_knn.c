@@ -184,18 +184,6 @@ static void test_preprocess(void)
 
 /* ---- the config text ------------------------------------------------------------------------ */
 
-static char *config_text(const dc_dinov2_config *c)
-{
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    if (!f)
-        return NULL;
-    dc_config_print(c, f);
-    fclose(f);
-    return text;
-}
-
 static void test_config_text(void)
 {
     dc_dinov2_config c, back;
@@ -204,10 +192,10 @@ static void test_config_text(void)
     DC_ASSERT_OK(dc_config_named("test-tiny", &c));
     for (int i = 0; i < 6; i++)
         DC_ASSERT_OK(dc_config_override(&c, ov[i]));
-    char *text = config_text(&c);
+    char *text = dc_config_text(&c);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     DC_ASSERT_OK(dc_config_from_text(text, &back));
-    char *again = config_text(&back);
+    char *again = dc_config_text(&back);
     CU_ASSERT_PTR_NOT_NULL_FATAL(again);
     CU_ASSERT_STRING_EQUAL(text, again);
     CU_ASSERT_EQUAL(back.vit.patch_size, 7);
@@ -297,7 +285,7 @@ static char *write_checkpoint(const char *dir, const char *file, const char *dro
     }
     int64_t d[2] = {3, 3};
     dc_tensor_create(&ts[nt++], "student.backbone.extra", DC_F32, 2, d);
-    char *text = config_text(&c);
+    char *text = dc_config_text(&c);
     const char *keys[2] = {"config", "step"}, *values[2] = {text, "1234"};
     size_t len = strlen(dir) + strlen(file) + 2;
     char *path = malloc(len);

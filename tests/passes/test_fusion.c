@@ -97,8 +97,11 @@ static dc_graph *cse_graph(void)
     int64_t d[2] = {2, 3};
     dc_value *x = dc_input(g, "x", DC_F32, 2, d), *b = dc_param_f32(g, "b", 1, d + 1, 0.5f);
     dc_value *e1 = dc_unary(g, "Exp", x), *e2 = dc_unary(g, "Exp", x);
-    dc_value *y = dc_mul(g, dc_add(g, e1, b), dc_add(g, e2, b));
-    dc_output(g, y);
+    /* One call per statement: C leaves the order of arguments' calls open,
+     * and fresh names must not depend on it. */
+    dc_value *s1 = dc_add(g, e1, b);
+    dc_value *s2 = dc_add(g, e2, b);
+    dc_output(g, dc_mul(g, s1, s2));
     dc_output(g, dc_unary(g, "Exp", x));
     DC_ASSERT_OK(dc_build_status(g));
     return g;
@@ -141,7 +144,8 @@ static dc_graph *chain_graph(void)
     dc_value *x = dc_input(g, "x", DC_F32, 2, d), *r = dc_input(g, "r", DC_F32, 2, d);
     dc_value *b = dc_param_f32(g, "b", 1, d + 1, 0.25f), *gamma = dc_param_f32(g, "gamma", 1, d + 1, 2.0f);
     dc_value *h = dc_add(g, dc_mul(g, dc_add(g, x, b), gamma), r);
-    dc_output(g, dc_mul(g, dc_unary(g, "Relu", h), dc_scalar_f32(g, 0.5f)));
+    dc_value *relu = dc_unary(g, "Relu", h);
+    dc_output(g, dc_mul(g, relu, dc_scalar_f32(g, 0.5f)));
     dc_value *z = dc_add(g, x, dc_param_f32(g, "c", 2, d, -0.5f));
     dc_output(g, dc_unary(g, "Neg", dc_mul(g, z, r)));
     dc_output(g, z);
@@ -162,7 +166,7 @@ static void test_elementwise(void)
                 "  input  r: f32[4,8]\n"
                 "  init   b = <f32[8] {0.25, 0.25, 0.25, 0.25, 0.25, 0.25, ...}>\n"
                 "  init   gamma = <f32[8] {2, 2, 2, 2, 2, 2, ...}>\n"
-                "  init   const_6 = <f32[] {0.5}>\n"
+                "  init   const_8 = <f32[] {0.5}>\n"
                 "  init   c = <f32[4,8] {-0.5, -0.5, -0.5, -0.5, -0.5, -0.5, ...}>\n"
                 "  t_10: f32[4,8] = ai.dinoc.FusedElementwise(x, b, gamma, r) {program=[1, 0, 1, 3, 5, 2, 1, 6, 3, 25, 7, 0, 3, 8, 4], constants=[0.5]}  # FusedElementwise_18\n"
                 "  t_12: f32[4,8] = Add(x, c)  # Add_11\n"
@@ -189,10 +193,10 @@ static dc_graph *linear_graph(void)
     DC_ASSERT_OK(dc_tensor_create(&w, NULL, DC_F32, 2, wd));
     for (int i = 0; w && i < 20; i++)
         ((float *)w->data)[i] = (float)(i % 7) * 0.125f - 0.375f;
-    dc_value *y = dc_linear(g, x, dc_param(g, "w", w), dc_param_f32(g, "wb", 1, wd, 0.1f));
-    dc_output(g, dc_unary(g, "Relu", y));
-    dc_value *h = dc_add(g, dc_matmul(g, x, dc_input(g, "B", DC_F32, 2, bd)),
-                         dc_param_f32(g, "c", 1, bd + 1, -0.2f));
+    dc_value *wv = dc_param(g, "w", w), *wb = dc_param_f32(g, "wb", 1, wd, 0.1f);
+    dc_output(g, dc_unary(g, "Relu", dc_linear(g, x, wv, wb)));
+    dc_value *bv = dc_input(g, "B", DC_F32, 2, bd), *c = dc_param_f32(g, "c", 1, bd + 1, -0.2f);
+    dc_value *h = dc_add(g, dc_matmul(g, x, bv), c);
     dc_output(g, dc_unary(g, "Tanh", h));
     dc_output(g, h);
     DC_ASSERT_OK(dc_build_status(g));
@@ -209,8 +213,8 @@ static void test_matmul_bias(void)
                 "graph linear (ir 8, opset 17)\n"
                 "  input  x: f32[2,3,4]\n"
                 "  input  B: f32[4,6]\n"
-                "  init   wb = <f32[5] {0.1, 0.1, 0.1, 0.1, 0.1}>\n"
                 "  init   w = <f32[5,4] {-0.375, -0.25, -0.125, 0, 0.125, 0.25, ...}>\n"
+                "  init   wb = <f32[5] {0.1, 0.1, 0.1, 0.1, 0.1}>\n"
                 "  init   c = <f32[6] {-0.2, -0.2, -0.2, -0.2, -0.2, -0.2}>\n"
                 "  t_7: f32[2,3,5] = ai.dinoc.MatMulBias(x, w, wb) {transB=1, activation=\"Relu\"}  # MatMulBias_14\n"
                 "  t_11: f32[2,3,6] = ai.dinoc.MatMulBias(x, B, c)  # MatMulBias_15\n"

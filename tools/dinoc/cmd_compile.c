@@ -156,16 +156,14 @@ static dc_status compile_config(const char *name, const char *const *overrides, 
     DC_TRY(dc_dinov2_build(&c, &opt, &g));
     print_parameter_counts(g);
     /* The config travels with the artifact so `dinoc train` can run it. */
-    char *producer = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&producer, &len);
-    if (!f) {
+    char *text = dc_config_text(&c), *producer = NULL;
+    if (!text || asprintf(&producer, "dinoc DINOv2 training step, config %s%s%s", name,
+                          DC_PLAN_CONFIG_MARKER, text) < 0) {
+        free(text);
         dc_graph_destroy(g);
         return dc_error(DC_ERR_NOMEM, "producer text");
     }
-    fprintf(f, "dinoc DINOv2 training step, config %s%s", name, DC_PLAN_CONFIG_MARKER);
-    dc_config_print(&c, f);
-    fclose(f);
+    free(text);
     dc_dinov2_training training = {.config = &c};
     dc_graph_transform step = {dc_dinov2_add_training, &training};
     popt->training = &step;

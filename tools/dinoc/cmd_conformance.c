@@ -1,5 +1,5 @@
 /* dinoc conformance [DIR] [--filter SUBSTR] [-v] [--threads N]: the ONNX
- * backend node tests, compiled and run (compiler/conformance.h). Exit 1 when
+ * backend node tests, compiled and run (tools/driver/conformance.h). Exit 1 when
  * any test failed. */
 #include <stdlib.h>
 #include <string.h>
