@@ -65,8 +65,14 @@ static dc_value *rows(dc_graph *g, dc_value *x, int64_t begin, int64_t end)
 typedef struct step_values {
     dc_value *loss, *dino, *ibot, *koleo;
     dc_value *teacher_tokens; /* [2B, T, D] */
-    dc_value *teacher_cls_out, *teacher_patch_out, *ibot_weight;
 } step_values;
+
+/* Keeps the first failure in the graph's builder status. */
+static void record(dc_graph *g, dc_status s)
+{
+    if (s != DC_OK && g->build_status == DC_OK)
+        g->build_status = s;
+}
 
 /* The mean cosine similarity over all pairs of the rows of x [n, D] (n ≥ 2),
  * from the sum of the unit rows u: ‖Σ u_i‖² = n + Σ_{i≠j} u_i·u_j. */
@@ -98,42 +104,52 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     dc_value *keep_l = nL ? dc_input(g, "keep_local", DC_F32, 3, (int64_t[]){v->depth, 2, nL * B}) : NULL;
     dc_value *temp = dc_input(g, "teacher_temp", DC_F32, 0, NULL);
 
+    /* The schedule follows this order, and the memory plan with it: the
+     * [M, K] iBOT tensors (teacher and student patch logits; M masked tokens,
+     * K prototypes) are the largest of the step, so the teacher's patch head
+     * runs only once the student's global views are through, and the iBOT
+     * term is taken before the local views' forward adds their activations;
+     * afterwards only its gradient stays alive. The centers follow the raw
+     * teacher outputs and take effect after the step (DINOV2.md §3.5): the losses
+     * read the old centers. */
+    bool mean_centering = c->centering != DC_CENTERING_SINKHORN;
     /* Teacher: no mask, no drop-path; its outputs carry no gradient. */
     dc_value *ft = dc_vit_forward(g, teacher->backbone, global, NULL, NULL);
     dc_value *t_cls = dc_head_forward(g, teacher->dino, cls_tokens(g, ft));
-    dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
+    if (mean_centering && dc_build_status(g) == DC_OK)
+        record(g, dc_add_center_update(g, centers[0], t_cls, c->center_momentum));
 
-    /* Student: masked global views, then the local views, same weights. */
+    /* Student: masked global views, then (after iBOT) the local views, same weights. */
     dc_value *fs = dc_vit_forward(g, student->backbone, global, mask, keep_g);
     dc_value *s_cls_tokens = cls_tokens(g, fs);
     dc_value *s_cls = dc_head_forward(g, student->dino, s_cls_tokens);
+
+    dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
+    if (mean_centering && dc_build_status(g) == DC_OK)
+        record(g, dc_ibot_center_update(g, centers[1], t_patch, weight, c->center_momentum));
     dc_value *s_patch = dc_head_forward(g, student->ibot, masked_tokens(g, fs, index));
+    out->ibot = mean_centering
+                    ? dc_ibot_loss(g, t_patch, s_patch, centers[1], weight, temp, c->student_temp,
+                                   (int)(2 * B))
+                    : dc_ibot_loss_probs(g, dc_sinkhorn_knopp_rows(g, t_patch, weight, temp, 3),
+                                         s_patch, weight, c->student_temp, (int)(2 * B));
+
     if (local) {
         dc_value *fl = dc_vit_forward(g, student->backbone, local, NULL, keep_l);
         dc_value *both[] = {s_cls, dc_head_forward(g, student->dino, cls_tokens(g, fl))};
         s_cls = dc_concat(g, both, 2, 0);
     }
-
-    if (c->centering == DC_CENTERING_SINKHORN) {
-        out->dino = dc_dino_loss_probs(g, dc_sinkhorn_knopp(g, t_cls, temp, 3), s_cls,
-                                       c->student_temp, (int)B, (int)nL);
-        out->ibot = dc_ibot_loss_probs(g, dc_sinkhorn_knopp_rows(g, t_patch, weight, temp, 3),
-                                       s_patch, weight, c->student_temp, (int)(2 * B));
-    } else {
-        out->dino = dc_dino_loss(g, t_cls, s_cls, centers[0], temp, c->student_temp, (int)B, (int)nL);
-        out->ibot = dc_ibot_loss(g, t_patch, s_patch, centers[1], weight, temp, c->student_temp,
-                                 (int)(2 * B));
-    }
+    out->dino = mean_centering
+                    ? dc_dino_loss(g, t_cls, s_cls, centers[0], temp, c->student_temp, (int)B, (int)nL)
+                    : dc_dino_loss_probs(g, dc_sinkhorn_knopp(g, t_cls, temp, 3), s_cls,
+                                         c->student_temp, (int)B, (int)nL);
     /* KoLeo on each global view's backbone cls tokens separately (DINOV2.md §3.3). */
     dc_value *koleo = dc_add(g, dc_koleo_loss(g, rows(g, s_cls_tokens, 0, B)),
                              dc_koleo_loss(g, rows(g, s_cls_tokens, B, 2 * B)));
     out->koleo = dc_mul(g, koleo, dc_scalar_f32(g, c->koleo_weight));
     dc_value *ibot = dc_mul(g, out->ibot, dc_scalar_f32(g, c->ibot_weight));
     out->loss = dc_add(g, dc_add(g, out->dino, ibot), out->koleo);
-    out->teacher_cls_out = t_cls;
-    out->teacher_patch_out = t_patch;
     out->teacher_tokens = ft;
-    out->ibot_weight = weight;
 }
 
 /* The block a backbone parameter belongs to, for layer-wise lr decay (as the
@@ -315,13 +331,6 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
                 named->name = dc_arena_strdup(g->arena, names[i]);
             s = dc_output(g, named);
         }
-    }
-    /* Centers follow the raw teacher outputs, after the loss (DINOV2.md §3.5). */
-    if (s == DC_OK && centers[0]) {
-        s = dc_add_center_update(g, centers[0], v.teacher_cls_out, c->center_momentum);
-        if (s == DC_OK)
-            s = dc_ibot_center_update(g, centers[1], v.teacher_patch_out, v.ibot_weight,
-                                      c->center_momentum);
     }
     if (s == DC_OK && opt->training)
         s = add_training(g, c, opt->grad_outputs);

@@ -7,6 +7,7 @@
 #include "builder.h"
 #include "ema.h"
 #include "heads.h"
+#include "op_registry.h"
 
 /* Records a failure in the graph's sticky builder status (as builder.c does
  * for its own calls), so callers see it in dc_build_status. */
@@ -91,11 +92,22 @@ static dc_value *reduce_sum_axis(dc_graph *g, dc_value *x, int64_t axis, bool ke
     return dc_reduce(g, "ReduceSum", x, &axis, 1, keepdims);
 }
 
-/* log_softmax(S / τ_s) over the prototypes: S [R, K] -> [R, K]. */
-static dc_value *student_log_probs(dc_graph *g, dc_value *student_logits, double student_temp)
+/* Per row r, H(P[r], softmax(S[r] / τ_s)) = −Σ_k P[r,k] log softmax(S[r] / τ_s)[k]:
+ * S, P [R, K] -> [R], one fused CrossEntropySoft node that works row by row.
+ * Its second output, the per-row gradient, is what autodiff keeps for the
+ * backward in place of S and P (an undifferentiated graph only pays for it
+ * during that one step). */
+static dc_value *cross_entropy_rows(dc_graph *g, dc_value *student_logits, dc_value *targets,
+                                    double student_temp)
 {
-    dc_value *tau = dc_scalar(g, student_logits->type.dtype, student_temp);
-    return dc_log_softmax(g, dc_div(g, student_logits, tau), -1);
+    if (g->build_status == DC_OK && !dc_graph_opset(g, DC_DOMAIN_DINOC)) {
+        dc_status s = dc_graph_set_opset(g, DC_DOMAIN_DINOC, 1);
+        if (s != DC_OK)
+            return build_fail(g, s);
+    }
+    dc_value *in[] = {student_logits, targets,
+                      dc_scalar(g, student_logits->type.dtype, student_temp)};
+    return dc_node_finish(g, dc_node_begin(g, "CrossEntropySoft", DC_DOMAIN_DINOC, in, 3, 2));
 }
 
 /* 1.0 where w == 0, as a bool [R, 1] (padding rows). */
@@ -188,22 +200,22 @@ dc_value *dc_dino_loss_probs(dc_graph *g, dc_value *teacher_probs, dc_value *stu
                                       dc_dtype_name(dtype),
                                       dc_dtype_name(student_logits->type.dtype)));
 
-    dc_value *log_q = student_log_probs(g, student_logits, student_temp);   /* [V·B, K] */
-    const int64_t p3[] = {2, b, k}, q3[] = {views, b, k};
-    /* Σ over all (t, s) pairs of Σ_b ⟨P_t[b], log Q_s[b]⟩
-     *   = Σ_b ⟨Σ_t P_t[b], Σ_s log Q_s[b]⟩. */
-    dc_value *sum_p = reduce_sum_axis(g, dc_reshape(g, teacher_probs, p3, 3), 0, false);
-    dc_value *sum_q = reduce_sum_axis(g, dc_reshape(g, log_q, q3, 3), 0, false); /* [B, K] */
-    dc_value *all_pairs =
-        dc_reduce(g, "ReduceSum", dc_mul(g, sum_p, sum_q), NULL, 0, false);     /* [] */
-    /* The same-view pairs (t, t): teacher view t against student global view t. */
-    dc_value *log_q_global = dc_slice(g, log_q, 0, 0, 2 * b);                   /* [2B, K] */
-    dc_value *same_view = dc_reduce(g, "ReduceSum", dc_mul(g, teacher_probs, log_q_global),
-                                    NULL, 0, false);                            /* [] */
-    /* L = −(all − same) / (N_terms·B); every pair's term is ≤ 0, so the
-     * subtraction cancels nothing. */
+    /* Student view s pairs with every teacher view t ≠ s, so its target is
+     * Σ_{t≠s} P_t: P_1 for global view 0, P_0 for global view 1, P_0 + P_1 for
+     * each local view. Then L = Σ_rows H(target, Q_s) / (N_terms·B). */
+    dc_value *p0 = dc_slice(g, teacher_probs, 0, 0, b), *p1 = dc_slice(g, teacher_probs, 0, b, 2 * b);
+    dc_value *targets[3] = {p1, p0, NULL};
+    int n_parts = 2;
+    if (n_local > 0) {
+        const int64_t one[] = {1, b, k}, many[] = {n_local, b, k}, flat[] = {n_local * b, k};
+        dc_value *both = dc_reshape(g, dc_add(g, p0, p1), one, 3);                    /* [1, B, K] */
+        targets[n_parts++] = dc_reshape(g, dc_expand(g, both, many, 3), flat, 2);      /* [nL·B, K] */
+    }
+    dc_value *target = dc_concat(g, targets, n_parts, 0);                               /* [V·B, K] */
+    dc_value *rows = cross_entropy_rows(g, student_logits, target, student_temp);       /* [V·B] */
     double n_terms = (double)(2 * views - 2);
-    return dc_div(g, dc_sub(g, same_view, all_pairs), dc_scalar(g, dtype, n_terms * (double)b));
+    return dc_div(g, dc_reduce(g, "ReduceSum", rows, NULL, 0, false),
+                  dc_scalar(g, dtype, n_terms * (double)b));
 }
 
 dc_value *dc_dino_loss(dc_graph *g, dc_value *teacher_logits, dc_value *student_logits,
@@ -234,13 +246,10 @@ dc_value *dc_ibot_loss_probs(dc_graph *g, dc_value *teacher_probs, dc_value *stu
     if (n_images < 1)
         return build_fail(g, dc_error(DC_ERR_INVALID, "%s: %d images", what, n_images));
 
-    const int64_t col = 1;
-    dc_value *log_q = student_log_probs(g, student_patch_logits, student_temp); /* [M, K] */
-    dc_value *w = dc_unsqueeze(g, weights, &col, 1);                            /* [M, 1] */
-    /* Σ_j w_j Σ_k P_jk log Q_jk in one reduction. */
-    dc_value *weighted = dc_mul(g, dc_mul(g, teacher_probs, log_q), w);         /* [M, K] */
-    dc_value *total = dc_reduce(g, "ReduceSum", weighted, NULL, 0, false);      /* [] */
-    return dc_div(g, total, dc_scalar(g, dtype, -(double)n_images));
+    /* Σ_j w_j H(P_j, Q_j) / n_images */
+    dc_value *rows = cross_entropy_rows(g, student_patch_logits, teacher_probs, student_temp); /* [M] */
+    dc_value *total = dc_reduce(g, "ReduceSum", dc_mul(g, rows, weights), NULL, 0, false);    /* [] */
+    return dc_div(g, total, dc_scalar(g, dtype, (double)n_images));
 }
 
 dc_value *dc_ibot_loss(dc_graph *g, dc_value *teacher_patch_logits, dc_value *student_patch_logits,

@@ -59,8 +59,10 @@ dc_value *dc_sinkhorn_knopp_rows(dc_graph *g, dc_value *teacher_logits, dc_value
  *   log Q_s = log_softmax(S_s / τ_s)
  *   L = Σ_{t∈{0,1}} Σ_{s≠t} Σ_b H(P_t[b], Q_s[b]) / (N_terms · B),
  *   N_terms = 2·(2 + n_local) − 2, H(p, q) = −Σ_k p_k log q_k.
- * Computed without the [2, 2+n_local, B, K] pair tensor: the sum over all
- * pairs is ⟨Σ_t P_t, Σ_s log Q_s⟩, minus the two same-view pairs. */
+ * Computed without the [2, 2+n_local, B, K] pair tensor and without a
+ * [rows, K] log-probability tensor: each student row's target is the sum of
+ * the teacher views it pairs with, and one CrossEntropySoft node (ai.dinoc)
+ * takes H row by row. */
 dc_value *dc_dino_loss_probs(dc_graph *g, dc_value *teacher_probs, dc_value *student_logits,
                              double student_temp, int batch_size, int n_local);
 

@@ -22,6 +22,7 @@
     DC_SUITE(pass_fold_constants) \
     DC_SUITE(pass_dce) \
     DC_SUITE(pass_autodiff) \
+    DC_SUITE(fused_ops) \
     DC_SUITE(runtime_grad_kernels) \
     DC_SUITE(pass_training) \
     DC_SUITE(pass_fusion) \

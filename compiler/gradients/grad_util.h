@@ -33,6 +33,7 @@ DG_RULE(Gather); DG_RULE(Expand);
 DG_RULE(ReduceSum); DG_RULE(ReduceMean); DG_RULE(ReduceExtreme);
 DG_RULE(Softmax); DG_RULE(LogSoftmax); DG_RULE(LayerNormalization);
 DG_RULE(ScatterAdd); DG_RULE(Resize); DG_RULE(Dropout);
+DG_RULE(CrossEntropySoft); DG_RULE(Gelu); DG_RULE(Attention);
 /* Conv in general (strides, pads, dilations, groups, any rank) through the
  * ai.dinoc ConvGradInput/ConvGradWeight ops; DG_RULE(Conv) takes the matmul
  * form for the patch embedding and this otherwise. */

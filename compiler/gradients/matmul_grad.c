@@ -37,8 +37,16 @@ DG_RULE(MatMul)
     }
     if (needs[0])
         dx[0] = dg_reshape_like(g, dg_unbroadcast(g, dc_matmul(g, d, transpose_last2(g, b2)), a2), a);
-    if (needs[1])
+    if (needs[1] && a2->type.rank > 2 && b2->type.rank == 2) {
+        /* A weight applied to a batch of rows: dB = Σ_batch Aᵀ·dY as one
+         * [K, rows]·[rows, N] product, never the per-batch [..., K, N]. */
+        int64_t k = a2->type.dims[a2->type.rank - 1].size, n = d->type.dims[d->type.rank - 1].size;
+        int64_t a_rows[] = {dc_type_numel(&a2->type) / k, k}, d_rows[] = {dc_type_numel(&d->type) / n, n};
+        dc_value *at = transpose_last2(g, dc_reshape(g, a2, a_rows, 2));
+        dx[1] = dg_reshape_like(g, dc_matmul(g, at, dc_reshape(g, d, d_rows, 2)), b);
+    } else if (needs[1]) {
         dx[1] = dg_reshape_like(g, dg_unbroadcast(g, dc_matmul(g, transpose_last2(g, a2), d), b2), b);
+    }
     return DC_OK;
 }
 

@@ -124,8 +124,47 @@ DG_RULE(LogSoftmax)
     return DC_OK;
 }
 
+/* Scale (and B) exactly of X[axis:]'s shape, no broadcasting. */
+static bool full_width(const dc_value *x, const dc_value *p, int axis)
+{
+    if (!p || p->type.rank != x->type.rank - axis || p->type.dtype != x->type.dtype)
+        return false;
+    for (int i = axis; i < x->type.rank; i++)
+        if (!dc_dim_equal(p->type.dims[i - axis], x->type.dims[i]))
+            return false;
+    return true;
+}
+
+/* One ai.dinoc LayerNormGrad node reading the forward's Mean and InvStdDev
+ * when the node has them in X's element type (else the kernel recomputes
+ * them): dX, dScale, dB. */
+static dc_status layer_norm_grad_fused(dc_graph *g, const dc_node *node, dc_value *d,
+                                       const bool *needs, dc_value **dx, int64_t axis, float eps)
+{
+    dc_value *x = node->inputs[0];
+    dc_value *mean = node->n_outputs > 2 ? node->outputs[1] : NULL;
+    dc_value *inv = node->n_outputs > 2 ? node->outputs[2] : NULL;
+    bool stats = mean && inv && mean->type.dtype == x->type.dtype && inv->type.dtype == x->type.dtype;
+    dc_value *in[] = {d, x, node->inputs[1], mean, inv};
+    dc_node *n = dg_dinoc_node(g, "LayerNormGrad", in, stats ? 5 : 3, 3);
+    if (n) {
+        DC_TRY(dc_node_set_int(n, g, "axis", axis));
+        DC_TRY(dc_node_set_float(n, g, "epsilon", eps));
+    }
+    if (dc_node_finish(g, n)) {
+        if (needs[0])
+            dx[0] = n->outputs[0];
+        if (needs[1])
+            dx[1] = n->outputs[1];
+        if (node->n_inputs > 2 && node->inputs[2] && needs[2])
+            dx[2] = n->outputs[2];
+    }
+    return dc_build_status(g);
+}
+
 /* LayerNormalization over the trailing axes from `axis`, x̂ = (x − μ)·r with
- * r = 1/√(var + ε), y = x̂·γ + β. The statistics are recomputed here:
+ * r = 1/√(var + ε), y = x̂·γ + β. With γ and β of the normalised shape, one
+ * LayerNormGrad node (layer_norm_grad_fused); otherwise the composition:
  *   dβ = Σ_lead dy,  dγ = Σ_lead dy·x̂,  g = dy·γ,
  *   dx = r · (g − mean(g) − x̂ · mean(g·x̂))   (means over the normalised axes) */
 DG_RULE(LayerNormalization)
@@ -140,6 +179,10 @@ DG_RULE(LayerNormalization)
     DC_TRY(dc_attr_f(node, "epsilon", 1e-5f, &eps));
     int rank = x->type.rank;
     axis = axis < 0 ? axis + rank : axis;
+    const dc_value *bias = node->n_inputs > 2 ? node->inputs[2] : NULL;
+    if ((x->type.dtype == DC_F32 || x->type.dtype == DC_F64) && full_width(x, gamma, (int)axis) &&
+        (!bias || full_width(x, bias, (int)axis)))
+        return layer_norm_grad_fused(g, node, d, needs, dx, axis, eps);
     int64_t norm_axes[DC_MAX_RANK];
     int n_norm = 0;
     for (int i = (int)axis; i < rank; i++)

@@ -73,6 +73,7 @@ const dc_op_schema dc_op_Softmax = {
     .infer = infer_softmax,
     .reference = dc_ref_Softmax,
     .gradient = dc_grad_Softmax,
+    .in_place_inputs = 1u << 0, /* oneDNN's and c.*'s kernels read a row before writing it */
 };
 const dc_op_schema dc_op_LogSoftmax = {
     .name = "LogSoftmax", .domain = "",
@@ -80,6 +81,7 @@ const dc_op_schema dc_op_LogSoftmax = {
     .infer = infer_softmax,
     .reference = dc_ref_LogSoftmax,
     .gradient = dc_grad_LogSoftmax,
+    .in_place_inputs = 1u << 0, /* oneDNN's and c.*'s kernels read a row before writing it */
 };
 const dc_op_schema dc_op_LayerNormalization = {
     .name = "LayerNormalization", .domain = "",

@@ -36,7 +36,11 @@
     /* gradient ops (domain ai.dinoc): scatter.c, conv_grad.c, resize.c */         \
     DC_OP(ScatterAdd) DC_OP(ConvGradInput) DC_OP(ConvGradWeight) DC_OP(ResizeGrad)  \
     /* fused ops (domain ai.dinoc), formed by passes/fuse/: fused.c */             \
-    DC_OP(FusedElementwise) DC_OP(MatMulBias) DC_OP(AdamWGroup)
+    DC_OP(FusedElementwise) DC_OP(MatMulBias) DC_OP(AdamWGroup)                    \
+    /* fused ops with gradient rules (ai.dinoc): cross_entropy.c, gelu.c,         \
+       attention.c, layer_norm_grad.c */                                           \
+    DC_OP(CrossEntropySoft) DC_OP(Gelu) DC_OP(GeluGrad)                            \
+    DC_OP(Attention) DC_OP(AttentionGrad) DC_OP(LayerNormGrad)
 
 #define DC_OP(sym) extern const dc_op_schema dc_op_##sym;
 DC_ALL_OPS

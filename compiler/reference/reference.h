@@ -45,6 +45,8 @@ DC_REF(Resize) DC_REF(ResizeGrad)
 DC_REF(ScatterAdd) DC_REF(ConvGradInput) DC_REF(ConvGradWeight)
 /* fused.c (ai.dinoc ops the fusion pass forms) */
 DC_REF(FusedElementwise) DC_REF(MatMulBias) DC_REF(AdamWGroup)
+/* cross_entropy.c, gelu.c, attention.c (ai.dinoc fused ops) */
+DC_REF(CrossEntropySoft) DC_REF(Gelu) DC_REF(GeluGrad) DC_REF(Attention) DC_REF(AttentionGrad) DC_REF(LayerNormGrad)
 
 #undef DC_REF
 

@@ -1,12 +1,17 @@
 /* The fusion pass: the rules in their fixed order (fuse.h). A rule earlier in
  * the table sees the graph before the later ones: MatMul + bias claims its
- * bias Add before the element-wise chains would. */
+ * bias Add before the element-wise chains would, and finds the GELU and
+ * attention compositions already fused. */
 #include "fuse.h"
 
 static const dc_fuse_rule rules[] = {
+    {"gelu", dc_fuse_gelu, DC_FUSE_FORWARD},
+    {"attention", dc_fuse_attention, DC_FUSE_FORWARD},
+    {"layer-norm", dc_fuse_layer_norm, DC_FUSE_FORWARD},
     {"matmul-bias", dc_fuse_matmul_bias, DC_FUSE_FORWARD | DC_FUSE_FINAL},
     {"elementwise", dc_fuse_elementwise, DC_FUSE_FINAL},
     {"adamw", dc_fuse_adamw, DC_FUSE_FINAL},
+    {"gelu-recompute", dc_fuse_gelu_recompute, DC_FUSE_FINAL},
 };
 
 const dc_fuse_rule *dc_fuse_rules(int *count)

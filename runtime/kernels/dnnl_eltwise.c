@@ -4,7 +4,7 @@
  *   the jit:avx2 kernel streams through). In place (Y == X) is fine.
  *   Relu = relu(alpha 0), Sigmoid = logistic, Neg = linear(alpha -1, beta 0),
  *   Reciprocal = pow(alpha 1, beta -1) (exact for negative inputs too: oneDNN
- *   special-cases integral exponents). */
+ *   special-cases integral exponents), Gelu (ai.dinoc) = gelu_erf. */
 #include "dnnl_util.h"
 
 static dc_status eltwise_common(const dc_kernel_args *a, dc_dnnl_state *st, dnnl_alg_kind_t alg,
@@ -45,3 +45,4 @@ ELTWISE(Sqrt, dnnl_eltwise_sqrt, 0.0f, 0.0f)
 ELTWISE(Abs, dnnl_eltwise_abs, 0.0f, 0.0f)
 ELTWISE(Neg, dnnl_eltwise_linear, -1.0f, 0.0f)
 ELTWISE(Reciprocal, dnnl_eltwise_pow, 1.0f, -1.0f)
+ELTWISE(Gelu, dnnl_eltwise_gelu_erf, 0.0f, 0.0f)

@@ -36,7 +36,8 @@
     DC_KERNEL(dc_kernel_dnnl_ReduceSum)          \
     DC_KERNEL(dc_kernel_dnnl_ReduceMean)         \
     DC_KERNEL(dc_kernel_dnnl_ReduceMax)          \
-    DC_KERNEL(dc_kernel_dnnl_ReduceMin)
+    DC_KERNEL(dc_kernel_dnnl_ReduceMin)          \
+    DC_KERNEL(dc_kernel_dnnl_Gelu)
 
 /* dinoc's own C kernels (runtime/kernels/c_*.c): every op, every type it allows. */
 #define DC_KERNELS_C                          \
@@ -95,7 +96,13 @@
     DC_KERNEL(dc_kernel_c_Constant)           \
     DC_KERNEL(dc_kernel_c_ConstantOfShape)    \
     DC_KERNEL(dc_kernel_c_FusedElementwise)   \
-    DC_KERNEL(dc_kernel_c_MatMulBias)
+    DC_KERNEL(dc_kernel_c_MatMulBias)         \
+    DC_KERNEL(dc_kernel_c_CrossEntropySoft)   \
+    DC_KERNEL(dc_kernel_c_Gelu)               \
+    DC_KERNEL(dc_kernel_c_GeluGrad)           \
+    DC_KERNEL(dc_kernel_c_Attention)          \
+    DC_KERNEL(dc_kernel_c_AttentionGrad)      \
+    DC_KERNEL(dc_kernel_c_LayerNormGrad)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
 
