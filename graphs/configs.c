@@ -92,6 +92,7 @@ static const struct field {
     FIELD("wd_on_all_params", F_BOOL, wd_on_all_params),
     FIELD("epochs", F_INT, epochs),
     FIELD("epoch_length", F_INT, epoch_length),
+    FIELD("grad_accum_steps", F_INT, grad_accum_steps),
     ENUM_FIELD("knn_features", knn_features, knn_features_names),
 #undef FIELD
 #undef ENUM_FIELD
@@ -125,6 +126,7 @@ static void lightly_example(dc_dinov2_config *c)
         .layerwise_decay = 1.0f, .patch_embed_lr_mult = 1.0f, .clip_grad = 0.0f,
         .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§7.2) */
         .wd_on_all_params = true, .epochs = 50, .knn_features = DC_KNN_BOTH,
+        .grad_accum_steps = 1,
     };
     dc_vit_preset("vit-s/16", &c->vit);
     c->vit.drop_path = 0.1f;
@@ -379,6 +381,9 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
     REQUIRE(v->interpolate_offset >= 0 && v->interpolate_offset < 1,
             "config '%s': vit.interpolate_offset %g is not in [0, 1)", c->name, v->interpolate_offset);
     REQUIRE(c->clip_grad >= 0, "config '%s': clip_grad %g is negative", c->name, c->clip_grad);
+    REQUIRE(c->grad_accum_steps >= 1 && c->batch_size % c->grad_accum_steps == 0,
+            "config '%s': grad_accum_steps %d must be >= 1 and divide batch_size %d", c->name,
+            c->grad_accum_steps, c->batch_size);
     /* The augmentation's ranges, named as the fields are (the batcher checks them again). */
     const struct {
         const char *name;

@@ -14,11 +14,32 @@
 
 int64_t dc_dinov2_max_masked(const dc_dinov2_config *c)
 {
+    return dc_dinov2_max_masked_slice(c, (dc_dinov2_slices){1, 1});
+}
+
+int dc_dinov2_slice_count(dc_dinov2_slices s)
+{
+    return (s.world_size > 1 ? s.world_size : 1) * (s.accum_steps > 1 ? s.accum_steps : 1);
+}
+
+int64_t dc_dinov2_max_masked_slice(const dc_dinov2_config *c, dc_dinov2_slices s)
+{
     int64_t grid = c->vit.image_size / c->vit.patch_size;
     int64_t images = (int64_t)(2 * c->batch_size * c->mask_probability);
+    int64_t slice_images = 2 * (int64_t)(c->batch_size / dc_dinov2_slice_count(s));
+    if (images > slice_images)
+        images = slice_images;
     int64_t per_image = (int64_t)((double)(grid * grid) * c->mask_ratio[1]);
     return images * per_image > 0 ? images * per_image : 1;
 }
+
+/* The outputs of a slice's center statistics (dinov2.h), in the order of
+ * the centers they update: DINO mean, iBOT sum, iBOT count. */
+static const char *const center_statistics[3] = {"dino_center_batch_mean", "ibot_center_batch_sum",
+                                                 "ibot_center_batch_count"};
+
+/* Bytes of gradients per AllReduce step (PyTorch DDP's default bucket). */
+#define ALL_REDUCE_BUCKET_BYTES ((int64_t)25 << 20)
 
 /* The models of one side (student or teacher). */
 typedef struct side {
@@ -65,6 +86,8 @@ static dc_value *rows(dc_graph *g, dc_value *x, int64_t begin, int64_t end)
 typedef struct step_values {
     dc_value *loss, *dino, *ibot, *koleo;
     dc_value *teacher_tokens; /* [2B, T, D] */
+    /* A slice's center statistics (dinov2.h), NULL for the whole batch. */
+    dc_value *dino_center_mean, *ibot_center_sum, *ibot_center_count;
 } step_values;
 
 /* Keeps the first failure in the graph's builder status. */
@@ -87,13 +110,17 @@ static dc_value *mean_pair_cosine(dc_graph *g, dc_value *x)
                   dc_scalar_f32(g, (float)(n * (n - 1))));
 }
 
-/* The forward step and losses (DINOV2.md §5.1), teacher without mask or drop-path. */
-static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *student,
-                         const side *teacher, dc_value *centers[2], step_values *out)
+/* The forward step and losses (DINOV2.md §5.1), teacher without mask or drop-path,
+ * on a slice of the batch (the whole batch unless `sliced`). */
+static void forward_step(dc_graph *g, const dc_dinov2_config *c, dc_dinov2_slices slices,
+                         const side *student, const side *teacher, dc_value *centers[2],
+                         step_values *out)
 {
     const dc_vit_config *v = &c->vit;
-    int64_t B = c->batch_size, nL = c->n_local_views, G = v->image_size, L = c->local_crop_size;
-    int64_t grid = G / v->patch_size, N = grid * grid, M = dc_dinov2_max_masked(c);
+    bool sliced = dc_dinov2_slice_count(slices) > 1;
+    int64_t B = c->batch_size / dc_dinov2_slice_count(slices), nL = c->n_local_views;
+    int64_t G = v->image_size, L = c->local_crop_size;
+    int64_t grid = G / v->patch_size, N = grid * grid, M = dc_dinov2_max_masked_slice(c, slices);
     dc_value *global = dc_input(g, "global_views", DC_F32, 4, (int64_t[]){2 * B, v->in_chans, G, G});
     dc_value *local = nL ? dc_input(g, "local_views", DC_F32, 4, (int64_t[]){nL * B, v->in_chans, L, L})
                          : NULL;
@@ -116,7 +143,9 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     /* Teacher: no mask, no drop-path; its outputs carry no gradient. */
     dc_value *ft = dc_vit_forward(g, teacher->backbone, global, NULL, NULL);
     dc_value *t_cls = dc_head_forward(g, teacher->dino, cls_tokens(g, ft));
-    if (mean_centering && dc_build_status(g) == DC_OK)
+    if (mean_centering && sliced)
+        out->dino_center_mean = dc_reduce(g, "ReduceMean", t_cls, (int64_t[]){0}, 1, true);
+    else if (mean_centering && dc_build_status(g) == DC_OK)
         record(g, dc_add_center_update(g, centers[0], t_cls, c->center_momentum));
 
     /* Student: masked global views, then (after iBOT) the local views, same weights. */
@@ -125,7 +154,10 @@ static void forward_step(dc_graph *g, const dc_dinov2_config *c, const side *stu
     dc_value *s_cls = dc_head_forward(g, student->dino, s_cls_tokens);
 
     dc_value *t_patch = dc_head_forward(g, teacher->ibot, masked_tokens(g, ft, index));
-    if (mean_centering && dc_build_status(g) == DC_OK)
+    if (mean_centering && sliced && dc_build_status(g) == DC_OK)
+        record(g, dc_ibot_center_statistics(g, t_patch, weight, &out->ibot_center_sum,
+                                            &out->ibot_center_count));
+    else if (mean_centering && dc_build_status(g) == DC_OK)
         record(g, dc_ibot_center_update(g, centers[1], t_patch, weight, c->center_momentum));
     dc_value *s_patch = dc_head_forward(g, student->ibot, masked_tokens(g, fs, index));
     out->ibot = mean_centering
@@ -215,9 +247,105 @@ static dc_status student_teacher_params(dc_graph *g, dc_value **sp, dc_value **t
     return DC_OK;
 }
 
-/* Gradients to the student, AdamW, then teacher ← m·teacher + (1 − m)·student'. */
-static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_outputs)
+/* A slice's value summed over the micro-batches: x + acc, with acc
+ * ("<name>.accum", state, zero at first) ← (x + acc) · accumulate. */
+static dc_value *accumulate(dc_graph *g, dc_value *x, const char *name, dc_value *keep)
 {
+    char state_name[512];
+    snprintf(state_name, sizeof state_name, "%s.accum", name);
+    int64_t dims[DC_MAX_RANK];
+    for (int i = 0; i < x->type.rank; i++)
+        dims[i] = x->type.dims[i].size;
+    dc_tensor *zero;
+    dc_status s = dc_tensor_create(&zero, state_name, x->type.dtype, x->type.rank, dims);
+    if (s != DC_OK) {
+        record(g, s);
+        return NULL;
+    }
+    dc_value *acc = dc_state(g, state_name, zero);
+    dc_value *total = dc_add(g, acc, x);
+    dc_value *next = dc_mul(g, total, keep);
+    if (dc_build_status(g) == DC_OK)
+        record(g, dc_graph_add_state_update(g, acc, next));
+    return total;
+}
+
+/* values[i] ← scale · Σ over the processes (world > 1, AllReduce in buckets
+ * of about ALL_REDUCE_BUCKET_BYTES) or scale · values[i] (one process). */
+static void mean_over_slices(dc_graph *g, dc_value **values, int n, dc_dinov2_slices slices)
+{
+    float scale = 1.0f / (float)dc_dinov2_slice_count(slices);
+    if (slices.world_size <= 1) {
+        for (int i = 0; i < n; i++)
+            values[i] = dc_mul(g, values[i], dc_scalar_f32(g, scale));
+        return;
+    }
+    if (!dc_graph_opset(g, "ai.dinoc"))
+        record(g, dc_graph_set_opset(g, "ai.dinoc", 1));
+    for (int first = 0; first < n && dc_build_status(g) == DC_OK;) {
+        int end = first;
+        int64_t bytes = 0;
+        while (end < n && (end == first || bytes < ALL_REDUCE_BUCKET_BYTES))
+            bytes += (int64_t)dc_type_numel(&values[end++]->type) * 4;
+        dc_node *node = dc_node_begin(g, "AllReduce", "ai.dinoc", values + first, end - first,
+                                      end - first);
+        if (dc_build_status(g) == DC_OK) {
+            record(g, dc_node_set_float(node, g, "scale", scale));
+            record(g, dc_node_set_int(node, g, "world_size", slices.world_size));
+        }
+        dc_node_finish(g, node);
+        for (int i = first; i < end && dc_build_status(g) == DC_OK; i++)
+            values[i] = node->outputs[i - first];
+        first = end;
+    }
+}
+
+/* The output named `name`, removed from the outputs (NULL if absent). */
+static dc_value *take_output(dc_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_outputs; i++)
+        if (strcmp(g->outputs[i]->name, name) == 0) {
+            dc_value *v = g->outputs[i];
+            memmove(g->outputs + i, g->outputs + i + 1, (size_t)(g->n_outputs - i - 1) * sizeof *g->outputs);
+            g->n_outputs--;
+            return v;
+        }
+    return NULL;
+}
+
+/* The gradients and the center statistics of a slice combined over the
+ * slices of the batch (dinov2.h): grads[i] becomes the mean gradient, and
+ * center_stats the DINO mean and the iBOT sum and count of the whole batch
+ * (all NULL under Sinkhorn-Knopp, which has no centers). */
+static dc_status combine_slices(dc_graph *g, dc_dinov2_slices slices, dc_value *const *params,
+                                dc_value **grads, int n, dc_value *center_stats[3])
+{
+    dc_value *stats[3];
+    for (int k = 0; k < 3; k++)
+        stats[k] = take_output(g, center_statistics[k]);
+    int n_stats = stats[0] && stats[1] && stats[2] ? 3 : 0;
+    dc_value **all = calloc((size_t)n + 3, sizeof *all);
+    if (!all)
+        return dc_error(DC_ERR_NOMEM, "gradients of %d parameters", n);
+    dc_value *keep = slices.accum_steps > 1 ? dc_input(g, "accumulate", DC_F32, 0, NULL) : NULL;
+    for (int i = 0; i < n; i++)
+        all[i] = keep ? accumulate(g, grads[i], params[i]->name, keep) : grads[i];
+    for (int k = 0; k < n_stats; k++)
+        all[n + k] = keep ? accumulate(g, stats[k], center_statistics[k], keep) : stats[k];
+    mean_over_slices(g, all, n + n_stats, slices);
+    for (int i = 0; i < n; i++)
+        grads[i] = all[i];
+    for (int k = 0; k < n_stats; k++)
+        center_stats[k] = all[n + k];
+    free(all);
+    return dc_build_status(g);
+}
+
+/* Gradients to the student, AdamW, then teacher ← m·teacher + (1 − m)·student'. */
+static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_outputs,
+                              dc_dinov2_slices slices)
+{
+    dc_value *center_stats[3] = {NULL, NULL, NULL};
     size_t cap = (size_t)g->n_initializers + 1;
     dc_value **sp = calloc(cap, sizeof *sp), **tp = calloc(cap, sizeof *tp);
     dc_value **grads = calloc(cap, sizeof *grads), **next = calloc(cap, sizeof *next);
@@ -251,6 +379,8 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_
             tp[kept] = tp[i];
             grads[kept++] = grads[i];
         }
+    if (s == DC_OK && dc_dinov2_slice_count(slices) > 1)
+        s = combine_slices(g, slices, sp, grads, kept, center_stats);
     if (s == DC_OK && !(groups = param_groups(c, sp, kept)))
         s = dc_error(DC_ERR_NOMEM, "param groups");
     /* Lightly's benchmark clips the norm of all student gradients; the official
@@ -272,6 +402,17 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_
         next[i] = dc_graph_state_update(g, sp[i])->next;
     if (s == DC_OK)
         s = dc_add_ema(g, dc_input(g, "momentum", DC_F32, 0, NULL), tp, next, kept);
+    if (s == DC_OK && center_stats[0]) {
+        dc_value *dino = dc_graph_find_value(g, "dino_center");
+        dc_value *ibot = dc_graph_find_value(g, "ibot_center");
+        if (!dino || !ibot)
+            s = dc_error(DC_ERR_INVALID, "graph '%s' has center statistics but no centers", g->name);
+        if (s == DC_OK)
+            s = dc_add_ema(g, dc_scalar_f32(g, c->center_momentum), &dino, &center_stats[0], 1);
+        if (s == DC_OK)
+            s = dc_ibot_center_update_from_sum(g, ibot, center_stats[1], center_stats[2],
+                                               c->center_momentum);
+    }
     if (s == DC_OK)
         s = dc_build_status(g);
     free(sp);
@@ -285,7 +426,7 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_
 dc_status dc_dinov2_add_training(dc_graph *g, void *ctx)
 {
     const dc_dinov2_training *t = ctx;
-    dc_status s = add_training(g, t->config, t->grad_outputs);
+    dc_status s = add_training(g, t->config, t->grad_outputs, t->slices);
     return s == DC_OK ? DC_OK : dc_error_context(s, "DINOv2 training step '%s'", t->config->name);
 }
 
@@ -318,14 +459,19 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
     }
     step_values v = {0};
     if (s == DC_OK) {
-        forward_step(g, c, &student, &teacher, centers, &v);
+        forward_step(g, c, opt->slices, &student, &teacher, centers, &v);
         const char *names[] = {"loss", "dino_loss", "ibot_loss", "koleo_loss",
-                               "teacher_cls_similarity"};
+                               "teacher_cls_similarity", center_statistics[0],
+                               center_statistics[1], center_statistics[2]};
         dc_value *vals[] = {v.loss, v.dino, v.ibot, v.koleo,
                             opt->teacher_similarity && v.teacher_tokens ? mean_pair_cosine(g, cls_tokens(g, v.teacher_tokens))
-                                                    : NULL};
-        int n_out = opt->teacher_similarity ? 5 : 4;
-        for (int i = 0; i < n_out && (s = dc_build_status(g)) == DC_OK; i++) {
+                                                    : NULL,
+                            v.dino_center_mean, v.ibot_center_sum, v.ibot_center_count};
+        bool *skip = (bool[8]){false, false, false, false, !opt->teacher_similarity,
+                               !v.dino_center_mean, !v.ibot_center_sum, !v.ibot_center_count};
+        for (int i = 0; i < 8 && (s = dc_build_status(g)) == DC_OK; i++) {
+            if (skip[i])
+                continue;
             dc_value *named = dc_node_finish(g, dc_node_begin(g, "Identity", "", &vals[i], 1, 1));
             if (named)
                 named->name = dc_arena_strdup(g->arena, names[i]);
@@ -333,7 +479,7 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
         }
     }
     if (s == DC_OK && opt->training)
-        s = add_training(g, c, opt->grad_outputs);
+        s = add_training(g, c, opt->grad_outputs, opt->slices);
     if (s == DC_OK)
         s = dc_build_status(g);
     if (s == DC_OK)

@@ -31,6 +31,38 @@
 /* Upper bound M of masked patch tokens per step. */
 int64_t dc_dinov2_max_masked(const dc_dinov2_config *c);
 
+/* How the batch of one optimizer step is divided: over world_size processes
+ * (data parallel) and, in each, over accum_steps micro-batches, so a graph
+ * computes B / (world_size · accum_steps) images (the "slice"). 0 or 1 for
+ * both: the whole batch in one graph, with no collective or accumulator.
+ * Otherwise the graph built for a slice
+ *   - takes slice-sized inputs, M = dc_dinov2_max_masked_slice;
+ *   - computes its losses as means over its slice (KoLeo within the slice,
+ *     as official DINOv2 does per process);
+ *   - outputs the centers' batch statistics instead of updating them:
+ *     dino_center_batch_mean [1, K], ibot_center_batch_sum [1, K] and
+ *     ibot_center_batch_count [] (mean centering);
+ * and its training part (dc_dinov2_add_training)
+ *   - with accum_steps > 1, adds each gradient and statistic to an
+ *     accumulator ("<name>.accum", state) and takes the input `accumulate`
+ *     (f32 []): 1 keeps the sum for the next micro-batch, 0 (the last one)
+ *     resets it once this step has used it;
+ *   - with world_size > 1, sums the (accumulated) gradients and statistics
+ *     over the processes with AllReduce steps, in buckets of about 25 MB;
+ *   - scales the sums by 1 / (world_size · accum_steps): the mean over the
+ *     slices, which for equal slices is the whole batch's gradient and mean;
+ *   - then clips, runs AdamW, the teacher's EMA and the center updates once.
+ * With accumulation the plan is run in two phases (dc_dinov2_split_plan). */
+typedef struct dc_dinov2_slices {
+    int world_size, accum_steps;
+} dc_dinov2_slices;
+
+/* The slice count world_size · accum_steps (at least 1). */
+int dc_dinov2_slice_count(dc_dinov2_slices s);
+/* M for one slice of a batch of c->batch_size images: the images a slice can
+ * hold, all masked at the largest ratio, but no more than the batch masks. */
+int64_t dc_dinov2_max_masked_slice(const dc_dinov2_config *c, dc_dinov2_slices s);
+
 typedef struct dc_dinov2_options {
     bool training;        /* add gradients, AdamW and the EMA (else: the loss only) */
     bool grad_outputs;    /* also output every student gradient, named "<param>.grad" */
@@ -40,6 +72,7 @@ typedef struct dc_dinov2_options {
      * every image alike (constant outputs, one way DINO collapses). */
     bool teacher_similarity;
     uint64_t seed;        /* initial weights */
+    dc_dinov2_slices slices; /* the batch divided over processes and micro-batches */
 } dc_dinov2_options;
 
 dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *opt, dc_graph **out);
@@ -52,6 +85,7 @@ dc_status dc_dinov2_build(const dc_dinov2_config *c, const dc_dinov2_options *op
 typedef struct dc_dinov2_training {
     const dc_dinov2_config *config;
     bool grad_outputs;
+    dc_dinov2_slices slices; /* as the forward graph was built with */
 } dc_dinov2_training;
 
 /* A dc_graph_transform function; ctx is a dc_dinov2_training. */

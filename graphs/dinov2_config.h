@@ -48,7 +48,7 @@ typedef struct dc_dinov2_config {
     dc_head_config head;
     bool ibot_separate_head;   /* false: iBOT shares the DINO head (Lightly default) */
     bool teacher_heads_copied; /* false: independent init (Lightly), true: official */
-    int batch_size;            /* images per step per process (B) */
+    int batch_size;            /* images per optimizer step, over all processes (B) */
     int n_local_views;         /* 8 */
     int local_crop_size;       /* 96 */
     float global_crop_scale[2], local_crop_scale[2]; /* (0.32, 1), (0.05, 0.32) */
@@ -87,6 +87,10 @@ typedef struct dc_dinov2_config {
     int epoch_length;          /* steps per epoch; 0: one pass over the data (Lightly), else a
                                   fixed length as the official OFFICIAL_EPOCH_LENGTH (1250) */
     dc_knn_features knn_features; /* what k-NN evaluates the teacher on */
+    /* Micro-batches per optimizer step (1: none): batch_size/grad_accum_steps
+     * images each (per process, under MPI), their gradients and center
+     * statistics summed, then one clipping, AdamW, EMA and center update. */
+    int grad_accum_steps;
 } dc_dinov2_config;
 
 #endif

@@ -287,6 +287,41 @@ dc_status dc_ibot_center_update(dc_graph *g, dc_value *center, dc_value *teacher
     return dc_build_status(g);
 }
 
+dc_status dc_ibot_center_statistics(dc_graph *g, dc_value *teacher_patch_logits, dc_value *weights,
+                                    dc_value **sum, dc_value **count)
+{
+    const char *what = "iBOT center statistics";
+    *sum = *count = NULL;
+    if (check_matrix(g, what, "teacher patch logits", teacher_patch_logits, -1, -1) &&
+        check_weights(g, what, weights, teacher_patch_logits->type.dims[0].size,
+                      teacher_patch_logits->type.dtype)) {
+        dc_dtype dtype = teacher_patch_logits->type.dtype;
+        dc_value *zero = dc_scalar(g, dtype, 0.0), *one = dc_scalar(g, dtype, 1.0);
+        dc_value *real = dc_where(g, padding_rows(g, weights), zero, one);        /* [M, 1] */
+        *sum = reduce_sum_axis(g, dc_mul(g, teacher_patch_logits, real), 0, true); /* [1, K] */
+        *count = dc_reduce(g, "ReduceSum", real, NULL, 0, false);                 /* [] */
+    }
+    return dc_build_status(g);
+}
+
+dc_status dc_ibot_center_update_from_sum(dc_graph *g, dc_value *center, dc_value *sum,
+                                         dc_value *count, float mu)
+{
+    const char *what = "iBOT center update";
+    if (check_matrix(g, what, "sum", sum, 1, -1) &&
+        check_matrix(g, what, "center", center, 1, sum->type.dims[1].size) &&
+        check_scalar(g, what, "count", count, sum->type.dtype)) {
+        dc_dtype dtype = sum->type.dtype;
+        dc_value *zero = dc_scalar(g, dtype, 0.0), *one = dc_scalar(g, dtype, 1.0);
+        dc_value *none = dc_binary(g, "Equal", count, zero);                       /* bool [] */
+        dc_value *mean = dc_div(g, sum, dc_add(g, count, dc_where(g, none, one, zero)));
+        dc_value *momentum = dc_where(g, none, one, dc_scalar(g, dtype, mu));      /* [] */
+        if (dc_build_status(g) == DC_OK)
+            return dc_add_ema(g, momentum, &center, &mean, 1);
+    }
+    return dc_build_status(g);
+}
+
 /* ---- KoLeo ------------------------------------------------------------------ */
 
 dc_value *dc_koleo_loss(dc_graph *g, dc_value *x)

@@ -101,6 +101,16 @@ dc_value *dc_ibot_loss(dc_graph *g, dc_value *teacher_patch_logits, dc_value *st
 dc_status dc_ibot_center_update(dc_graph *g, dc_value *center, dc_value *teacher_patch_logits,
                                 dc_value *weights, float mu);
 
+/* The same update in two halves, for a batch split over processes or
+ * micro-batches: the statistics of one slice, *sum [1, K] (the real masked
+ * teacher rows summed) and *count [] (how many), which the caller sums over
+ * the slices, then c' ← μ·c' + (1 − μ)·sum/count (unchanged when count is 0).
+ * Any common scale of sum and count cancels. */
+dc_status dc_ibot_center_statistics(dc_graph *g, dc_value *teacher_patch_logits, dc_value *weights,
+                                    dc_value **sum, dc_value **count);
+dc_status dc_ibot_center_update_from_sum(dc_graph *g, dc_value *center, dc_value *sum,
+                                         dc_value *count, float mu);
+
 /* ---- KoLeo (§3.3) ----------------------------------------------------------- */
 
 /* Lightly's KoLeoLoss (p = 2, eps = 1e-8) of x [n, d]:

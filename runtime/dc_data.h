@@ -72,6 +72,10 @@ typedef struct dc_batch_spec {
     float drop_path;
     float mask_probability, mask_ratio[2];
     int64_t max_masked;                       /* M, dc_dinov2_max_masked */
+    /* Only images [slice_first, slice_first + slice_count) of each batch get
+     * their views made (the others' stay as they were): a process of a
+     * data-parallel run needs its own images only. 0, 0: every image. */
+    int slice_first, slice_count;
 } dc_batch_spec;
 
 /* Lightly's DINOTransform defaults with the EX/BM crop scales (graphs/DINOV2.md §6)
@@ -146,5 +150,17 @@ int64_t dc_batcher_steps_per_epoch(const dc_batcher *b); /* drop_last */
  * step restarts the pipeline there. An image that fails to decode is replaced
  * by the next readable one (counted by dc_dataset_skipped). */
 dc_status dc_batcher_get(dc_batcher *b, int64_t step, dc_tensor ***tensors, int *n);
+
+/* Slices of a batch, for a step divided over processes and micro-batches:
+ * images [first, first + count) of a batch of dc_batcher_get, laid out as a
+ * batch of `count` images (every view and drop-path scale of those images,
+ * their masks, and the iBOT targets rebuilt for them with the same per-image
+ * weights, padded to max_masked rows). dc_batch_slice_tensors makes the
+ * tensors of such a slice (n ≤ 7, the caller destroys them); dc_batch_slice
+ * fills them. */
+dc_status dc_batch_slice_tensors(const dc_batch_spec *spec, int64_t count, int64_t max_masked,
+                                 dc_tensor **out, int *n);
+dc_status dc_batch_slice(const dc_batch_spec *spec, dc_tensor *const *batch, int n, int64_t first,
+                         int64_t count, dc_tensor *const *out, int n_out);
 
 #endif

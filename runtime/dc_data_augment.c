@@ -60,6 +60,9 @@ dc_status dc_batch_spec_check(const dc_batch_spec *s)
         BAD("batch_size %d (must be >= 1)", s->batch_size);
     if (s->channels != 1 && s->channels != 3)
         BAD("channels %d (must be 1 or 3)", s->channels);
+    if (s->slice_first < 0 || s->slice_count < 0 || s->slice_first + s->slice_count > s->batch_size)
+        BAD("slice [%d, %d) of a batch of %d images", s->slice_first,
+            s->slice_first + s->slice_count, s->batch_size);
     if (s->global_size < 1 || s->global_size > 8192)
         BAD("global_size %d", s->global_size);
     if (s->n_local < 0 || s->n_local > 1024)

@@ -98,6 +98,8 @@ static dc_status image_item(const dc_batcher *b, slot *s, int bi)
     const int64_t B = sp->batch_size, C = sp->channels;
     const int64_t G = sp->global_size, L = sp->local_size;
     const int64_t idx = s->indices[bi], epoch = s->step / b->steps_per_epoch;
+    if (sp->slice_count > 0 && (bi < sp->slice_first || bi >= sp->slice_first + sp->slice_count))
+        return DC_OK;
     dc_image img;
     dc_status st = DC_ERR_PARSE;
     for (int64_t k = 0; k < 16 && k < b->n && st != DC_OK; k++)

@@ -205,8 +205,15 @@ static double now_ms(void)
 
 dc_status dc_session_run(dc_session *s)
 {
+    return dc_session_run_steps(s, 0, s->plan->n_steps);
+}
+
+dc_status dc_session_run_steps(dc_session *s, int first, int end)
+{
+    if (first < 0 || end > s->plan->n_steps || first > end)
+        return dc_error(DC_ERR_INVALID, "steps [%d, %d) of a plan of %d", first, end, s->plan->n_steps);
     dc_kernel_context_apply_threads(s->ctx);
-    for (int i = 0; i < s->plan->n_steps; i++) {
+    for (int i = first; i < end; i++) {
         session_step *ss = &s->steps[i];
         double t0 = s->profile ? now_ms() : 0;
         dc_status st = ss->kernel->run(ss->state);
@@ -215,7 +222,7 @@ dc_status dc_session_run(dc_session *s)
         if (st != DC_OK)
             return step_error(st, i, &s->plan->steps[i]);
     }
-    s->profiled_runs += s->profile;
+    s->profiled_runs += s->profile && end == s->plan->n_steps;
     return DC_OK;
 }
 

@@ -22,6 +22,10 @@ dc_status dc_session_set_input(dc_session *s, const char *name, const dc_tensor 
 /* Runs every step once, in order; a failing step stops the run and the
  * message names it ("step 12 'gather0' (c.Gather): ..."). */
 dc_status dc_session_run(dc_session *s);
+/* Runs steps [first, end) only: the first part of a step split in phases
+ * (gradient accumulation runs a micro-batch's forward and backward without
+ * the optimizer that ends the plan). */
+dc_status dc_session_run_steps(dc_session *s, int first, int end);
 /* `repeat` timed runs (for benchmarks); their median and minimum wall times
  * in milliseconds. */
 dc_status dc_session_time_runs(dc_session *s, int repeat, double *median_ms, double *min_ms);

@@ -33,6 +33,8 @@
     DC_OP(Resize)                                                                  \
     /* training.c (domain ai.dinoc) */                                             \
     DC_OP(AdamW) DC_OP(EMA)                                                        \
+    /* collective.c (domain ai.dinoc) */                                           \
+    DC_OP(AllReduce)                                                               \
     /* gradient ops (domain ai.dinoc): scatter.c, conv_grad.c, resize.c */         \
     DC_OP(ScatterAdd) DC_OP(ConvGradInput) DC_OP(ConvGradWeight) DC_OP(ResizeGrad)  \
     /* fused ops (domain ai.dinoc), formed by passes/fuse/: fused.c */             \

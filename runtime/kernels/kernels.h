@@ -104,6 +104,9 @@
     DC_KERNEL(dc_kernel_c_AttentionGrad)      \
     DC_KERNEL(dc_kernel_c_LayerNormGrad)
 
-#define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C
+/* Collectives over the processes of a data-parallel run (runtime/kernels/mpi_*.c). */
+#define DC_KERNELS_MPI DC_KERNEL(dc_kernel_mpi_AllReduce)
+
+#define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C DC_KERNELS_MPI
 
 #endif

@@ -7,13 +7,15 @@
  * during the k-NN evaluation after the loop, ends the process at once (the last
  * complete checkpoint stays valid: writes are atomic). Collapse (tools/driver/collapse.h)
  * is reported on the progress line and in the summary; --stop-on-collapse ends
- * the loop there with a checkpoint (exit 0, the k-NN and plot still follow). */
+ * the loop there with a checkpoint (exit 0, the k-NN and plot still follow).
+ * Under mpirun every rank runs this; an error on one ends them all (MPI_Abort). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "dc_world.h"
 #include "trainer.h"
 
 #ifndef DINOC_VERSION
@@ -124,8 +126,12 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     dc_train_result r;
-    if (dc_train(&o, &r) != DC_OK)
-        return dinoc_fail("train");
+    if (dc_train(&o, &r) != DC_OK) {
+        int code = dinoc_fail("train");
+        dc_world_abort(code); /* under mpirun the other ranks would wait for this one */
+        return code;
+    }
+    dc_world_finalize();
     if (r.interrupted) {
         fprintf(stderr, "dinoc train: stopped by signal %d after step %lld; continue with --resume\n",
                 r.signal, (long long)r.steps_done);

@@ -25,11 +25,12 @@ dc_status dc_dinov2_config_load(const char *config, const char *const *overrides
     return dc_config_validate(out);
 }
 
-/* Optimizer state may be missing from a checkpoint of initial weights. */
+/* Optimizer state may be missing from a checkpoint of initial weights, and
+ * gradient accumulators (zero between optimizer steps) are never saved. */
 static bool is_optimizer_state(const char *name)
 {
     size_t n = strlen(name);
-    return strcmp(name, "optimizer.step") == 0 ||
+    return strcmp(name, "optimizer.step") == 0 || (n > 6 && strcmp(name + n - 6, ".accum") == 0) ||
            (n > 8 && strcmp(name + n - 8, ".exp_avg") == 0) ||
            (n > 11 && strcmp(name + n - 11, ".exp_avg_sq") == 0);
 }

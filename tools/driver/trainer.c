@@ -20,6 +20,7 @@
 #include "dc_data.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
+#include "dc_world.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
 #include "knn.h"
@@ -201,6 +202,16 @@ typedef struct run {
     dc_plan *plan;
     dc_session *sess;
     dc_tensor *scalars[N_SCALARS];
+    /* The batch divided over the processes (rank of world) and micro-batches
+     * (dinov2.h): this process's images start at `first`, `slice` images per
+     * run of the plan, fed from slice_t; accumulate is the input that keeps
+     * the accumulators' sums. With accumulation the plan runs in two phases:
+     * steps [0, phase_end) for every micro-batch, the rest once. */
+    int rank, world;
+    dc_dinov2_slices slices;
+    int64_t first, slice;
+    dc_tensor *slice_t[7], *accumulate;
+    int n_slice_t, phase_end;
     int loss_buffer[N_LOSSES];
     int similarity_buffer; /* teacher_cls_similarity, or -1 */
     dc_collapse_watch collapse;
@@ -217,6 +228,26 @@ typedef struct run {
     char data_buf[1024];
 } run;
 
+/* The processes of the run and the slice of each batch this one computes:
+ * batch_size / world images per process, grad_accum_steps micro-batches of
+ * them per optimizer step. */
+static dc_status divide_batch(run *r)
+{
+    DC_TRY(dc_world_init());
+    r->rank = dc_world_rank();
+    r->world = dc_world_size();
+    int B = r->c.batch_size, N = r->c.grad_accum_steps;
+    if (B % (r->world * N) != 0)
+        return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
+                        "grad_accum_steps %d", B, r->world, N);
+    r->slices = (dc_dinov2_slices){r->world, N};
+    r->slice = B / (r->world * N);
+    r->first = (int64_t)r->rank * (B / r->world);
+    if (r->rank != 0)
+        r->mode = DC_PROGRESS_NONE; /* rank 0 reports for all */
+    return DC_OK;
+}
+
 static dc_status open_data(run *r)
 {
     const char *split = r->opt->split ? r->opt->split : "train";
@@ -227,6 +258,13 @@ static dc_status open_data(run *r)
                         "of %d", r->data, split, n, r->c.batch_size);
     dc_batch_spec spec;
     dc_train_batch_spec(&r->c, &spec);
+    if (dc_dinov2_slice_count(r->slices) > 1) {
+        spec.slice_first = (int)r->first;
+        spec.slice_count = r->c.batch_size / r->world;
+        int64_t m = dc_dinov2_max_masked_slice(&r->c, r->slices);
+        DC_TRY(dc_batch_slice_tensors(&spec, r->slice, m, r->slice_t, &r->n_slice_t));
+        DC_TRY(dc_tensor_create(&r->accumulate, "accumulate", DC_F32, 0, NULL));
+    }
     int threads = r->opt->threads >= 4 ? r->opt->threads / 4 : 1;
     DC_TRY(dc_batcher_create(r->ds, &spec, r->seed, threads, &r->batcher));
     r->spe = r->c.epoch_length > 0 ? r->c.epoch_length : dc_batcher_steps_per_epoch(r->batcher);
@@ -248,8 +286,9 @@ static dc_status collect_state(run *r)
         bool root = pb->region == DC_REGION_STATE;
         for (int k = 0; root && k < b; k++)
             root = !(p->buffers[k].region == DC_REGION_STATE && p->buffers[k].offset == pb->offset);
-        if (!root)
-            continue;
+        size_t len = strlen(pb->name);
+        if (!root || (len > 6 && strcmp(pb->name + len - 6, ".accum") == 0))
+            continue; /* views of other state; accumulators, zero between optimizer steps */
         dc_tensor *t = &r->state[r->n_state];
         *t = (dc_tensor){.name = pb->name, .dtype = pb->dtype, .rank = pb->rank,
                          .data = dc_session_buffer(r->sess, b), .nbytes = (size_t)pb->nbytes};
@@ -279,11 +318,22 @@ static dc_status find_io(run *r)
     return DC_OK;
 }
 
-static dc_status feed(run *r, int64_t step, const dc_schedule *sch)
+/* The inputs of micro-batch `micro` of step `step`. */
+static dc_status feed(run *r, int64_t step, int micro, const dc_schedule *sch)
 {
     dc_tensor **ts;
     int n;
     DC_TRY(dc_batcher_get(r->batcher, step, &ts, &n));
+    if (r->n_slice_t) {
+        dc_batch_spec spec;
+        dc_train_batch_spec(&r->c, &spec);
+        DC_TRY(dc_batch_slice(&spec, ts, n, r->first + micro * r->slice, r->slice, r->slice_t,
+                              r->n_slice_t));
+        ts = r->slice_t;
+        n = r->n_slice_t;
+    }
+    if (r->accumulate)
+        *(float *)r->accumulate->data = micro + 1 < r->slices.accum_steps ? 1.0f : 0.0f;
     const dc_plan *p = r->plan;
     double values[N_SCALARS] = {sch->lr, sch->last_layer_lr, sch->weight_decay, sch->teacher_temp,
                                 sch->momentum};
@@ -298,6 +348,8 @@ static dc_status feed(run *r, int64_t step, const dc_schedule *sch)
                 *(float *)r->scalars[k]->data = (float)values[k];
                 t = r->scalars[k];
             }
+        if (!t && r->accumulate && strcmp(name, "accumulate") == 0)
+            t = r->accumulate;
         if (!t)
             return dc_error(DC_ERR_INVALID, "step %" PRId64 ": nothing feeds input '%s'", step, name);
         DC_TRY(dc_session_set_input(r->sess, name, t));
@@ -307,6 +359,8 @@ static dc_status feed(run *r, int64_t step, const dc_schedule *sch)
 
 static dc_status write_checkpoint(run *r, int64_t steps_done)
 {
+    if (r->rank != 0) /* every rank holds the same state; rank 0 writes it */
+        return DC_OK;
     char step[32], epoch[32], total[32], spe[32], seed[32], rng[96], images[32];
     snprintf(images, sizeof images, "%" PRId64, dc_dataset_size(r->ds));
     snprintf(step, sizeof step, "%" PRId64, steps_done);
@@ -572,6 +626,10 @@ static void print_summary(run *r)
  * compiled step, so they are refused. */
 static dc_status load_artifact(run *r, const char *path)
 {
+    if (dc_dinov2_slice_count(r->slices) > 1)
+        return dc_error(DC_ERR_INVALID, "%s: a compiled step trains one process without gradient "
+                        "accumulation; with %d processes and grad_accum_steps %d, train from the "
+                        "config (--config NAME)", path, r->world, r->slices.accum_steps);
     if (r->opt->n_overrides)
         return dc_error(DC_ERR_INVALID, "%s: overrides change the compiled step; recompile with "
                         "them (dinoc compile --config NAME FIELD=VALUE...)", path);
@@ -695,15 +753,76 @@ static dc_status load_session_state(run *r)
 static dc_status make_step(dc_graph *g, void *ctx)
 {
     const run *r = ctx;
-    dc_dinov2_training t = {.config = &r->c};
+    dc_dinov2_training t = {.config = &r->c, .slices = r->slices};
     DC_TRY(dc_dinov2_add_training(g, &t));
     return r->opt->resume ? dc_load_state(g, r->path_ckpt) : DC_OK;
+}
+
+/* Whether plan buffer b shares bytes with one of the buffers[0, n). */
+static bool overlaps_any(const dc_plan *p, int b, const int *buffers, int n)
+{
+    const dc_plan_buffer *x = &p->buffers[b];
+    for (int i = 0; i < n; i++) {
+        const dc_plan_buffer *y = &p->buffers[buffers[i]];
+        if (x->region == y->region && x->offset < y->offset + y->nbytes &&
+            y->offset < x->offset + x->nbytes)
+            return true;
+    }
+    return false;
+}
+
+/* With gradient accumulation, the end of the first phase: the last step that
+ * writes an accumulator or an output (losses), so that every step before it
+ * is the micro-batch's forward and backward. The steps after it (clipping,
+ * AdamW, the EMA, the center updates) run once per optimizer step; none
+ * before it may write other state, which would then change per micro-batch. */
+static dc_status find_phases(run *r)
+{
+    const dc_plan *p = r->plan;
+    r->phase_end = p->n_steps;
+    if (r->slices.accum_steps <= 1)
+        return DC_OK;
+    int *marks = malloc(((size_t)p->n_buffers + (size_t)p->n_outputs + 1) * sizeof *marks);
+    if (!marks)
+        return dc_error(DC_ERR_NOMEM, "phases of the plan");
+    int n_marks = 0;
+    for (int b = 0; b < p->n_buffers; b++) {
+        size_t len = strlen(p->buffers[b].name);
+        if (p->buffers[b].region == DC_REGION_STATE && len > 6 &&
+            strcmp(p->buffers[b].name + len - 6, ".accum") == 0)
+            marks[n_marks++] = b;
+    }
+    int n_accum = n_marks;
+    for (int k = 0; k < p->n_outputs; k++)
+        marks[n_marks++] = p->outputs[k].buffer;
+    int end = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const dc_plan_step *st = &p->steps[i];
+        for (int a = st->n_inputs; a < st->n_inputs + st->n_outputs; a++)
+            if (st->args[a] >= 0 && overlaps_any(p, st->args[a], marks, n_marks))
+                end = i + 1;
+    }
+    dc_status s = DC_OK;
+    for (int i = 0; s == DC_OK && i < end; i++) {
+        const dc_plan_step *st = &p->steps[i];
+        for (int a = st->n_inputs; s == DC_OK && a < st->n_inputs + st->n_outputs; a++) {
+            int b = st->args[a];
+            if (b >= 0 && p->buffers[b].region == DC_REGION_STATE && !overlaps_any(p, b, marks, n_accum))
+                s = dc_error(DC_ERR_INVALID, "gradient accumulation: step %d '%s' writes state '%s' "
+                             "before the last micro-batch's gradients are complete (step %d)", i,
+                             st->node, p->buffers[b].name, end - 1);
+        }
+    }
+    free(marks);
+    r->phase_end = end;
+    return s;
 }
 
 static dc_status compile(run *r)
 {
     if (!r->plan) { /* an artifact was loaded already */
-        dc_dinov2_options gopt = {.training = false, .seed = r->seed, .teacher_similarity = true};
+        dc_dinov2_options gopt = {.training = false, .seed = r->seed, .teacher_similarity = true,
+                                  .slices = r->slices};
         DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
         dc_graph_transform step = {make_step, r};
         DC_TRY(dc_pipeline_compile(r->g, &(dc_pipeline_options){.training = &step}, &r->plan));
@@ -720,6 +839,7 @@ static dc_status compile(run *r)
     }
     if (r->opt->profile)
         dc_session_set_profile(r->sess, true);
+    DC_TRY(find_phases(r));
     return find_io(r);
 }
 
@@ -730,18 +850,35 @@ static dc_status train_loop(run *r)
     int64_t every = o->checkpoint_every > 0 ? o->checkpoint_every : r->spe;
     double t0 = now_seconds(), t_prev = t0;
     int64_t done_here = 0;
+    int micro_batches = r->slices.accum_steps > 1 ? r->slices.accum_steps : 1;
     for (int64_t step = r->start; step < r->total; step++) {
         dc_schedule sch = dc_train_schedule(&r->c, step, r->total, r->spe);
-        double tf = now_seconds();
-        DC_TRY(feed(r, step, &sch));
-        res->data_wait_seconds += now_seconds() - tf;
-        DC_TRY(dc_session_run(r->sess));
+        /* The losses (and similarity) of the slices, then the stop signal. */
+        double sums[N_LOSSES + 2] = {0};
+        for (int micro = 0; micro < micro_batches; micro++) {
+            double tf = now_seconds();
+            DC_TRY(feed(r, step, micro, &sch));
+            res->data_wait_seconds += now_seconds() - tf;
+            bool last = micro + 1 == micro_batches;
+            DC_TRY(dc_session_run_steps(r->sess, 0, last ? r->plan->n_steps : r->phase_end));
+            for (int i = 0; i < N_LOSSES; i++)
+                sums[i] += *(const float *)dc_session_buffer(r->sess, r->loss_buffer[i]);
+            sums[N_LOSSES] += r->similarity_buffer >= 0
+                                  ? *(const float *)dc_session_buffer(r->sess, r->similarity_buffer)
+                                  : NAN;
+        }
+        int local_sig = o->stop ? (int)*o->stop : 0;
+        sums[N_LOSSES + 1] = local_sig;
+        /* Every rank takes the same decisions (stop, collapse, NaN) from the
+         * same means: the losses are means over the slices, as one process
+         * computes them over the whole batch (KoLeo: the mean of the slices'). */
+        if (r->world > 1)
+            DC_TRY(dc_world_allreduce_f64(sums, N_LOSSES + 2));
+        double slices = (double)dc_dinov2_slice_count(r->slices);
         double loss[N_LOSSES];
         for (int i = 0; i < N_LOSSES; i++)
-            loss[i] = *(const float *)dc_session_buffer(r->sess, r->loss_buffer[i]);
-        double similarity = r->similarity_buffer >= 0
-                                ? *(const float *)dc_session_buffer(r->sess, r->similarity_buffer)
-                                : NAN;
+            loss[i] = sums[i] / slices;
+        double similarity = sums[N_LOSSES] / slices;
         if (!isfinite(loss[0]))
             return dc_error(DC_ERR_INVALID, "step %" PRId64 ": the loss is %g (dino %g, ibot %g, "
                             "koleo %g); stopping without a checkpoint of this state", step, loss[0],
@@ -751,10 +888,11 @@ static dc_status train_loop(run *r)
         done_here++;
         double ips = dt > 0 ? r->c.batch_size / dt : 0;
         r->rate_ema = done_here == 1 ? ips : 0.9 * r->rate_ema + 0.1 * ips;
-        fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.1f\n",
-                step, step / r->spe, sch.lr, sch.weight_decay, sch.teacher_temp, sch.momentum,
-                loss[0], loss[1], loss[2], loss[3], similarity, ips);
-        if (fflush(r->metrics) != 0)
+        if (r->metrics)
+            fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.1f\n",
+                    step, step / r->spe, sch.lr, sch.weight_decay, sch.teacher_temp, sch.momentum,
+                    loss[0], loss[1], loss[2], loss[3], similarity, ips);
+        if (r->metrics && fflush(r->metrics) != 0)
             return dc_error(DC_ERR_IO, "%s: %s", r->path_metrics, strerror(errno));
         res->steps_done = step + 1;
         res->loss = loss[0];
@@ -777,7 +915,7 @@ static dc_status train_loop(run *r)
             fflush(r->progress);
         }
 
-        int sig = o->stop ? (int)*o->stop : 0;
+        int sig = sums[N_LOSSES + 1] != 0 ? (local_sig ? local_sig : SIGTERM) : 0;
         bool stop = sig != 0 || (o->stop_after_step > 0 && step + 1 >= o->stop_after_step);
         bool collapsed = o->stop_on_collapse && res->collapse;
         if (stop || collapsed || (step + 1) % every == 0 || step + 1 == r->total)
@@ -808,6 +946,9 @@ static void run_destroy(run *r)
     dc_dataset_close(r->ds);
     for (int i = 0; i < N_SCALARS; i++)
         dc_tensor_destroy(r->scalars[i]);
+    for (int i = 0; i < r->n_slice_t; i++)
+        dc_tensor_destroy(r->slice_t[i]);
+    dc_tensor_destroy(r->accumulate);
     free(r->state);
     free(r->state_ptrs);
     free(r->config_text);
@@ -827,6 +968,8 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
 
     dc_safetensors *ckpt = NULL;
     dc_status s = setup(&r, &ckpt);
+    if (s == DC_OK)
+        s = divide_batch(&r);
     if (s == DC_OK)
         s = open_data(&r);
     if (s == DC_OK)
@@ -853,9 +996,9 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
     result->steps_done = r.start;
     snprintf(result->checkpoint, sizeof result->checkpoint, "%s", r.path_ckpt);
     snprintf(result->metrics, sizeof result->metrics, "%s", r.path_metrics);
-    if (s == DC_OK)
+    if (s == DC_OK && r.rank == 0)
         remove_stale_files(&r);
-    if (s == DC_OK)
+    if (s == DC_OK && r.rank == 0)
         s = open_metrics(&r);
     if (s == DC_OK && r.mode != DC_PROGRESS_NONE) {
         fprintf(r.progress, "dinoc train: config %s, %s (%" PRId64 " images), %" PRId64 " steps of %d "
@@ -863,6 +1006,10 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         if (r.start < r.total)
             fprintf(r.progress, "steps %" PRId64 "..%" PRId64 ", out %s\n", r.start + 1, r.total,
                     opt->out_dir);
+        if (dc_dinov2_slice_count(r.slices) > 1)
+            fprintf(r.progress, "  %d process%s x %d micro-batch%s of %" PRId64 " images per step\n",
+                    r.world, r.world > 1 ? "es" : "", r.slices.accum_steps,
+                    r.slices.accum_steps > 1 ? "es" : "", r.slice);
         else
             fprintf(r.progress, "all %" PRId64 " steps done already, out %s\n", r.total, opt->out_dir);
     }
@@ -870,9 +1017,9 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         s = train_loop(&r);
     if (opt->stop && !*opt->stop)
         *opt->stop = -1; /* the loop is over: a signal now need not wait for anything */
-    if (s == DC_OK && opt->knn && !result->interrupted)
+    if (s == DC_OK && opt->knn && !result->interrupted && r.rank == 0)
         evaluate_knn(&r);
-    if (s == DC_OK && opt->plot)
+    if (s == DC_OK && opt->plot && r.rank == 0)
         draw_plot(&r);
     if (s == DC_OK && r.mode != DC_PROGRESS_NONE)
         print_summary(&r);

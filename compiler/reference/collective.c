@@ -1,0 +1,34 @@
+/* Reference AllReduce: the sum over the processes of the world (dc_world.h;
+ * one process without a launcher), then the scale, in double. */
+#include "reference/collective.h"
+
+#include <stdlib.h>
+
+#include "dc_world.h"
+#include "reference/ref_util.h"
+
+dc_status dc_ref_AllReduce(const dc_node *node, int64_t opset, dc_tensor *const *in, dc_tensor **out)
+{
+    (void)opset;
+    int64_t world = dc_node_attr_int(node, "world_size", 1);
+    if (world != dc_world_size())
+        return dc_error(DC_ERR_INVALID, "AllReduce '%s': made for %lld processes, running in %d",
+                        node->name, (long long)world, dc_world_size());
+    double scale = dc_node_attr_float(node, "scale", 1.0f);
+    for (int k = 0; k < node->n_outputs; k++) {
+        int64_t n = (int64_t)dc_tensor_numel(in[k]);
+        double *sum = malloc((size_t)(n ? n : 1) * sizeof *sum);
+        if (!sum)
+            return dc_error(DC_ERR_NOMEM, "AllReduce '%s': %lld elements", node->name, (long long)n);
+        for (int64_t i = 0; i < n; i++)
+            sum[i] = ref_get(in[k], i);
+        dc_status s = dc_world_allreduce_f64(sum, n);
+        if (s == DC_OK)
+            s = dc_tensor_clone(&out[k], in[k]);
+        for (int64_t i = 0; s == DC_OK && i < n; i++)
+            ref_set(out[k], i, scale * sum[i]);
+        free(sum);
+        DC_TRY(s);
+    }
+    return DC_OK;
+}

@@ -1,0 +1,131 @@
+/* The collective kernel of data-parallel training: mpi.AllReduce over the
+ * processes of the world (dc_world.h; MPI_Allreduce, a world of one without
+ * a launcher).
+ *
+ * AllReduce(x1..xn) -> (y1..yn), f32, y_k [any shape] = scale · Σ_ranks x_k.
+ * A step is one bucket: its tensors are packed into one contiguous buffer,
+ * reduced by one MPI call, and unpacked with the scale. The packing buffer is
+ * shared by every AllReduce step of the process (MPI is process-wide and
+ * steps run one at a time), sized for the largest bucket. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dc_kernel.h"
+#include "dc_world.h"
+
+typedef struct all_reduce_state {
+    int n;
+    const float **in;
+    float **out;
+    int64_t *numel, total;
+    float scale;
+} all_reduce_state;
+
+/* The shared packing buffer and how many prepared steps use it. */
+static float *bucket;
+static int64_t bucket_capacity;
+static int bucket_users;
+
+static const dc_plan_attr *attr(const dc_plan_step *st, const char *name, dc_plan_attr_type type)
+{
+    const dc_plan_attr *a = dc_step_attr(st, name);
+    return a && a->type == type ? a : NULL;
+}
+
+static dc_status all_reduce_check(const dc_kernel_args *a)
+{
+    const dc_plan_step *st = a->step;
+    if (st->n_inputs < 1 || st->n_inputs != st->n_outputs)
+        return dc_error(DC_ERR_UNSUPPORTED, "AllReduce: %d inputs and %d outputs, expected n and n",
+                        st->n_inputs, st->n_outputs);
+    for (int k = 0; k < st->n_inputs; k++) {
+        const dc_plan_buffer *x = a->in[k], *y = a->out[k];
+        if (!x || !y || x->dtype != DC_F32 || y->dtype != DC_F32 || x->nbytes != y->nbytes)
+            return dc_error(DC_ERR_UNSUPPORTED, "AllReduce: pair %d must be f32 tensors of one size", k);
+    }
+    return DC_OK;
+}
+
+static void all_reduce_release(void *state)
+{
+    all_reduce_state *s = state;
+    if (!s)
+        return;
+    free(s->in);
+    free(s->out);
+    free(s->numel);
+    free(s);
+    if (--bucket_users == 0) {
+        free(bucket);
+        bucket = NULL;
+        bucket_capacity = 0;
+    }
+}
+
+static dc_status all_reduce_prepare(const dc_kernel_args *a, void **out)
+{
+    const dc_plan_step *st = a->step;
+    const dc_plan_attr *world = attr(st, "world_size", DC_PLAN_ATTR_INT);
+    const dc_plan_attr *scale = attr(st, "scale", DC_PLAN_ATTR_FLOAT);
+    int64_t want = world ? world->i : 1;
+    if (want != dc_world_size())
+        return dc_error(DC_ERR_INVALID, "AllReduce: the step was compiled for %lld processes, this "
+                        "run has %d (recompile for this world)", (long long)want, dc_world_size());
+    all_reduce_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dc_error(DC_ERR_NOMEM, "AllReduce");
+    bucket_users++;
+    s->n = st->n_inputs;
+    s->scale = scale ? scale->f : 1.0f;
+    s->in = calloc((size_t)s->n, sizeof *s->in);
+    s->out = calloc((size_t)s->n, sizeof *s->out);
+    s->numel = calloc((size_t)s->n, sizeof *s->numel);
+    if (!s->in || !s->out || !s->numel) {
+        all_reduce_release(s);
+        return dc_error(DC_ERR_NOMEM, "AllReduce of %d tensors", st->n_inputs);
+    }
+    for (int k = 0; k < s->n; k++) {
+        s->in[k] = a->in_data[k];
+        s->out[k] = a->out_data[k];
+        s->numel[k] = (int64_t)(a->in[k]->nbytes / sizeof(float));
+        s->total += s->numel[k];
+    }
+    if (s->n > 1 && s->total > bucket_capacity) {
+        float *grown = realloc(bucket, (size_t)s->total * sizeof *grown);
+        if (!grown) {
+            all_reduce_release(s);
+            return dc_error(DC_ERR_NOMEM, "AllReduce bucket of %lld floats", (long long)s->total);
+        }
+        bucket = grown;
+        bucket_capacity = s->total;
+    }
+    *out = s;
+    return DC_OK;
+}
+
+static dc_status all_reduce_run(void *state)
+{
+    const all_reduce_state *s = state;
+    if (s->n == 1) { /* one tensor: reduced where it ends up */
+        if (s->out[0] != s->in[0])
+            memmove(s->out[0], s->in[0], (size_t)s->numel[0] * sizeof(float));
+        DC_TRY(dc_world_allreduce_f32(s->out[0], s->numel[0]));
+        if (s->scale != 1.0f)
+            for (int64_t i = 0; i < s->numel[0]; i++)
+                s->out[0][i] *= s->scale;
+        return DC_OK;
+    }
+    int64_t at = 0;
+    for (int k = 0; k < s->n; at += s->numel[k++])
+        memcpy(bucket + at, s->in[k], (size_t)s->numel[k] * sizeof(float));
+    DC_TRY(dc_world_allreduce_f32(bucket, s->total));
+    at = 0;
+    for (int k = 0; k < s->n; at += s->numel[k++])
+        for (int64_t i = 0; i < s->numel[k]; i++)
+            s->out[k][i] = s->scale * bucket[at + i];
+    return DC_OK;
+}
+
+const dc_kernel dc_kernel_mpi_AllReduce = {"mpi.AllReduce", "AllReduce", all_reduce_check,
+                                           all_reduce_prepare, all_reduce_run, all_reduce_release,
+                                           NULL};
