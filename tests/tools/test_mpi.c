@@ -1,0 +1,371 @@
+/* Data-parallel training and gradient accumulation, end to end: `dinoc train`
+ * on 1 process, on 1 process with grad_accum_steps=2, and on 2 processes
+ * under mpirun (one thread each) must train the same model (graphs/dinov2.h,
+ * the slices of a batch). Needs mpirun; without it the MPI cases say so and
+ * pass nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dc_safetensors.h"
+#include "test_util.h"
+
+enum { N_IMAGES = 48, IMAGE = 16, STEPS = 5 };
+
+static char root[64], data_dir[128], mpirun[512];
+
+static int write_file(const char *dir, const char *name, const void *a, size_t na, const void *b,
+                      size_t nb)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return 0;
+    int ok = fwrite(a, 1, na, f) == na && fwrite(b, 1, nb, f) == nb;
+    return fclose(f) == 0 && ok;
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* IDX images of varied patterns: distinct enough for every loss term to move. */
+static int write_idx(const char *dir)
+{
+    mkdir(dir, 0777);
+    uint8_t head[16], lhead[8];
+    be32(head, 0x803), be32(head + 4, N_IMAGES), be32(head + 8, IMAGE), be32(head + 12, IMAGE);
+    be32(lhead, 0x801), be32(lhead + 4, N_IMAGES);
+    static uint8_t px[N_IMAGES * IMAGE * IMAGE], labels[N_IMAGES];
+    for (int i = 0; i < N_IMAGES; i++) {
+        labels[i] = (uint8_t)(i % 3);
+        for (int y = 0; y < IMAGE; y++)
+            for (int x = 0; x < IMAGE; x++)
+                px[(i * IMAGE + y) * IMAGE + x] =
+                    (uint8_t)((i % 3 == 0 ? (x + y) * 8 : i % 3 == 1 ? ((x / 4 + y / 4) % 2) * 255
+                                                                     : (y % 4 < 2) * 200) +
+                              37 * i);
+    }
+    return write_file(dir, "train-images-idx3-ubyte", head, sizeof head, px, sizeof px) &&
+           write_file(dir, "train-labels-idx1-ubyte", lhead, sizeof lhead, labels, sizeof labels);
+}
+
+/* mpirun on the PATH, into `mpirun`; false when there is none. */
+static bool find_mpirun(void)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s", path ? path : "/usr/bin");
+    for (char *save, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(mpirun, sizeof mpirun, "%s/mpirun", d);
+        if (access(mpirun, X_OK) == 0)
+            return true;
+    }
+    mpirun[0] = 0;
+    return false;
+}
+
+static int suite_init(void)
+{
+    snprintf(root, sizeof root, "/tmp/dinoc_mpi_XXXXXX");
+    if (!mkdtemp(root))
+        return 1;
+    snprintf(data_dir, sizeof data_dir, "%s/idx", root);
+    find_mpirun();
+    return write_idx(data_dir) ? 0 : 1;
+}
+
+static int suite_cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+static bool have_mpirun(const char *test)
+{
+    if (!mpirun[0])
+        fprintf(stderr, "\n    %s: skipped, no mpirun on the PATH (install openmpi-bin)", test);
+    return mpirun[0] != 0;
+}
+
+/* `dinoc train` of test-tiny (one channel, batch 4, no KoLeo unless an
+ * override says so) into root/<out> on `ranks` processes (0: without
+ * mpirun), with extra arguments; returns the exit status. Output goes to
+ * root/<out>.log. */
+static int train(const char *out, int ranks, const char *const *extra, int n_extra)
+{
+    const char *argv[64];
+    int n = 0;
+    char np[16];
+    snprintf(np, sizeof np, "%d", ranks);
+    if (ranks > 0) {
+        const char *launch[] = {mpirun, "--allow-run-as-root", "--oversubscribe", "-np", np, "-x",
+                                "OMP_NUM_THREADS=1"};
+        for (size_t i = 0; i < sizeof launch / sizeof *launch; i++)
+            argv[n++] = launch[i];
+    }
+    char dir[256], log[300];
+    snprintf(dir, sizeof dir, "%s/%s", root, out);
+    snprintf(log, sizeof log, "%s/%s.log", root, out);
+    const char *args[] = {DINOC_BINARY, "train", "--config", "test-tiny", "vit.in_chans=1",
+                          "batch_size=4", "koleo_weight=0", "--data", data_dir, "--out", dir,
+                          "--threads", "1", "--seed", "5", "--no-plot", "--no-knn",
+                          "--progress", "none"};
+    for (size_t i = 0; i < sizeof args / sizeof *args; i++)
+        argv[n++] = args[i];
+    for (int i = 0; i < n_extra; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setenv("OMP_NUM_THREADS", "1", 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0)
+        fprintf(stderr, "\n    dinoc train (%s, %d ranks) exited %d; see %s", out, ranks, code, log);
+    return code;
+}
+
+/* The loss terms (loss, dino, ibot, koleo) of metrics.csv's rows; returns the row count. */
+static int read_losses(const char *out, double losses[][4], int max)
+{
+    char path[256], line[1024];
+    snprintf(path, sizeof path, "%s/%s/metrics.csv", root, out);
+    FILE *f = fopen(path, "r");
+    int rows = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (line[0] >= '0' && line[0] <= '9' && rows < max) {
+            double skip[6];
+            long long step;
+            if (sscanf(line, "%lld,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &skip[0], &skip[1],
+                       &skip[2], &skip[3], &skip[4], &losses[rows][0], &losses[rows][1],
+                       &losses[rows][2], &losses[rows][3]) == 10)
+                rows++;
+        }
+    if (f)
+        fclose(f);
+    return rows;
+}
+
+/* Every loss term of every step within `rel` of the reference run's. */
+static void check_losses(const char *want, const char *got, double rel)
+{
+    double a[16][4], b[16][4];
+    int na = read_losses(want, a, 16), nb = read_losses(got, b, 16);
+    CU_ASSERT_EQUAL(na, STEPS);
+    CU_ASSERT_EQUAL(nb, STEPS);
+    for (int s = 0; s < na && s < nb; s++)
+        for (int k = 0; k < 4; k++) {
+            bool close = fabs(a[s][k] - b[s][k]) <= rel * fabs(a[s][k]) + 1e-12;
+            if (!close)
+                fprintf(stderr, "\n    step %d term %d: %s %.9g, %s %.9g", s, k, want, a[s][k], got,
+                        b[s][k]);
+            CU_ASSERT(close);
+        }
+}
+
+static dc_safetensors *load_checkpoint(const char *out)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s/checkpoint.safetensors", root, out);
+    dc_safetensors *st = NULL;
+    DC_ASSERT_OK(dc_safetensors_load(path, &st));
+    return st;
+}
+
+/* The student parameter a checkpoint tensor belongs to (its moments, its
+ * teacher copy), or NULL for the centers and the step count. */
+static const char *owner_parameter(const char *name, char *buf, size_t cap)
+{
+    if (strncmp(name, "teacher.", 8) == 0)
+        snprintf(buf, cap, "student.%s", name + 8);
+    else if (strncmp(name, "student.", 8) == 0)
+        snprintf(buf, cap, "%s", name);
+    else
+        return NULL;
+    size_t n = strlen(buf);
+    if (n > 11 && strcmp(buf + n - 11, ".exp_avg_sq") == 0)
+        buf[n - 11] = 0;
+    else if (n > 8 && strcmp(buf + n - 8, ".exp_avg") == 0)
+        buf[n - 8] = 0;
+    return buf;
+}
+
+/* Every f32 tensor of `got` within tol · max|want| of `want`'s, elementwise.
+ * Exempt are the elements whose true gradient is zero (the attention key
+ * bias: softmax ignores a constant per row): there the gradient is float32
+ * rounding noise, which Adam's normalisation turns into full-size steps in
+ * directions that depend on the summation order. They are found from the
+ * reference run itself: an AdamW first moment at most 1e-6 of the largest
+ * of its tensor. Returns the largest relative difference seen. */
+static double compare_checkpoints(const char *want_dir, const char *got_dir, double tol,
+                                   int64_t *exempt)
+{
+    dc_safetensors *want = load_checkpoint(want_dir), *got = load_checkpoint(got_dir);
+    double worst = 0;
+    *exempt = 0;
+    for (int t = 0; want && got && t < want->n_tensors; t++) {
+        const dc_tensor *a = want->tensors[t], *b = dc_safetensors_get(got, a->name);
+        CU_ASSERT_PTR_NOT_NULL(b);
+        if (!b || a->dtype != DC_F32)
+            continue;
+        CU_ASSERT_EQUAL(a->nbytes, b->nbytes);
+        if (a->nbytes != b->nbytes)
+            continue;
+        char buf[512], moment[520];
+        const char *param = owner_parameter(a->name, buf, sizeof buf);
+        const dc_tensor *m = NULL;
+        if (param) {
+            snprintf(moment, sizeof moment, "%s.exp_avg", param);
+            m = dc_safetensors_get(want, moment);
+        }
+        int64_t n = (int64_t)(a->nbytes / 4);
+        const float *x = a->data, *y = b->data, *mx = m ? m->data : NULL;
+        double scale = 0, mmax = 0;
+        for (int64_t i = 0; i < n; i++) {
+            scale = fmax(scale, fabs(x[i]));
+            if (mx)
+                mmax = fmax(mmax, fabs(mx[i]));
+        }
+        for (int64_t i = 0; i < n; i++) {
+            if (mx && fabs(mx[i]) <= 1e-6 * mmax) {
+                (*exempt)++;
+                continue;
+            }
+            double d = fabs(x[i] - y[i]) / (scale > 0 ? scale : 1);
+            if (d > tol)
+                fprintf(stderr, "\n    %s[%lld]: %s %.9g, %s %.9g", a->name, (long long)i, want_dir,
+                        x[i], got_dir, y[i]);
+            worst = fmax(worst, d);
+        }
+    }
+    CU_ASSERT(worst <= tol);
+    dc_safetensors_destroy(want);
+    dc_safetensors_destroy(got);
+    return worst;
+}
+
+static const char *const five_steps[] = {"--steps", "5"};
+
+/* 1 process × batch 4, 1 process with 2 micro-batches of 2, 2 processes × 2:
+ * the same loss terms at every step and the same final checkpoint. */
+static void test_slices_train_alike(void)
+{
+    const char *accum[] = {"--steps", "5", "grad_accum_steps=2"};
+    CU_ASSERT_EQUAL(train("one", 0, five_steps, 2), 0);
+    CU_ASSERT_EQUAL(train("accum", 0, accum, 3), 0);
+    check_losses("one", "accum", 1e-5);
+    int64_t exempt;
+    double d = compare_checkpoints("one", "accum", 1e-4, &exempt);
+    fprintf(stderr, "\n    grad_accum_steps=2: largest difference %.2g of a tensor's max (%lld "
+            "elements with zero true gradient exempt)", d, (long long)exempt);
+    CU_ASSERT(exempt > 0 && exempt < 10000); /* the key biases and their copies, not everything */
+    if (!have_mpirun("two ranks"))
+        return;
+    CU_ASSERT_EQUAL(train("two", 2, five_steps, 2), 0);
+    check_losses("one", "two", 1e-5);
+    d = compare_checkpoints("one", "two", 1e-4, &exempt);
+    fprintf(stderr, "\n    2 ranks: largest difference %.2g of a tensor's max", d);
+    const char *both[] = {"--steps", "5", "grad_accum_steps=2", "batch_size=8"};
+    CU_ASSERT_EQUAL(train("two_accum", 2, both, 4), 0);
+    const char *b8[] = {"--steps", "5", "batch_size=8"};
+    CU_ASSERT_EQUAL(train("one_b8", 0, b8, 3), 0);
+    check_losses("one_b8", "two_accum", 1e-5);
+    d = compare_checkpoints("one_b8", "two_accum", 1e-4, &exempt);
+    fprintf(stderr, "\n    2 ranks x 2 micro-batches: largest difference %.2g of a tensor's max", d);
+}
+
+/* An accumulation that does not divide the batch is refused, naming the key. */
+static void test_accum_must_divide(void)
+{
+    const char *bad[] = {"--steps", "1", "grad_accum_steps=3"};
+    CU_ASSERT_EQUAL(train("bad_accum", 0, bad, 3), 1);
+    char path[256], text[4096] = {0};
+    snprintf(path, sizeof path, "%s/bad_accum.log", root);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "grad_accum_steps 3"));
+}
+
+/* KoLeo stays per process: the 2-rank term is the mean of the terms of the
+ * two halves of the batch. With the lr 0, no masks and no drop-path, a
+ * 1-process run of batch 2 sees those halves as its steps 0 and 1 with the
+ * same student backbone. */
+static void test_koleo_per_rank(void)
+{
+    if (!have_mpirun("KoLeo per rank"))
+        return;
+    const char *common[] = {"koleo_weight=0.1", "lr=0",          "min_lr=0",
+                            "mask_probability=0", "vit.drop_path=0", "--steps"};
+    const char *two[8], *halves[8];
+    memcpy(two, common, sizeof common);
+    memcpy(halves, common, sizeof common);
+    two[6] = "1";
+    halves[6] = "2";
+    halves[7] = "batch_size=2";
+    CU_ASSERT_EQUAL(train("koleo_two", 2, two, 7), 0);
+    CU_ASSERT_EQUAL(train("koleo_halves", 0, halves, 8), 0);
+    double a[4][4], b[4][4];
+    CU_ASSERT_EQUAL(read_losses("koleo_two", a, 4), 1);
+    CU_ASSERT_EQUAL(read_losses("koleo_halves", b, 4), 2);
+    double mean = (b[0][3] + b[1][3]) / 2;
+    fprintf(stderr, "\n    KoLeo: 2 ranks %.9g, halves %.9g and %.9g", a[0][3], b[0][3], b[1][3]);
+    CU_ASSERT(a[0][3] > 0);
+    CU_ASSERT(fabs(a[0][3] - mean) <= 1e-5 * fabs(mean));
+}
+
+/* A 2-rank run of 3 steps, continued to 5 with --resume on 2 ranks or on 1,
+ * ends where a 1-process run trained the same way does (3 steps, then
+ * resumed to 5: the schedules follow the total of each invocation). */
+static void test_resume_across_ranks(void)
+{
+    if (!have_mpirun("resume"))
+        return;
+    const char *three[] = {"--steps", "3"}, *resume[] = {"--steps", "5", "--resume"};
+    CU_ASSERT_EQUAL(train("ref_resumed", 0, three, 2), 0);
+    CU_ASSERT_EQUAL(train("ref_resumed", 0, resume, 3), 0);
+    CU_ASSERT_EQUAL(train("resumed", 2, three, 2), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/resumed' '%s/resumed_one'", root, root);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(train("resumed", 2, resume, 3), 0);
+    CU_ASSERT_EQUAL(train("resumed_one", 0, resume, 3), 0);
+    int64_t exempt;
+    check_losses("ref_resumed", "resumed", 1e-5);
+    double d = compare_checkpoints("ref_resumed", "resumed", 1e-4, &exempt);
+    fprintf(stderr, "\n    resumed on 2 ranks: largest difference %.2g", d);
+    check_losses("ref_resumed", "resumed_one", 1e-5);
+    d = compare_checkpoints("ref_resumed", "resumed_one", 1e-4, &exempt);
+    fprintf(stderr, "\n    resumed on 1 rank: largest difference %.2g", d);
+}
+
+void register_tools_mpi(void)
+{
+    CU_pSuite s = CU_add_suite("tools_mpi", suite_init, suite_cleanup);
+    CU_add_test(s, "1 rank, 1 rank x 2 micro-batches, 2 ranks train alike", test_slices_train_alike);
+    CU_add_test(s, "grad_accum_steps must divide batch_size", test_accum_must_divide);
+    CU_add_test(s, "KoLeo is per rank: the mean of the halves", test_koleo_per_rank);
+    CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);
+}
