@@ -93,6 +93,7 @@ static const struct field {
     FIELD("epochs", F_INT, epochs),
     FIELD("epoch_length", F_INT, epoch_length),
     FIELD("grad_accum_steps", F_INT, grad_accum_steps),
+    FIELD("optimizer_sharding", F_BOOL, optimizer_sharding),
     ENUM_FIELD("knn_features", knn_features, knn_features_names),
 #undef FIELD
 #undef ENUM_FIELD

@@ -14,7 +14,7 @@
 
 int64_t dc_dinov2_max_masked(const dc_dinov2_config *c)
 {
-    return dc_dinov2_max_masked_slice(c, (dc_dinov2_slices){1, 1});
+    return dc_dinov2_max_masked_slice(c, (dc_dinov2_slices){.world_size = 1, .accum_steps = 1});
 }
 
 int dc_dinov2_slice_count(dc_dinov2_slices s)
@@ -341,6 +341,81 @@ static dc_status combine_slices(dc_graph *g, dc_dinov2_slices slices, dc_value *
     return dc_build_status(g);
 }
 
+void dc_dinov2_shard_owners(dc_value *const *params, int n, int world_size, int64_t *owners)
+{
+    int64_t load[world_size > 0 ? world_size : 1];
+    for (int r = 0; r < world_size; r++)
+        load[r] = 0;
+    for (int i = 0; i < n; i++)
+        owners[i] = -1;
+    for (int placed = 0; placed < n; placed++) { /* the largest unplaced, to the lightest rank */
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (owners[i] < 0 && (best < 0 || dc_type_numel(&params[i]->type) >
+                                                  dc_type_numel(&params[best]->type)))
+                best = i;
+        int lightest = 0;
+        for (int r = 1; r < world_size; r++)
+            if (load[r] < load[lightest])
+                lightest = r;
+        owners[best] = lightest;
+        load[lightest] += dc_type_numel(&params[best]->type);
+    }
+}
+
+/* AdamW over this rank's share of the parameters after clipping all the
+ * gradients, then every parameter from its owner (dinov2.h, ZeRO stage 1). */
+static dc_status add_sharded_adamw(dc_graph *g, dc_value **params, dc_value **grads, int n,
+                                   const dc_adamw_options *adamw, dc_dinov2_slices slices)
+{
+    DC_TRY(dc_clip_gradients(g, params, grads, n, adamw));
+    dc_adamw_options unclipped = *adamw;
+    unclipped.clip_norm = 0;
+    unclipped.clip_groups = NULL;
+    unclipped.n_clip_groups = 0;
+    int64_t *owners = calloc((size_t)n + 1, sizeof *owners);
+    dc_value **mine = calloc((size_t)n + 1, sizeof *mine), **mine_g = calloc((size_t)n + 1, sizeof *mine_g);
+    dc_value **in = calloc((size_t)n + 1, sizeof *in);
+    dc_status s = owners && mine && mine_g && in ? DC_OK : dc_error(DC_ERR_NOMEM, "sharded AdamW");
+    int n_mine = 0;
+    if (s == DC_OK) {
+        dc_dinov2_shard_owners(params, n, slices.world_size, owners);
+        for (int i = 0; i < n; i++)
+            if (owners[i] == slices.rank) {
+                mine[n_mine] = params[i];
+                mine_g[n_mine++] = grads[i];
+            }
+        s = dc_add_adamw(g, mine, mine_g, n_mine, &unclipped);
+    }
+    for (int i = 0; s == DC_OK && i < n; i++)
+        in[i] = owners[i] == slices.rank ? dc_graph_state_update(g, params[i])->next : params[i];
+    dc_node *node = s == DC_OK ? dc_node_begin(g, "AllGather", "ai.dinoc", in, n, n) : NULL;
+    if (s == DC_OK && (s = dc_build_status(g)) == DC_OK)
+        s = dc_node_set_ints(node, g, "owners", owners, n);
+    if (s == DC_OK)
+        s = dc_node_set_int(node, g, "world_size", slices.world_size);
+    if (s == DC_OK) {
+        dc_node_finish(g, node);
+        s = dc_build_status(g);
+    }
+    /* Every parameter's next value is the gathered one. */
+    for (int i = 0; s == DC_OK && i < n; i++) {
+        bool updated = false;
+        for (int u = 0; u < g->n_state_updates; u++)
+            if (g->state_updates[u].state == params[i]) {
+                g->state_updates[u].next = node->outputs[i];
+                updated = true;
+            }
+        if (!updated)
+            s = dc_graph_add_state_update(g, params[i], node->outputs[i]);
+    }
+    free(owners);
+    free(mine);
+    free(mine_g);
+    free(in);
+    return s;
+}
+
 /* Gradients to the student, AdamW, then teacher ← m·teacher + (1 − m)·student'. */
 static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_outputs,
                               dc_dinov2_slices slices)
@@ -396,7 +471,9 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_
     } else {
         adamw.clip_norm = c->clip_grad;
     }
-    if (s == DC_OK)
+    if (s == DC_OK && slices.shard_optimizer && slices.world_size > 1)
+        s = add_sharded_adamw(g, sp, grads, kept, &adamw, slices);
+    else if (s == DC_OK)
         s = dc_add_adamw(g, sp, grads, kept, &adamw);
     for (int i = 0; s == DC_OK && i < kept; i++)
         next[i] = dc_graph_state_update(g, sp[i])->next;

@@ -55,7 +55,18 @@ int64_t dc_dinov2_max_masked(const dc_dinov2_config *c);
  * With accumulation the plan is run in two phases (dc_dinov2_split_plan). */
 typedef struct dc_dinov2_slices {
     int world_size, accum_steps;
+    /* ZeRO stage 1 (world_size > 1): this process, `rank`, keeps the AdamW
+     * moments of its share of the parameters (whole tensors, balanced by
+     * size, largest first) and updates only those; after clipping all the
+     * gradients and AdamW on its share, an AllGather step gives every
+     * process every updated parameter. */
+    bool shard_optimizer;
+    int rank;
 } dc_dinov2_slices;
+
+/* The rank that owns parameter i of params[0, n) when the optimizer is
+ * sharded over world_size processes (the assignment above); owners[n]. */
+void dc_dinov2_shard_owners(dc_value *const *params, int n, int world_size, int64_t *owners);
 
 /* The slice count world_size · accum_steps (at least 1). */
 int dc_dinov2_slice_count(dc_dinov2_slices s);

@@ -91,6 +91,10 @@ typedef struct dc_dinov2_config {
      * images each (per process, under MPI), their gradients and center
      * statistics summed, then one clipping, AdamW, EMA and center update. */
     int grad_accum_steps;
+    /* Under MPI, each process keeps the AdamW moments of 1/N of the
+     * parameters and updates those (ZeRO stage 1, graphs/dinov2.h); the
+     * trained weights are the same. No effect in one process. */
+    bool optimizer_sharding;
 } dc_dinov2_config;
 
 #endif

@@ -63,8 +63,8 @@ static void clip_gradients(dc_graph *g, dc_value **grads, const int *members, in
 /* Clipping as the options ask: clip_norm is the one group "*"; otherwise each
  * parameter joins the first clip group its name matches, and every group with
  * a positive max_norm and at least one parameter is clipped on its own. */
-static dc_status clip_by_groups(dc_graph *g, dc_value *const *params, dc_value **grads, int n,
-                                const dc_adamw_options *opt)
+dc_status dc_clip_gradients(dc_graph *g, dc_value *const *params, dc_value **grads, int n,
+                            const dc_adamw_options *opt)
 {
     if (opt->clip_norm < 0 || (opt->clip_norm > 0 && opt->n_clip_groups > 0))
         return dc_error(DC_ERR_INVALID, "AdamW: clip_norm %g with %d clip groups: give a positive "
@@ -120,7 +120,7 @@ dc_status dc_add_adamw(dc_graph *g, dc_value *const *params, dc_value *const *gr
     for (int i = 0; i < n; i++)
         grads[i] = grads_in[i];
     if (opt)
-        DC_TRY(clip_by_groups(g, params, grads, n, opt));
+        DC_TRY(dc_clip_gradients(g, params, grads, n, opt));
 
     dc_value *lr = scalar_input(g, "lr"), *wd = scalar_input(g, "weight_decay");
     /* The 1-based step count: state incremented by every run. */

@@ -42,6 +42,12 @@ typedef struct dc_adamw_options {
 /* The group of parameter `name` (lr_scale 1, weight decay on when none matches). */
 dc_param_group dc_param_group_of(const dc_adamw_options *opt, const char *name);
 
+/* The clipping dc_add_adamw starts with, on its own: grads[i] becomes the
+ * clipped gradient. A sharded optimizer clips every gradient, then updates
+ * its share of the parameters with clipping off. */
+dc_status dc_clip_gradients(dc_graph *g, dc_value *const *params, dc_value **grads, int n,
+                            const dc_adamw_options *opt);
+
 /* Adds one AdamW update per parameter (initializers, which become training
  * state) from its gradient, after clipping; the updated values replace the
  * parameters after each run. */

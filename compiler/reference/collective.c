@@ -1,5 +1,6 @@
 /* Reference AllReduce: the sum over the processes of the world (dc_world.h;
- * one process without a launcher), then the scale, in double. */
+ * one process without a launcher), then the scale, in double. Reference
+ * AllGather: every tensor as its owner has it. */
 #include "reference/collective.h"
 
 #include <stdlib.h>
@@ -29,6 +30,22 @@ dc_status dc_ref_AllReduce(const dc_node *node, int64_t opset, dc_tensor *const 
             ref_set(out[k], i, scale * sum[i]);
         free(sum);
         DC_TRY(s);
+    }
+    return DC_OK;
+}
+
+dc_status dc_ref_AllGather(const dc_node *node, int64_t opset, dc_tensor *const *in, dc_tensor **out)
+{
+    (void)opset;
+    int64_t world = dc_node_attr_int(node, "world_size", 1);
+    if (world != dc_world_size())
+        return dc_error(DC_ERR_INVALID, "AllGather '%s': made for %lld processes, running in %d",
+                        node->name, (long long)world, dc_world_size());
+    int count = 0;
+    const int64_t *owners = dc_node_attr_ints(node, "owners", &count);
+    for (int k = 0; k < node->n_outputs; k++) {
+        DC_TRY(dc_tensor_clone(&out[k], in[k]));
+        DC_TRY(dc_world_broadcast(out[k]->data, (int64_t)out[k]->nbytes, k < count ? (int)owners[k] : 0));
     }
     return DC_OK;
 }

@@ -1,12 +1,15 @@
-/* The collective kernel of data-parallel training: mpi.AllReduce over the
- * processes of the world (dc_world.h; MPI_Allreduce, a world of one without
- * a launcher).
+/* The collective kernels of data-parallel training, over the processes of
+ * the world (dc_world.h; a world of one without a launcher).
  *
  * AllReduce(x1..xn) -> (y1..yn), f32, y_k [any shape] = scale · Σ_ranks x_k.
  * A step is one bucket: its tensors are packed into one contiguous buffer,
  * reduced by one MPI call, and unpacked with the scale. The packing buffer is
  * shared by every AllReduce step of the process (MPI is process-wide and
- * steps run one at a time), sized for the largest bucket. */
+ * steps run one at a time), sized for the largest bucket.
+ *
+ * AllGather(x1..xn) -> (y1..yn), f32, y_k = x_k of rank owners[k]: one
+ * MPI_Bcast per tensor from its owner straight into y_k (no packing, so no
+ * second copy of the parameters). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,4 +131,76 @@ static dc_status all_reduce_run(void *state)
 
 const dc_kernel dc_kernel_mpi_AllReduce = {"mpi.AllReduce", "AllReduce", all_reduce_check,
                                            all_reduce_prepare, all_reduce_run, all_reduce_release,
+                                           NULL};
+
+typedef struct all_gather_state {
+    int n;
+    const float **in;
+    float **out;
+    int64_t *bytes;
+    const int64_t *owners;
+} all_gather_state;
+
+static dc_status all_gather_check(const dc_kernel_args *a)
+{
+    DC_TRY(all_reduce_check(a));
+    const dc_plan_attr *owners = attr(a->step, "owners", DC_PLAN_ATTR_INTS);
+    if (!owners || owners->n != a->step->n_inputs)
+        return dc_error(DC_ERR_UNSUPPORTED, "AllGather: expected one owner per input");
+    return DC_OK;
+}
+
+static void all_gather_release(void *state)
+{
+    all_gather_state *s = state;
+    if (!s)
+        return;
+    free(s->in);
+    free(s->out);
+    free(s->bytes);
+    free(s);
+}
+
+static dc_status all_gather_prepare(const dc_kernel_args *a, void **out)
+{
+    const dc_plan_step *st = a->step;
+    const dc_plan_attr *world = attr(st, "world_size", DC_PLAN_ATTR_INT);
+    int64_t want = world ? world->i : 1;
+    if (want != dc_world_size())
+        return dc_error(DC_ERR_INVALID, "AllGather: the step was compiled for %lld processes, this "
+                        "run has %d (recompile for this world)", (long long)want, dc_world_size());
+    all_gather_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dc_error(DC_ERR_NOMEM, "AllGather");
+    s->n = st->n_inputs;
+    s->owners = attr(st, "owners", DC_PLAN_ATTR_INTS)->ints;
+    s->in = calloc((size_t)s->n, sizeof *s->in);
+    s->out = calloc((size_t)s->n, sizeof *s->out);
+    s->bytes = calloc((size_t)s->n, sizeof *s->bytes);
+    if (!s->in || !s->out || !s->bytes) {
+        all_gather_release(s);
+        return dc_error(DC_ERR_NOMEM, "AllGather of %d tensors", st->n_inputs);
+    }
+    for (int k = 0; k < s->n; k++) {
+        s->in[k] = a->in_data[k];
+        s->out[k] = a->out_data[k];
+        s->bytes[k] = (int64_t)a->in[k]->nbytes;
+    }
+    *out = s;
+    return DC_OK;
+}
+
+static dc_status all_gather_run(void *state)
+{
+    const all_gather_state *s = state;
+    for (int k = 0; k < s->n; k++) {
+        if (s->owners[k] == dc_world_rank() && s->out[k] != s->in[k])
+            memmove(s->out[k], s->in[k], (size_t)s->bytes[k]);
+        DC_TRY(dc_world_broadcast(s->out[k], s->bytes[k], (int)s->owners[k]));
+    }
+    return DC_OK;
+}
+
+const dc_kernel dc_kernel_mpi_AllGather = {"mpi.AllGather", "AllGather", all_gather_check,
+                                           all_gather_prepare, all_gather_run, all_gather_release,
                                            NULL};

@@ -361,6 +361,62 @@ static void test_resume_across_ranks(void)
     fprintf(stderr, "\n    resumed on 1 rank: largest difference %.2g", d);
 }
 
+/* The "AdamW moments per process" bytes rank 0 reports in out's log. */
+static int read_moment_bytes(const char *out, double bytes[2])
+{
+    char path[256], line[1024];
+    snprintf(path, sizeof path, "%s/%s.log", root, out);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, "AdamW moments per process");
+        const char *colon = at ? strchr(at, ':') : NULL;
+        if (colon && sscanf(colon + 1, "%lf %lf", &bytes[0], &bytes[1]) == 2)
+            found = 1;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* optimizer_sharding=true on 2 ranks: each keeps half the moments, the
+ * checkpoint is the whole state and equals the unsharded run's; it resumes
+ * on 2 ranks sharded, and on 1 rank. */
+static void test_sharded_optimizer(void)
+{
+    if (!have_mpirun("sharding"))
+        return;
+    const char *sharded[] = {"--steps", "5", "optimizer_sharding=true", "--progress", "lines"};
+    const char *plain[] = {"--steps", "5", "--progress", "lines"};
+    CU_ASSERT_EQUAL(train("sharded", 2, sharded, 5), 0);
+    CU_ASSERT_EQUAL(train("replicated", 2, plain, 4), 0);
+    int64_t exempt;
+    double d = compare_checkpoints("replicated", "sharded", 1e-6, &exempt);
+    check_losses("replicated", "sharded", 1e-6);
+    double full[2] = {0, 0}, half[2] = {0, 0};
+    CU_ASSERT(read_moment_bytes("replicated", full));
+    CU_ASSERT(read_moment_bytes("sharded", half));
+    fprintf(stderr, "\n    sharded vs replicated: largest difference %.2g; AdamW moments per rank "
+            "%.0f and %.0f bytes, replicated %.0f", d, half[0], half[1], full[0]);
+    CU_ASSERT(full[0] > 0 && full[0] == full[1]);
+    CU_ASSERT(half[0] + half[1] == full[0]);
+    CU_ASSERT(half[0] <= 0.6 * full[0] && half[1] <= 0.6 * full[0]);
+
+    const char *three[] = {"--steps", "3", "optimizer_sharding=true"};
+    const char *resume[] = {"--steps", "5", "--resume", "optimizer_sharding=true"};
+    CU_ASSERT_EQUAL(train("sharded_resumed", 2, three, 3), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/sharded_resumed' '%s/sharded_resumed_one'", root, root);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(train("sharded_resumed", 2, resume, 4), 0);
+    CU_ASSERT_EQUAL(train("sharded_resumed_one", 0, resume, 3), 0);
+    const char *ref[] = {"--steps", "3"}, *ref_resume[] = {"--steps", "5", "--resume"};
+    CU_ASSERT_EQUAL(train("ref_sharded_resumed", 0, ref, 2), 0);
+    CU_ASSERT_EQUAL(train("ref_sharded_resumed", 0, ref_resume, 3), 0);
+    compare_checkpoints("ref_sharded_resumed", "sharded_resumed", 1e-4, &exempt);
+    compare_checkpoints("ref_sharded_resumed", "sharded_resumed_one", 1e-4, &exempt);
+}
+
 void register_tools_mpi(void)
 {
     CU_pSuite s = CU_add_suite("tools_mpi", suite_init, suite_cleanup);
@@ -368,4 +424,5 @@ void register_tools_mpi(void)
     CU_add_test(s, "grad_accum_steps must divide batch_size", test_accum_must_divide);
     CU_add_test(s, "KoLeo is per rank: the mean of the halves", test_koleo_per_rank);
     CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);
+    CU_add_test(s, "optimizer_sharding: half the moments per rank, same weights", test_sharded_optimizer);
 }

@@ -44,6 +44,8 @@ dc_status dc_load_state(dc_graph *g, const char *path)
     for (int i = 0; s == DC_OK && i < st->n_tensors; i++) {
         const dc_tensor *t = st->tensors[i];
         dc_value *v = dc_graph_find_value(g, t->name);
+        if (!v && is_optimizer_state(t->name))
+            continue; /* the moments of another process's share (optimizer_sharding) */
         if (!v || !v->is_state) {
             s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is not state of this graph (a checkpoint "
                          "of another config?)", path, t->name);

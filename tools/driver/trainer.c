@@ -134,12 +134,15 @@ static const char *skip_comments(const char *s)
 }
 
 /* The first line where two config texts differ, ignoring `epochs` (a resumed
- * run may be extended) and comments. Returns false when they agree. */
+ * run may be extended), `optimizer_sharding` (where the moments live, not
+ * what they are) and comments. Returns false when they agree. */
 static bool config_differs(const char *a, const char *b, char *what, size_t cap)
 {
     while ((a = skip_comments(a), b = skip_comments(b), *a || *b)) {
         size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
-        bool epochs = strncmp(a, "epochs = ", 9) == 0 && strncmp(b, "epochs = ", 9) == 0;
+        bool epochs = (strncmp(a, "epochs = ", 9) == 0 && strncmp(b, "epochs = ", 9) == 0) ||
+                      (strncmp(a, "optimizer_sharding = ", 21) == 0 &&
+                       strncmp(b, "optimizer_sharding = ", 21) == 0);
         if (!epochs && (na != nb || strncmp(a, b, na) != 0)) {
             snprintf(what, cap, "checkpoint has '%.*s', this run '%.*s'", (int)na, a, (int)nb, b);
             return true;
@@ -240,7 +243,7 @@ static dc_status divide_batch(run *r)
     if (B % (r->world * N) != 0)
         return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
                         "grad_accum_steps %d", B, r->world, N);
-    r->slices = (dc_dinov2_slices){r->world, N};
+    r->slices = (dc_dinov2_slices){r->world, N, r->c.optimizer_sharding && r->world > 1, r->rank};
     r->slice = B / (r->world * N);
     r->first = (int64_t)r->rank * (B / r->world);
     if (r->rank != 0)
@@ -357,10 +360,116 @@ static dc_status feed(run *r, int64_t step, int micro, const dc_schedule *sch)
     return DC_OK;
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+static bool is_moment(const char *name)
+{
+    return ends_with(name, ".exp_avg") || ends_with(name, ".exp_avg_sq");
+}
+
+/* This process's AdamW moments, in bytes. */
+static int64_t moment_bytes(const run *r)
+{
+    int64_t bytes = 0;
+    for (int i = 0; i < r->n_state; i++)
+        if (is_moment(r->state_ptrs[i]->name))
+            bytes += (int64_t)r->state_ptrs[i]->nbytes;
+    return bytes;
+}
+
+static const dc_tensor *state_named(const run *r, const char *name)
+{
+    for (int i = 0; i < r->n_state; i++)
+        if (strcmp(r->state_ptrs[i]->name, name) == 0)
+            return r->state_ptrs[i];
+    return NULL;
+}
+
+/* With a sharded optimizer, the moments of the parameters other processes
+ * own, brought to rank 0 for the checkpoint (every rank takes part; on rank
+ * 0 they are appended to *out, which the caller frees). Each parameter's
+ * owner is the rank holding its moments; the ranks agree on the order, as
+ * their plans declare the parameters alike. */
+static dc_status gather_moments(run *r, dc_tensor ***out, int *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    int n = 0;
+    const dc_tensor **params = calloc((size_t)r->n_state + 1, sizeof *params);
+    double *owner = calloc((size_t)r->n_state + 1, sizeof *owner);
+    dc_tensor **got = calloc(2 * (size_t)r->n_state + 1, sizeof *got);
+    dc_status s = params && owner && got ? DC_OK : dc_error(DC_ERR_NOMEM, "checkpoint moments");
+    for (int i = 0; s == DC_OK && i < r->n_state; i++) {
+        const dc_tensor *t = r->state_ptrs[i];
+        if (strncmp(t->name, "student.", 8) != 0 || is_moment(t->name))
+            continue;
+        char name[600];
+        snprintf(name, sizeof name, "%s.exp_avg", t->name);
+        owner[n] = state_named(r, name) ? r->rank + 1 : 0;
+        params[n++] = t;
+    }
+    if (s == DC_OK)
+        s = dc_world_allreduce_f64(owner, n);
+    static const char *const suffix[2] = {".exp_avg", ".exp_avg_sq"};
+    for (int i = 0; s == DC_OK && i < n; i++) {
+        int from = (int)owner[i] - 1;
+        for (int k = 0; s == DC_OK && from > 0 && k < 2; k++) {
+            char name[600];
+            snprintf(name, sizeof name, "%s%s", params[i]->name, suffix[k]);
+            dc_tensor *t;
+            s = dc_tensor_create(&t, name, params[i]->dtype, params[i]->rank, params[i]->dims);
+            if (s != DC_OK)
+                break;
+            if (r->rank == from)
+                memcpy(t->data, state_named(r, name)->data, t->nbytes);
+            s = dc_world_broadcast(t->data, (int64_t)t->nbytes, from);
+            if (r->rank == 0)
+                got[(*n_out)++] = t;
+            else
+                dc_tensor_destroy(t);
+        }
+    }
+    free(params);
+    free(owner);
+    *out = got;
+    return s;
+}
+
+static dc_status save_checkpoint(run *r, int64_t steps_done, dc_tensor *const *state, int n_state);
+
+/* The whole state at `steps_done`, written by rank 0. */
 static dc_status write_checkpoint(run *r, int64_t steps_done)
 {
-    if (r->rank != 0) /* every rank holds the same state; rank 0 writes it */
-        return DC_OK;
+    dc_tensor **gathered = NULL;
+    int n_gathered = 0;
+    if (r->slices.shard_optimizer) {
+        dc_status s = gather_moments(r, &gathered, &n_gathered);
+        dc_tensor **all = s == DC_OK && r->rank == 0
+                                    ? calloc((size_t)(r->n_state + n_gathered), sizeof *all)
+                                    : NULL;
+        if (all) {
+            memcpy(all, r->state_ptrs, (size_t)r->n_state * sizeof *all);
+            memcpy(all + r->n_state, gathered, (size_t)n_gathered * sizeof *all);
+            s = save_checkpoint(r, steps_done, all, r->n_state + n_gathered);
+        } else if (s == DC_OK && r->rank == 0) {
+            s = dc_error(DC_ERR_NOMEM, "checkpoint table");
+        }
+        free(all);
+        for (int i = 0; i < n_gathered; i++)
+            dc_tensor_destroy(gathered[i]);
+        free(gathered);
+        return s;
+    }
+    /* Every rank holds the same state; rank 0 writes it. */
+    return r->rank == 0 ? save_checkpoint(r, steps_done, r->state_ptrs, r->n_state) : DC_OK;
+}
+
+static dc_status save_checkpoint(run *r, int64_t steps_done, dc_tensor *const *state, int n_state)
+{
     char step[32], epoch[32], total[32], spe[32], seed[32], rng[96], images[32];
     snprintf(images, sizeof images, "%" PRId64, dc_dataset_size(r->ds));
     snprintf(step, sizeof step, "%" PRId64, steps_done);
@@ -374,7 +483,7 @@ static dc_status write_checkpoint(run *r, int64_t steps_done)
     const char *values[] = {DC_CHECKPOINT_FORMAT, step, epoch, total, spe, seed, rng,
                             r->config_text, r->data, images,
                             r->opt->version ? r->opt->version : "dev"};
-    dc_status s = dc_safetensors_save(r->path_ckpt, r->state_ptrs, r->n_state, keys, values,
+    dc_status s = dc_safetensors_save(r->path_ckpt, state, n_state, keys, values,
                                       (int)(sizeof keys / sizeof keys[0]));
     if (s != DC_OK)
         return dc_error_context(s, "checkpoint at step %" PRId64 " not written (the previous "
@@ -1000,6 +1109,11 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         remove_stale_files(&r);
     if (s == DC_OK && r.rank == 0)
         s = open_metrics(&r);
+    double *moments = r.world > 1 && s == DC_OK ? calloc((size_t)r.world, sizeof *moments) : NULL;
+    if (moments) { /* every rank's AdamW moments, for rank 0 to report */
+        moments[r.rank] = (double)moment_bytes(&r);
+        s = dc_world_allreduce_f64(moments, r.world);
+    }
     if (s == DC_OK && r.mode != DC_PROGRESS_NONE) {
         fprintf(r.progress, "dinoc train: config %s, %s (%" PRId64 " images), %" PRId64 " steps of %d "
                 "images per epoch, ", r.c.name, r.data, dc_dataset_size(r.ds), r.spe, r.c.batch_size);
@@ -1010,9 +1124,17 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
             fprintf(r.progress, "  %d process%s x %d micro-batch%s of %" PRId64 " images per step\n",
                     r.world, r.world > 1 ? "es" : "", r.slices.accum_steps,
                     r.slices.accum_steps > 1 ? "es" : "", r.slice);
+        if (moments) {
+            fprintf(r.progress, "  AdamW moments per process (%s):", r.slices.shard_optimizer
+                                                                      ? "sharded" : "replicated");
+            for (int k = 0; k < r.world; k++)
+                fprintf(r.progress, " %.0f", moments[k]);
+            fprintf(r.progress, " bytes\n");
+        }
         else
             fprintf(r.progress, "all %" PRId64 " steps done already, out %s\n", r.total, opt->out_dir);
     }
+    free(moments);
     if (s == DC_OK)
         s = train_loop(&r);
     if (opt->stop && !*opt->stop)
