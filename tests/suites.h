@@ -10,6 +10,7 @@
     DC_SUITE(runtime_plan) \
     DC_SUITE(runtime_c_kernels) \
     DC_SUITE(runtime_data) \
+    DC_SUITE(runtime_collectives) \
     DC_SUITE(compiler_ir) \
     DC_SUITE(compiler_builder) \
     DC_SUITE(compiler_shape_inference) \

@@ -36,6 +36,7 @@
 
 #include "configs.h"
 #include "dc_safetensors.h"
+#include "dinov2.h"
 #include "dinov2_step.h"
 #include "test_util.h"
 
@@ -291,6 +292,62 @@ static void test_official_rules(void)
     CU_ASSERT(strstr(dc_error_message(), "vit.interpolate_offset 1.5 is not in [0, 1)") != NULL);
 }
 
+/* The step for a slice of the batch (dinov2.h): slice-sized inputs and M,
+ * an accumulator per trained parameter and center statistic, AllReduce steps
+ * over the processes, the statistics no longer outputs; the whole-batch step
+ * has none of it. */
+static void count_slicing(const dc_graph *g, int *reduce, int *accum, int *gather)
+{
+    *reduce = *accum = *gather = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        *reduce += strcmp(g->nodes[i]->op_type, "AllReduce") == 0;
+        *gather += strcmp(g->nodes[i]->op_type, "AllGather") == 0;
+    }
+    for (int i = 0; i < g->n_initializers; i++) {
+        const char *n = g->initializers[i]->name;
+        *accum += strlen(n) > 6 && strcmp(n + strlen(n) - 6, ".accum") == 0;
+    }
+}
+
+static void test_slices(void)
+{
+    dc_dinov2_config c;
+    DC_ASSERT_OK(dc_config_named("test-tiny", &c));
+    c.batch_size = 4;
+    dc_dinov2_slices whole = {0}, sliced = {.world_size = 2, .accum_steps = 2},
+                     sharded = {.world_size = 2, .accum_steps = 1, .shard_optimizer = true};
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 4 * 8);  /* 4 masked images x 8 */
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 2 * 8); /* 1 image, 2 views */
+    dc_graph *g[3] = {NULL, NULL, NULL};
+    const dc_dinov2_slices which[3] = {whole, sliced, sharded};
+    int reduce[3], accum[3], gather[3], params = 0;
+    for (int k = 0; k < 3; k++) {
+        dc_dinov2_options o = {.training = true, .seed = 1, .slices = which[k]};
+        DC_ASSERT_OK(dc_dinov2_build(&c, &o, &g[k]));
+        if (!g[k])
+            return;
+        count_slicing(g[k], &reduce[k], &accum[k], &gather[k]);
+    }
+    for (int i = 0; i < g[0]->n_initializers; i++)
+        params += strstr(g[0]->initializers[i]->name, ".exp_avg_sq") != NULL;
+    CU_ASSERT(reduce[0] == 0 && accum[0] == 0 && gather[0] == 0);
+    CU_ASSERT(reduce[1] >= 1 && accum[1] == params + 3 && gather[1] == 0);
+    CU_ASSERT(reduce[2] >= 1 && accum[2] == 0 && gather[2] == 1);
+    const dc_value *global = dc_graph_find_value(g[1], "global_views");
+    CU_ASSERT(global && global->type.dims[0].size == 2); /* one image of 4, two views */
+    CU_ASSERT_PTR_NOT_NULL(dc_graph_find_value(g[1], "accumulate"));
+    CU_ASSERT_PTR_NULL(dc_graph_find_value(g[0], "accumulate"));
+    for (int i = 0; i < g[1]->n_outputs; i++)
+        CU_ASSERT(strstr(g[1]->outputs[i]->name, "center_batch") == NULL);
+    /* Rank 0 of 2 keeps about half the moments. */
+    int moments_sharded = 0;
+    for (int i = 0; i < g[2]->n_initializers; i++)
+        moments_sharded += strstr(g[2]->initializers[i]->name, ".exp_avg_sq") != NULL;
+    CU_ASSERT(moments_sharded > 0 && moments_sharded < params);
+    for (int k = 0; k < 3; k++)
+        dc_graph_destroy(g[k]);
+}
+
 void register_graphs_dinov2(void)
 {
     static const dc_test_case tests[] = {
@@ -305,6 +362,7 @@ void register_graphs_dinov2(void)
          test_official},
         {"official with separate heads, step 4, matches the official step", test_official_separate},
         {"official takes the official rules and prints them as a note", test_official_rules},
+        {"a step for a slice of the batch: accumulators, AllReduce, sharding", test_slices},
         {NULL, NULL},
     };
     dc_add_suite("graphs_dinov2", tests);

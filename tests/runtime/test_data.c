@@ -764,6 +764,88 @@ static void test_batcher(void)
     dc_dataset_close(ds);
 }
 
+/* The slices of a batch (dc_batch_slice): each image's views, mask and
+ * drop-path scales where the slice puts it, the iBOT targets rebuilt with the
+ * batch's per-image weights; and a batcher making only a slice's images
+ * makes the same bytes for them. */
+static void test_batch_slice(void)
+{
+    dc_dataset *ds;
+    DC_ASSERT_OK(dc_dataset_open(FMNIST, "test", &ds));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    const int B = 8, nL = 2, first = 4, count = 4;
+    dc_batch_spec s = fmnist_spec(B, nL), part = s;
+    part.slice_first = first;
+    part.slice_count = count;
+    const int64_t N = 49, T = 1 + 1 + N, M = s.max_masked;
+    dc_batcher *whole, *mine;
+    DC_ASSERT_OK(dc_batcher_create(ds, &s, 9, 1, &whole));
+    DC_ASSERT_OK(dc_batcher_create(ds, &part, 9, 1, &mine));
+    dc_tensor **t, **u, *sl[7];
+    int n, nu, ns;
+    DC_ASSERT_OK(dc_batcher_get(whole, 3, &t, &n));
+    DC_ASSERT_OK(dc_batcher_get(mine, 3, &u, &nu));
+    DC_ASSERT_OK(dc_batch_slice_tensors(&s, count, M, sl, &ns));
+    CU_ASSERT_FATAL(n == 7 && nu == 7 && ns == 7);
+    DC_ASSERT_OK(dc_batch_slice(&s, t, n, first, count, sl, ns));
+    const int64_t G2 = 28 * 28, L2 = 16 * 16;
+    int same_views = 1, sliced_views = 1;
+    for (int v = 0; v < 2 + nL; v++)
+        for (int b = 0; b < count; b++) {
+            int global = v < 2;
+            int64_t size = global ? G2 : L2, row = (int64_t)(global ? v : v - 2) * B + first + b;
+            const float *x = (const float *)t[global ? 0 : 1]->data + row * size;
+            const float *y = (const float *)u[global ? 0 : 1]->data + row * size;
+            const float *z = (const float *)sl[global ? 0 : 1]->data +
+                             ((int64_t)(global ? v : v - 2) * count + b) * size;
+            same_views &= memcmp(x, y, (size_t)size * sizeof *x) == 0;
+            sliced_views &= memcmp(x, z, (size_t)size * sizeof *x) == 0;
+        }
+    CU_ASSERT(same_views);
+    CU_ASSERT(sliced_views);
+    /* masks, drop-path scales [depth, 2, views·B], iBOT targets */
+    const float *mask = t[2]->data, *smask = sl[2]->data, *w = t[4]->data, *sw = sl[4]->data;
+    const int64_t *idx = t[3]->data, *sidx = sl[3]->data;
+    int masks_ok = 1, keep_ok = 1, targets_ok = 1;
+    for (int v = 0; v < 2; v++)
+        for (int b = 0; b < count; b++)
+            masks_ok &= memcmp(mask + ((int64_t)v * B + first + b) * N,
+                               smask + ((int64_t)v * count + b) * N, N * sizeof *mask) == 0;
+    for (int64_t r = 0; r < 3 * 2; r++)
+        for (int v = 0; v < 2; v++)
+            keep_ok &= memcmp((const float *)t[5]->data + (r * 2 + v) * B + first,
+                              (const float *)sl[5]->data + (r * 2 + v) * count,
+                              count * sizeof(float)) == 0;
+    double weight_in_slice = 0, weight_of_images = 0;
+    for (int64_t j = 0; j < M; j++) {
+        weight_in_slice += sw[j];
+        if (sw[j] == 0)
+            continue;
+        int64_t row = sidx[j] / T, p = sidx[j] % T - 2; /* cls and the register first */
+        targets_ok &= p >= 0 && smask[row * N + p] == 1.0f;
+        int64_t v = row / count, b = row % count;
+        int64_t global_row = v * B + first + b;
+        for (int64_t k = 0; k < M; k++) /* the same weight as in the whole batch */
+            if (idx[k] == global_row * T + 2 + p)
+                targets_ok &= w[k] == sw[j];
+    }
+    for (int64_t k = 0; k < M; k++) {
+        int64_t row = idx[k] / T, b = row % B;
+        if (w[k] != 0 && b >= first && b < first + count)
+            weight_of_images += w[k];
+    }
+    CU_ASSERT(masks_ok);
+    CU_ASSERT(keep_ok);
+    CU_ASSERT(targets_ok);
+    CU_ASSERT(fabs(weight_in_slice - weight_of_images) < 1e-5);
+    CU_ASSERT_EQUAL(dc_batch_slice(&s, t, n, 6, 4, sl, ns), DC_ERR_INVALID); /* past the batch */
+    for (int i = 0; i < ns; i++)
+        dc_tensor_destroy(sl[i]);
+    dc_batcher_destroy(whole);
+    dc_batcher_destroy(mine);
+    dc_dataset_close(ds);
+}
+
 void register_runtime_data(void)
 {
     static const dc_test_case tests[] = {
@@ -777,6 +859,7 @@ void register_runtime_data(void)
         {"block_masks", test_block_masks},
         {"ibot_targets", test_ibot_targets},
         {"batcher", test_batcher},
+        {"batch_slice", test_batch_slice},
         {NULL, NULL},
     };
     dc_add_suite("runtime_data", tests);

@@ -243,6 +243,10 @@ static dc_status divide_batch(run *r)
     if (B % (r->world * N) != 0)
         return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
                         "grad_accum_steps %d", B, r->world, N);
+    if (r->plan && r->world * N > 1)
+        return dc_error(DC_ERR_INVALID, "%s: a compiled step trains one process without gradient "
+                        "accumulation; with %d processes and grad_accum_steps %d, train from the "
+                        "config (--config NAME)", r->opt->config, r->world, N);
     r->slices = (dc_dinov2_slices){r->world, N, r->c.optimizer_sharding && r->world > 1, r->rank};
     r->slice = B / (r->world * N);
     r->first = (int64_t)r->rank * (B / r->world);
@@ -735,10 +739,6 @@ static void print_summary(run *r)
  * compiled step, so they are refused. */
 static dc_status load_artifact(run *r, const char *path)
 {
-    if (dc_dinov2_slice_count(r->slices) > 1)
-        return dc_error(DC_ERR_INVALID, "%s: a compiled step trains one process without gradient "
-                        "accumulation; with %d processes and grad_accum_steps %d, train from the "
-                        "config (--config NAME)", path, r->world, r->slices.accum_steps);
     if (r->opt->n_overrides)
         return dc_error(DC_ERR_INVALID, "%s: overrides change the compiled step; recompile with "
                         "them (dinoc compile --config NAME FIELD=VALUE...)", path);
