@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Data-parallel scaling: images/s of `dinoc train` on 2 MPI ranks x 1 thread vs 1 rank x 1 thread.
+
+usage: tools/bench/bench_mpi.py [--configs fashion-mnist,vits16-b16] [--steps 12] [--warmup 3]
+                                [--data DIR] [--dinoc build/dinoc] [quiet.py options]
+Needs a dinoc built with MPI (DINOC_MPI, on where libopenmpi-dev is installed) and
+mpirun (openmpi-bin). Cases: fashion-mnist (the dinoc config as is) and vits16-b16
+(lightly-example batch_size=16: ViT-S/16, K=65536, 2x224^2 + 8x96^2 crops per
+image; retried at batch 8 when it does not fit); test-tiny (batch 4, seconds) checks
+the driver itself. Data: --data, else Fashion-MNIST from its Debian package (grey
+images are replicated to RGB for the ViT-S case). The batch is the global one: each
+of the 2 ranks trains half of it, so equal images/s means no speed-up.
+
+For each case it runs, each in a fresh output folder,
+  1 rank   dinoc train --config C ... --threads 1 --steps S
+  2 ranks  mpirun -np 2 -x OMP_NUM_THREADS=1 dinoc train ... --threads 1 --steps S
+and reads images/s from metrics.csv (the median over the steps after the first
+`warmup`, which include compilation of the plan and the data pipeline's start).
+Prints both rates, their ratio and the scaling efficiency (ratio / 2): 1.8 and 0.9
+are the goal. It times only a quiet machine (quiet.py): it refuses to start beside
+other work and marks the results INVALID (exit 3) if other work appeared while it
+ran; --allow-busy runs anyway (the way to check the driver on a busy machine).
+"""
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import quiet  # noqa: E402
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+CASES = {
+    "fashion-mnist": ("fashion-mnist", []),
+    "vits16-b16": ("lightly-example", ["batch_size=16"]),
+    "test-tiny": ("test-tiny", ["batch_size=4"]),
+}
+FALLBACK_BATCH = 8
+
+
+def train(args, work, label, ranks, config, overrides):
+    """One `dinoc train`; returns {"ips": median images/s} or {"error": text}."""
+    out = os.path.join(work, f"{label}-{ranks}")
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [args.dinoc, "train", "--config", config, *overrides, "--data", args.data, "--out", out,
+           "--steps", str(args.steps), "--threads", "1", "--seed", "1", "--no-plot", "--no-knn",
+           "--progress", "none"]
+    if ranks > 1:
+        cmd = [args.mpirun, "--allow-run-as-root", "--oversubscribe", "-np", str(ranks), "-x",
+               "OMP_NUM_THREADS=1", *cmd]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["no message"])[-1]
+        return {"error": f"{ranks} rank(s): exit {p.returncode}: {last}"}
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rates = [float(row["images_per_s"]) for row in csv.DictReader(f)]
+    timed = rates[args.warmup:] or rates
+    return {"ips": statistics.median(timed), "steps": len(timed)}
+
+
+def batch_of(overrides):
+    for o in overrides:
+        if o.startswith("batch_size="):
+            return int(o.split("=", 1)[1])
+    return None
+
+
+def run_case(args, watch, work, label, config, overrides):
+    res = {"case": label}
+    for ranks in (1, 2):
+        watch.check(f"before {label} on {ranks} rank(s)")
+        res[ranks] = train(args, work, label, ranks, config, overrides)
+    watch.check(f"after {label}")
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", default="fashion-mnist,vits16-b16")
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--warmup", type=int, default=3, help="first steps left out of the median (3)")
+    ap.add_argument("--data", default=FASHION_MNIST)
+    ap.add_argument("--dinoc", default=os.path.join(ROOT, "build", "dinoc"))
+    ap.add_argument("--mpirun", default=shutil.which("mpirun") or "mpirun")
+    quiet.add_arguments(ap)
+    args = ap.parse_args()
+    if not shutil.which(args.mpirun):
+        print(f"bench_mpi: no {args.mpirun} (install openmpi-bin)", file=sys.stderr)
+        return 2
+    watch = quiet.Watch(args, "bench_mpi")
+    results, notes = [], []
+    with tempfile.TemporaryDirectory() as work:
+        for label in args.configs.split(","):
+            config, overrides = CASES[label]
+            r = run_case(args, watch, work, label, config, overrides)
+            results.append(r)
+            failed = [r[n]["error"] for n in (1, 2) if "error" in r[n]]
+            if failed and batch_of(overrides) not in (None, FALLBACK_BATCH) and label == "vits16-b16":
+                notes.append(f"{label} did not run ({'; '.join(failed)}); retried at batch "
+                             f"{FALLBACK_BATCH}")
+                ov = [o for o in overrides if not o.startswith("batch_size=")]
+                results.append(run_case(args, watch, work, f"{label}->b{FALLBACK_BATCH}", config,
+                                        ov + [f"batch_size={FALLBACK_BATCH}"]))
+    print(f"dinoc train, data parallel over MPI: 2 ranks x 1 thread vs 1 rank x 1 thread, the same "
+          f"global batch; median images/s of {args.steps - args.warmup} steps after {args.warmup}; "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'case':<16} {'1 rank img/s':>13} {'2 ranks img/s':>14} {'ratio':>7} {'efficiency':>11}")
+    for r in results:
+        one, two = r[1].get("ips"), r[2].get("ips")
+        ratio = two / one if one and two else None
+        print(f"{r['case']:<16} {format(one, '.3g') if one else '-':>13} "
+              f"{format(two, '.3g') if two else '-':>14} "
+              f"{format(ratio, '.2f') if ratio else '-':>7} "
+              f"{format(ratio / 2, '.2f') if ratio else '-':>11}{watch.mark()}")
+        for n in (1, 2):
+            if "error" in r[n]:
+                print(f"  {r['case']}: {r[n]['error']}")
+    for n in notes:
+        print(f"  note: {n}")
+    version = subprocess.run([args.dinoc, "version"], capture_output=True, text=True).stdout
+    mpi = subprocess.run([args.mpirun, "--version"], capture_output=True, text=True).stdout
+    print(f"versions: {', '.join(version.splitlines())}; {(mpi.splitlines() or ['mpirun ?'])[0]}")
+    return watch.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
