@@ -1120,10 +1120,14 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         if (r.start < r.total)
             fprintf(r.progress, "steps %" PRId64 "..%" PRId64 ", out %s\n", r.start + 1, r.total,
                     opt->out_dir);
+        else
+            fprintf(r.progress, "all %" PRId64 " steps done already, out %s\n", r.total, opt->out_dir);
         if (dc_dinov2_slice_count(r.slices) > 1)
-            fprintf(r.progress, "  %d process%s x %d micro-batch%s of %" PRId64 " images per step\n",
-                    r.world, r.world > 1 ? "es" : "", r.slices.accum_steps,
-                    r.slices.accum_steps > 1 ? "es" : "", r.slice);
+            fprintf(r.progress, "  %d process%s x %d micro-batch%s of %" PRId64 " images per step; "
+                    "plan memory per process: %.1f MB working, %.1f MB state\n", r.world,
+                    r.world > 1 ? "es" : "", r.slices.accum_steps, r.slices.accum_steps > 1 ? "es" : "",
+                    r.slice, (double)r.plan->region_bytes[DC_REGION_ARENA] / 1e6,
+                    (double)r.plan->region_bytes[DC_REGION_STATE] / 1e6);
         if (moments) {
             fprintf(r.progress, "  AdamW moments per process (%s):", r.slices.shard_optimizer
                                                                       ? "sharded" : "replicated");
@@ -1131,8 +1135,6 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
                 fprintf(r.progress, " %.0f", moments[k]);
             fprintf(r.progress, " bytes\n");
         }
-        else
-            fprintf(r.progress, "all %" PRId64 " steps done already, out %s\n", r.total, opt->out_dir);
     }
     free(moments);
     if (s == DC_OK)
