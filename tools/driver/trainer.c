@@ -1088,9 +1088,17 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
          * tensor), then the remaining fields of the config. */
         char what[512];
         s = compile(&r);
-        if (s == DC_OK && config_differs(dc_safetensors_meta(ckpt, "config"), r.config_text, what,
+        /* The stored text read and printed again: fields added since it was
+         * written take their defaults rather than count as differences. */
+        const char *stored = dc_safetensors_meta(ckpt, "config");
+        dc_dinov2_config stored_config;
+        char *reprinted = dc_config_from_text(stored, &stored_config) == DC_OK
+                              ? dc_config_text(&stored_config)
+                              : NULL;
+        if (s == DC_OK && config_differs(reprinted ? reprinted : stored, r.config_text, what,
                                          sizeof what))
             s = dc_error(DC_ERR_INVALID, "%s: another config: %s", r.path_ckpt, what);
+        free(reprinted);
     } else if (s == DC_OK) {
         s = compile(&r);
     }
