@@ -425,6 +425,46 @@ static void test_sharded_optimizer(void)
     compare_checkpoints("ref_sharded_resumed", "sharded_resumed_one", 1e-4, &exempt);
 }
 
+/* A checkpoint written before the grad_accum_steps and optimizer_sharding
+ * fields existed (its config text lacks them) still resumes: they take their
+ * defaults. */
+static void test_resume_older_checkpoint(void)
+{
+    const char *two[] = {"--steps", "2"}, *resume[] = {"--steps", "3", "--resume"};
+    CU_ASSERT_EQUAL(train("older", 0, two, 2), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/older/checkpoint.safetensors", root);
+    dc_safetensors *st = NULL;
+    DC_ASSERT_OK(dc_safetensors_load(path, &st));
+    if (!st)
+        return;
+    int removed = 0;
+    for (int k = 0; k < st->n_meta; k++) {
+        if (strcmp(st->meta_keys[k], "config") != 0)
+            continue;
+        char *text = st->meta_values[k], *out = text;
+        for (char *line = text; *line;) {
+            size_t len = strcspn(line, "\n");
+            bool drop = !strncmp(line, "grad_accum_steps", 16) || !strncmp(line, "optimizer_sharding", 18);
+            removed += drop;
+            if (!drop) {
+                memmove(out, line, len + (line[len] == '\n'));
+                out += len + (line[len] == '\n');
+            }
+            line += len + (line[len] == '\n');
+        }
+        *out = 0;
+    }
+    CU_ASSERT_EQUAL(removed, 2);
+    DC_ASSERT_OK(dc_safetensors_save(path, st->tensors, st->n_tensors,
+                                     (const char *const *)st->meta_keys,
+                                     (const char *const *)st->meta_values, st->n_meta));
+    dc_safetensors_destroy(st);
+    CU_ASSERT_EQUAL(train("older", 0, resume, 3), 0);
+    double losses[8][4];
+    CU_ASSERT_EQUAL(read_losses("older", losses, 8), 3);
+}
+
 void register_tools_mpi(void)
 {
     CU_pSuite s = CU_add_suite("tools_mpi", suite_init, suite_cleanup);
@@ -433,4 +473,5 @@ void register_tools_mpi(void)
     CU_add_test(s, "KoLeo is per rank: the mean of the halves", test_koleo_per_rank);
     CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);
     CU_add_test(s, "optimizer_sharding: half the moments per rank, same weights", test_sharded_optimizer);
+    CU_add_test(s, "a checkpoint from before these fields resumes", test_resume_older_checkpoint);
 }
