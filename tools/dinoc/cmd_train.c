@@ -126,7 +126,10 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     dc_train_result r;
-    if (dc_train(&o, &r) != DC_OK) {
+    dc_status st = dc_train(&o, &r);
+    if (st != DC_OK) {
+        if (dc_world_size() > 1) /* which process said it */
+            dc_error_context(st, "rank %d of %d", dc_world_rank(), dc_world_size());
         int code = dinoc_fail("train");
         dc_world_abort(code); /* under mpirun the other ranks would wait for this one */
         return code;
