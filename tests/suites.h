@@ -8,6 +8,7 @@
     DC_SUITE(runtime_npy) \
     DC_SUITE(runtime_safetensors) \
     DC_SUITE(runtime_plan) \
+    DC_SUITE(runtime_artifact) \
     DC_SUITE(runtime_c_kernels) \
     DC_SUITE(runtime_data) \
     DC_SUITE(compiler_ir) \
