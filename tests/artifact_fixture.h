@@ -1,7 +1,8 @@
 /* Small shared-object artifacts made at test time, for the loader's tests
  * (until then without the code generator, and after it without LLVM):
  * a C source with the exports dc_artifact.h describes, compiled with
- * `cc -shared -fPIC` ($DINOC_CC overrides cc).
+ * `cc -shared -fPIC` ($DINOC_CC overrides cc). Any .dnc can be wrapped the
+ * same way (a plan without generated kernels is a valid artifact too).
  *
  * The plan is real: x f32[37,5] + w f32[5] (a constant) -> t, then Relu(t) -> y.
  * Step 0 is llvm.Add, symbol dinoc_step0_Add, extent 37 (rows), whose C body
@@ -31,6 +32,7 @@ typedef struct fixture_options {
     bool omit_plan_size;      /* export no dinoc_artifact_plan_size */
     bool omit_kernel;         /* define no dinoc_step0_Add */
     uint64_t plan_size_extra; /* added to the declared plan size */
+    const char *plan_file;    /* the plan: this .dnc (no generated kernel); NULL: the fixture's */
 } fixture_options;
 
 static inline char *fixture_strdup(const char *s)
@@ -40,16 +42,16 @@ static inline char *fixture_strdup(const char *s)
     return r;
 }
 
-static inline void fixture_buffer(dc_plan_buffer *b, const char *name, int rank, int64_t d0, int64_t d1,
-                           dc_region region, uint64_t offset)
+static inline void fixture_buffer(dc_plan_buffer *b, const char *name, int rank, int64_t d0,
+                                  int64_t d1, dc_region region, uint64_t offset)
 {
     *b = (dc_plan_buffer){.name = fixture_strdup(name), .dtype = DC_F32, .rank = rank,
                           .dims = {d0, d1}, .region = region, .offset = offset,
                           .nbytes = (uint64_t)(rank == 2 ? d0 * d1 : d0) * 4};
 }
 
-static inline void fixture_step(dc_plan_step *s, const char *kernel, const char *op, const char *node,
-                         int n_in, const int32_t *args)
+static inline void fixture_step(dc_plan_step *s, const char *kernel, const char *op,
+                                const char *node, int n_in, const int32_t *args)
 {
     *s = (dc_plan_step){.kernel = fixture_strdup(kernel), .op_type = fixture_strdup(op),
                         .node = fixture_strdup(node), .n_inputs = n_in, .n_outputs = 1};
@@ -111,37 +113,42 @@ static inline uint8_t *fixture_read(const char *path, size_t *size)
     return d;
 }
 
-/* Writes and compiles the artifact `so_path` (with `so_path`.c and .dnc
- * beside it, removed afterwards); 0 on success. */
+/* Writes and compiles the artifact `so_path` (its source `so_path`.c beside
+ * it, removed afterwards); 0 on success. The plan bytes are the file
+ * o->plan_file (a .dnc), or the fixture plan's, included with .incbin. */
 static inline int fixture_build(const char *so_path, const fixture_options *o)
 {
     char dnc[512], src[512], cmd[2048];
     snprintf(dnc, sizeof dnc, "%s.dnc", so_path);
     snprintf(src, sizeof src, "%s.c", so_path);
-    dc_plan *p = fixture_plan(true);
-    dc_status st = dc_plan_write(p, dnc);
-    dc_plan_destroy(p);
-    size_t size = 0;
-    uint8_t *bytes = st == DC_OK ? fixture_read(dnc, &size) : NULL;
-    unlink(dnc);
-    FILE *f = bytes ? fopen(src, "w") : NULL;
-    if (!f) {
-        free(bytes);
-        return -1;
+    if (o->plan_file) {
+        snprintf(dnc, sizeof dnc, "%s", o->plan_file);
+    } else {
+        dc_plan *p = fixture_plan(true);
+        dc_status st = dc_plan_write(p, dnc);
+        dc_plan_destroy(p);
+        if (st != DC_OK)
+            return -1;
     }
+    size_t size = 0;
+    free(fixture_read(dnc, &size));
+    FILE *f = size ? fopen(src, "w") : NULL;
+    if (!f)
+        return -1;
     fprintf(f, "#include <stdint.h>\n");
     fprintf(f, "const char dinoc_artifact_abi[] = \"%s\";\n", o->abi ? o->abi : "dinoc-artifact-1");
-    fprintf(f, "const char dinoc_artifact_target[] = \"%s\";\n", o->target ? o->target : "test-x86-64");
-    fprintf(f, "const char dinoc_artifact_cpu_features[] = \"%s\";\n", o->features ? o->features : "");
-    fprintf(f, "const unsigned char dinoc_artifact_plan[%zu] = {", size);
-    for (size_t i = 0; i < size; i++)
-        fprintf(f, "%s%u", i ? (i % 24 ? "," : ",\n") : "", bytes[i]);
-    fprintf(f, "};\n");
+    fprintf(f, "const char dinoc_artifact_target[] = \"%s\";\n",
+            o->target ? o->target : "test-x86-64");
+    fprintf(f, "const char dinoc_artifact_cpu_features[] = \"%s\";\n",
+            o->features ? o->features : "");
+    fprintf(f, "__asm__(\".section .rodata\\n.balign 64\\n.globl dinoc_artifact_plan\\n"
+               ".type dinoc_artifact_plan, @object\\ndinoc_artifact_plan:\\n.incbin \\\"%s\\\"\\n"
+               ".size dinoc_artifact_plan, . - dinoc_artifact_plan\\n.previous\\n\");\n", dnc);
     if (!o->omit_plan_size)
         fprintf(f, "const uint64_t dinoc_artifact_plan_size = %zuu + %lluu;\n", size,
                 (unsigned long long)o->plan_size_extra);
     fprintf(f, "int64_t test_chunks[64][2];\nint test_calls;\n");
-    if (!o->omit_kernel)
+    if (!o->omit_kernel && !o->plan_file)
         fprintf(f,
                 "void dinoc_step0_Add(void *const *args, int64_t begin, int64_t end)\n{\n"
                 "    const float *x = args[0], *w = args[1];\n    float *t = args[2];\n"
@@ -152,12 +159,13 @@ static inline int fixture_build(const char *so_path, const fixture_options *o)
                 "            t[r * %d + c] = x[r * %d + c] + w[c];\n}\n",
                 FIX_COLS, FIX_COLS, FIX_COLS);
     fclose(f);
-    free(bytes);
     const char *cc = getenv("DINOC_CC");
     snprintf(cmd, sizeof cmd, "%s -shared -fPIC -O1 -o '%s' '%s'", cc && *cc ? cc : "cc", so_path,
              src);
     int rc = system(cmd);
     unlink(src);
+    if (!o->plan_file)
+        unlink(dnc);
     return rc;
 }
 
