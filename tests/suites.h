@@ -36,6 +36,7 @@
     DC_SUITE(graphs_export) \
     DC_SUITE(graphs_trainer) \
     DC_SUITE(tools_cli) \
+    DC_SUITE(tools_artifact) \
     DC_SUITE(conformance)
 
 #endif
