@@ -35,6 +35,7 @@
     DC_SUITE(graphs_export) \
     DC_SUITE(graphs_trainer) \
     DC_SUITE(tools_cli) \
-    DC_SUITE(conformance)
+    DC_SUITE(conformance) \
+    DC_SUITE(codegen_eltwise)
 
 #endif
