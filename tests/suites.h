@@ -36,6 +36,7 @@
     DC_SUITE(graphs_trainer) \
     DC_SUITE(tools_cli) \
     DC_SUITE(conformance) \
-    DC_SUITE(codegen_eltwise)
+    DC_SUITE(codegen_eltwise) \
+    DC_SUITE(codegen_training)
 
 #endif
