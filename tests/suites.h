@@ -37,6 +37,7 @@
     DC_SUITE(tools_cli) \
     DC_SUITE(conformance) \
     DC_SUITE(codegen_eltwise) \
-    DC_SUITE(codegen_training)
+    DC_SUITE(codegen_training) \
+    DC_SUITE(codegen_reduce)
 
 #endif

@@ -105,6 +105,8 @@ extern const cg_family cg_eltwise_families[];
 extern const int cg_n_eltwise_families;
 extern const cg_family cg_training_families[];
 extern const int cg_n_training_families;
+extern const cg_family cg_reduce_families[];
+extern const int cg_n_reduce_families;
 
 /* The buffer of a step's argument (NULL if omitted or out of range). */
 const dc_plan_buffer *cg_buffer(const dc_plan *p, const dc_plan_step *st, int arg);

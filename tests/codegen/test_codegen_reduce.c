@@ -1,0 +1,113 @@
+/* Generated Softmax, LogSoftmax and LayerNormalization kernels against the
+ * c.* kernels: rows of 1, odd and long lengths, an axis followed by size-1
+ * dims, LayerNorm with and without bias and saved statistics, in place. */
+#include <stdint.h>
+
+#include "codegen_test_util.h"
+
+static int64_t numel(const dc_plan_buffer *b)
+{
+    int64_t n = 1;
+    for (int d = 0; d < b->rank; d++)
+        n *= b->dims[d];
+    return n;
+}
+
+static void compare_all(const cgt_so *so, const dc_plan *p, uint64_t *rng, int in_place)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        const dc_plan_step *st = &p->steps[i];
+        int n = st->n_inputs + st->n_outputs;
+        void *gen[8], *ref[8];
+        for (int a = 0; a < n; a++) {
+            int64_t m = numel(&p->buffers[st->args[a]]);
+            gen[a] = malloc((size_t)m * sizeof(float));
+            ref[a] = malloc((size_t)m * sizeof(float));
+            float scale = cgt_uniform(rng, 0.5f, 30.0f);
+            for (int64_t j = 0; j < m; j++)
+                ((float *)gen[a])[j] = ((float *)ref[a])[j] = scale * cgt_uniform(rng, -1, 1);
+        }
+        cgt_run_oracle(p, i, ref);
+        void *out = gen[st->n_inputs];
+        if (in_place)
+            gen[st->n_inputs] = gen[0];
+        cgt_run_generated(so, p, i, gen, 1 + i % 3);
+        for (int a = st->n_inputs; a < n; a++) {
+            char what[96];
+            snprintf(what, sizeof what, "step %d %s output %d", i, st->op_type, a - st->n_inputs);
+            CU_ASSERT_EQUAL(cgt_compare(gen[a], ref[a], numel(&p->buffers[st->args[a]]), 1e-5,
+                                        what), 0);
+        }
+        gen[st->n_inputs] = out;
+        for (int a = 0; a < n; a++) {
+            free(gen[a]);
+            free(ref[a]);
+        }
+    }
+}
+
+static void test_row_kernels(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 99;
+    static const int64_t lens[] = {1, 7, 16, 37, 1001};
+    for (int t = 0; targets[t]; t++) {
+        for (int in_place = 0; in_place < 2; in_place++) {
+            dc_plan *p = cgt_plan();
+            for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+                int64_t d[3] = {3 + (int64_t)k, lens[k], 1};
+                for (int lg = 0; lg < 2; lg++) {
+                    int a[2] = {cgt_buffer(p, DC_F32, 3, d), cgt_buffer(p, DC_F32, 3, d)};
+                    dc_plan_step *st = cgt_step(p, lg ? "LogSoftmax" : "Softmax", 1, 1, a);
+                    cgt_attr_int(st, "axis", 1);
+                }
+                int64_t x[3] = {2, 3 + (int64_t)k, lens[k]}, g[1] = {lens[k]}, s[3] = {2, x[1], 1};
+                int full = k % 2, n_in = full ? 3 : 2, n_out = full ? 3 : 1;
+                int a[6] = {cgt_buffer(p, DC_F32, 3, x), cgt_buffer(p, DC_F32, 1, g)};
+                if (full)
+                    a[2] = cgt_buffer(p, DC_F32, 1, g);
+                a[n_in] = cgt_buffer(p, DC_F32, 3, x);
+                if (full) {
+                    a[n_in + 1] = cgt_buffer(p, DC_F32, 3, s);
+                    a[n_in + 2] = cgt_buffer(p, DC_F32, 3, s);
+                }
+                dc_plan_step *st = cgt_step(p, "LayerNormalization", n_in, n_out, a);
+                cgt_attr_int(st, "axis", -1);
+                cgt_attr_float(st, "epsilon", 1e-6f);
+            }
+            int n_generated;
+            cgt_so so = {0};
+            if (cgt_generate(p, targets[t], &so, &n_generated)) {
+                CU_ASSERT_EQUAL(n_generated, p->n_steps);
+                compare_all(&so, p, &rng, in_place);
+            }
+            cgt_unload(&so);
+            dc_plan_destroy(p);
+        }
+    }
+}
+
+static void test_row_refusals(void)
+{
+    dc_plan *p = cgt_plan();
+    int64_t d[2] = {4, 6}, g[1] = {3};
+    int x = cgt_buffer(p, DC_F32, 2, d), y = cgt_buffer(p, DC_F32, 2, d);
+    int gs = cgt_buffer(p, DC_F32, 1, g);
+    cgt_attr_int(cgt_step(p, "Softmax", 1, 1, (const int[]){x, y}), "axis", 0);
+    cgt_attr_int(cgt_step(p, "LayerNormalization", 2, 1, (const int[]){x, gs, y}), "axis", 1);
+    char buf[256];
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 0, buf, sizeof buf), "last axis"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 1, buf, sizeof buf), "broadcasting"));
+    dc_plan_destroy(p);
+}
+
+void register_codegen_reduce(void)
+{
+    static const dc_test_case tests[] = {
+        {"row_kernels", test_row_kernels},
+        {"row_refusals", test_row_refusals},
+        {NULL, NULL},
+    };
+    dc_add_suite("codegen_reduce", tests);
+}
