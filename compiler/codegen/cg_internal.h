@@ -33,8 +33,12 @@ dc_status cg_target_init(dc_codegen *cg, const char *target);
 /* <width x float>, or float for width 1; the i32 type with the same lanes. */
 LLVMTypeRef cg_vec(dc_codegen *cg, int width);
 LLVMTypeRef cg_int_like(dc_codegen *cg, LLVMTypeRef t);
+/* <width x double> (double for width 1), and a float value widened to it. */
+LLVMTypeRef cg_vec_f64(dc_codegen *cg, int width);
+LLVMValueRef cg_to_f64(dc_codegen *cg, LLVMValueRef v);
 int cg_lanes(LLVMTypeRef t);
-/* A float constant of type t (splat for a vector), an integer constant of t. */
+/* A float or double constant of type t (splat for a vector), an integer
+ * constant of t. */
 LLVMValueRef cg_f(dc_codegen *cg, LLVMTypeRef t, double v);
 LLVMValueRef cg_i(dc_codegen *cg, LLVMTypeRef t, long long v);
 LLVMValueRef cg_i64(dc_codegen *cg, int64_t v);
@@ -82,6 +86,18 @@ void cg_loop_end(dc_codegen *cg, cg_loop *l, const LLVMValueRef *next_carry);
 LLVMValueRef cg_loop_final(cg_loop *l, int k);
 /* The last index the loop did not reach (for a tail loop): from + step*count. */
 LLVMValueRef cg_loop_next_index(cg_loop *l);
+
+/* A pass over a row of n elements: body(t, i, acc) for full vectors of the
+ * target's width, then element by element (t = float), continuing from the
+ * vector accumulator's lanes reduced to one. The accumulator is f32 (sum or
+ * max) or double (ACC_SUM64: body gets <width x double> / double); body
+ * returns the new accumulator, or NULL with ACC_NONE. Returns the final
+ * scalar (NULL with ACC_NONE). */
+typedef enum cg_acc_kind { ACC_NONE, ACC_SUM, ACC_MAX, ACC_SUM64 } cg_acc_kind;
+typedef LLVMValueRef (*cg_pass_body)(dc_codegen *cg, void *ctx, LLVMTypeRef t, LLVMValueRef i,
+                                     LLVMValueRef acc);
+LLVMValueRef cg_row_pass(dc_codegen *cg, int64_t n, cg_acc_kind kind, cg_pass_body body,
+                         void *ctx);
 
 /* ---- f32 math as IR (cg_math.c): vectorisable, no libm calls ---- */
 LLVMValueRef cg_exp(dc_codegen *cg, LLVMValueRef x);

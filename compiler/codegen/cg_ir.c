@@ -2,6 +2,7 @@
  * intrinsics, the kernel signature, argument access, counted loops and
  * horizontal reductions (cg_internal.h). */
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "cg_internal.h"
@@ -35,7 +36,19 @@ static LLVMValueRef splat_const(LLVMTypeRef t, LLVMValueRef c)
 
 LLVMValueRef cg_f(dc_codegen *cg, LLVMTypeRef t, double v)
 {
-    return splat_const(t, LLVMConstReal(cg->f32, (float)v));
+    LLVMTypeRef elem = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMGetElementType(t) : t;
+    return splat_const(t, LLVMConstReal(elem, elem == cg->f32 ? (double)(float)v : v));
+}
+
+LLVMTypeRef cg_vec_f64(dc_codegen *cg, int width)
+{
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
+    return width == 1 ? f64 : LLVMVectorType(f64, (unsigned)width);
+}
+
+LLVMValueRef cg_to_f64(dc_codegen *cg, LLVMValueRef v)
+{
+    return LLVMBuildFPExt(cg->b, v, cg_vec_f64(cg, cg_lanes(LLVMTypeOf(v))), "");
 }
 
 LLVMValueRef cg_i(dc_codegen *cg, LLVMTypeRef t, long long v)
@@ -236,6 +249,30 @@ LLVMValueRef cg_loop_final(cg_loop *l, int k)
 LLVMValueRef cg_loop_next_index(cg_loop *l)
 {
     return l->i;
+}
+
+LLVMValueRef cg_row_pass(dc_codegen *cg, int64_t n, cg_acc_kind kind, cg_pass_body body,
+                         void *ctx)
+{
+    LLVMTypeRef vt = cg_vec(cg, cg->width);
+    LLVMTypeRef at = kind == ACC_SUM64 ? cg_vec_f64(cg, cg->width) : vt;
+    double identity = kind == ACC_MAX ? -HUGE_VAL : 0.0;
+    cg_loop vl;
+    LLVMValueRef i = cg_loop_begin(cg, &vl, cg_i64(cg, 0), cg_i64(cg, n), cg->width);
+    LLVMValueRef acc = kind ? cg_loop_carry(cg, &vl, cg_f(cg, at, identity)) : NULL;
+    LLVMValueRef next = body(cg, ctx, vt, i, acc);
+    cg_loop_end(cg, &vl, &next);
+    LLVMValueRef start = NULL;
+    if (kind == ACC_SUM || kind == ACC_SUM64)
+        start = cg_reduce_add(cg, cg_loop_final(&vl, 0));
+    else if (kind == ACC_MAX)
+        start = cg_reduce_max(cg, cg_loop_final(&vl, 0));
+    cg_loop sl;
+    i = cg_loop_begin(cg, &sl, cg_loop_next_index(&vl), cg_i64(cg, n), 1);
+    acc = kind ? cg_loop_carry(cg, &sl, start) : NULL;
+    next = body(cg, ctx, cg->f32, i, acc);
+    cg_loop_end(cg, &sl, &next);
+    return kind ? cg_loop_final(&sl, 0) : NULL;
 }
 
 const dc_plan_buffer *cg_buffer(const dc_plan *p, const dc_plan_step *st, int arg)

@@ -5,6 +5,11 @@
  *                         (or an axis followed only by size-1 dims)
  *   LayerNormalization    X[rows, D], Scale[D], B[D]? -> Y[rows, D],
  *                         Mean[rows]?, InvStdDev[rows]? (stash type f32)
+ *   CrossEntropySoft      S[R, K], P[R, K], τ[] -> L[R], G[R, K]?
+ *                         L = ΣP·logsumexp(S/τ) − ⟨P, S⟩/τ,
+ *                         G = (ΣP·softmax(S/τ) − P)/τ; its sums in double
+ *                         (a non-positive τ, which the C kernel reports as an
+ *                         error, gives NaN)
  *
  * Each pass over a row runs full vectors of the target's width, then the
  * tail element by element continuing from the vector's reduced value; sums
@@ -17,36 +22,6 @@
 #include <string.h>
 
 #include "cg_internal.h"
-
-typedef enum acc_kind { ACC_NONE, ACC_SUM, ACC_MAX } acc_kind;
-
-/* One element block of a pass: returns the new accumulator (or NULL). */
-typedef LLVMValueRef (*pass_body)(dc_codegen *cg, void *ctx, LLVMTypeRef t, LLVMValueRef i,
-                                  LLVMValueRef acc);
-
-/* body over i in [0, n): vectors, then scalars; returns the accumulated
- * scalar (NULL for ACC_NONE). */
-static LLVMValueRef row_pass(dc_codegen *cg, int64_t n, acc_kind kind, pass_body body, void *ctx)
-{
-    LLVMTypeRef vt = cg_vec(cg, cg->width);
-    double identity = kind == ACC_MAX ? -HUGE_VAL : 0.0;
-    cg_loop vl;
-    LLVMValueRef i = cg_loop_begin(cg, &vl, cg_i64(cg, 0), cg_i64(cg, n), cg->width);
-    LLVMValueRef acc = kind ? cg_loop_carry(cg, &vl, cg_f(cg, vt, identity)) : NULL;
-    LLVMValueRef next = body(cg, ctx, vt, i, acc);
-    cg_loop_end(cg, &vl, &next);
-    LLVMValueRef start = NULL;
-    if (kind == ACC_SUM)
-        start = cg_reduce_add(cg, cg_loop_final(&vl, 0));
-    else if (kind == ACC_MAX)
-        start = cg_reduce_max(cg, cg_loop_final(&vl, 0));
-    cg_loop sl;
-    i = cg_loop_begin(cg, &sl, cg_loop_next_index(&vl), cg_i64(cg, n), 1);
-    acc = kind ? cg_loop_carry(cg, &sl, start) : NULL;
-    next = body(cg, ctx, cg->f32, i, acc);
-    cg_loop_end(cg, &sl, &next);
-    return kind ? cg_loop_final(&sl, 0) : NULL;
-}
 
 /* ---------------------------------------------------------------- Softmax */
 
@@ -136,10 +111,10 @@ static dc_status softmax_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_st
     LLVMValueRef at = LLVMBuildMul(B, row, cg_i64(cg, n), "");
     s.x = cg_at(cg, X, at);
     s.y = cg_at(cg, Y, at);
-    s.m = row_pass(cg, n, ACC_MAX, softmax_max, &s);
-    LLVMValueRef sum = row_pass(cg, n, ACC_SUM, softmax_sum, &s);
+    s.m = cg_row_pass(cg, n, ACC_MAX, softmax_max, &s);
+    LLVMValueRef sum = cg_row_pass(cg, n, ACC_SUM, softmax_sum, &s);
     s.scale = s.log ? cg_log(cg, sum) : LLVMBuildFDiv(B, cg_f(cg, cg->f32, 1.0), sum, "");
-    row_pass(cg, n, ACC_NONE, softmax_out, &s);
+    cg_row_pass(cg, n, ACC_NONE, softmax_out, &s);
     cg_loop_end(cg, &rl, NULL);
     cg_kernel_end(cg);
     return DC_OK;
@@ -255,8 +230,8 @@ static dc_status ln_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *s
     s.x = cg_at(cg, X, at);
     s.y = cg_at(cg, Y, at);
     LLVMValueRef rD = cg_f(cg, cg->f32, 1.0 / (double)sh.D);
-    s.mean = LLVMBuildFMul(B, row_pass(cg, sh.D, ACC_SUM, ln_sum, &s), rD, "mean");
-    LLVMValueRef var = LLVMBuildFMul(B, row_pass(cg, sh.D, ACC_SUM, ln_var, &s), rD, "var");
+    s.mean = LLVMBuildFMul(B, cg_row_pass(cg, sh.D, ACC_SUM, ln_sum, &s), rD, "mean");
+    LLVMValueRef var = LLVMBuildFMul(B, cg_row_pass(cg, sh.D, ACC_SUM, ln_var, &s), rD, "var");
     var = LLVMBuildFAdd(B, var, cg_f(cg, cg->f32, eps), "");
     s.inv = LLVMBuildFDiv(B, cg_f(cg, cg->f32, 1.0), cg_call(cg, "llvm.sqrt", cg->f32, &var, 1),
                           "inv");
@@ -264,7 +239,134 @@ static dc_status ln_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *s
         cg_store(cg, s.mean, M, row);
     if (I)
         cg_store(cg, s.inv, I, row);
-    row_pass(cg, sh.D, ACC_NONE, ln_out, &s);
+    cg_row_pass(cg, sh.D, ACC_NONE, ln_out, &s);
+    cg_loop_end(cg, &rl, NULL);
+    cg_kernel_end(cg);
+    return DC_OK;
+}
+
+/* ---------------------------------------------------------------- CrossEntropySoft */
+
+static const char *ce_refusal(const dc_plan *p, const dc_plan_step *st, char *buf, size_t cap)
+{
+    const dc_plan_buffer *S = cg_buffer(p, st, 0), *P = cg_buffer(p, st, 1),
+                         *T = cg_buffer(p, st, 2), *L = cg_buffer(p, st, 3),
+                         *G = st->n_outputs > 1 ? cg_buffer(p, st, 4) : NULL;
+    bool ok = st->n_inputs == 3 && st->n_outputs >= 1 && st->n_outputs <= 2 && S && P && T && L &&
+              S->dtype == DC_F32 && P->dtype == DC_F32 && T->dtype == DC_F32 &&
+              L->dtype == DC_F32 && S->rank == 2 && P->rank == 2 && S->dims[0] == P->dims[0] &&
+              S->dims[1] == P->dims[1] && cg_numel(T) == 1 && cg_numel(L) == S->dims[0] &&
+              (st->n_outputs == 1 || (G && G->dtype == DC_F32 && cg_numel(G) == cg_numel(S)));
+    if (ok)
+        return NULL;
+    snprintf(buf, cap, "CrossEntropySoft: generated for f32 [R, K] logits and targets only");
+    return buf;
+}
+
+typedef struct ce_ctx {
+    LLVMValueRef s, p, g, inv_tau, m, scale;
+} ce_ctx;
+
+static LLVMValueRef ce_max(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValueRef i,
+                           LLVMValueRef acc)
+{
+    return cg_max(cg, acc, cg_load(cg, t, ((ce_ctx *)c)->s, i));
+}
+
+/* z − m for z = s/τ */
+static LLVMValueRef ce_shifted(dc_codegen *cg, ce_ctx *c, LLVMTypeRef t, LLVMValueRef i)
+{
+    LLVMValueRef z = LLVMBuildFMul(cg->b, cg_load(cg, t, c->s, i), cg_splat(cg, t, c->inv_tau), "");
+    return LLVMBuildFSub(cg->b, z, cg_splat(cg, t, c->m), "");
+}
+
+static LLVMValueRef ce_sum(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValueRef i,
+                           LLVMValueRef acc)
+{
+    return LLVMBuildFAdd(cg->b, acc, cg_to_f64(cg, cg_exp(cg, ce_shifted(cg, c, t, i))), "");
+}
+
+static LLVMValueRef ce_mass(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValueRef i,
+                            LLVMValueRef acc)
+{
+    return LLVMBuildFAdd(cg->b, acc, cg_to_f64(cg, cg_load(cg, t, ((ce_ctx *)c)->p, i)), "");
+}
+
+static LLVMValueRef ce_dot(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValueRef i,
+                           LLVMValueRef acc)
+{
+    ce_ctx *s = c;
+    LLVMValueRef z = LLVMBuildFMul(cg->b, cg_load(cg, t, s->s, i), cg_splat(cg, t, s->inv_tau), "");
+    LLVMValueRef pz = LLVMBuildFMul(cg->b, cg_to_f64(cg, cg_load(cg, t, s->p, i)),
+                                    cg_to_f64(cg, z), "");
+    return LLVMBuildFAdd(cg->b, acc, pz, "");
+}
+
+static LLVMValueRef ce_grad(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValueRef i,
+                            LLVMValueRef acc)
+{
+    (void)acc;
+    ce_ctx *s = c;
+    LLVMValueRef e = cg_exp(cg, ce_shifted(cg, s, t, i));
+    LLVMValueRef pt = LLVMBuildFMul(cg->b, cg_load(cg, t, s->p, i), cg_splat(cg, t, s->inv_tau), "");
+    cg_store(cg, LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, cg_splat(cg, t, s->scale), e, ""), pt, ""),
+             s->g, i);
+    return NULL;
+}
+
+/* log of a double in [1, 2^1023]: e·ln 2 exactly plus the f32 log of the
+ * mantissa in [1, 2) (absolute error about 1e-7). */
+static LLVMValueRef log_f64(dc_codegen *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
+    LLVMValueRef bits = LLVMBuildBitCast(B, x, cg->i64, "");
+    LLVMValueRef e = LLVMBuildSub(B, LLVMBuildLShr(B, bits, cg_i64(cg, 52), ""), cg_i64(cg, 1023), "");
+    LLVMValueRef mant = LLVMBuildOr(B, LLVMBuildAnd(B, bits, cg_i64(cg, 0x000fffffffffffffll), ""),
+                                    cg_i64(cg, 0x3ff0000000000000ll), "");
+    LLVMValueRef f = LLVMBuildFPTrunc(B, LLVMBuildBitCast(B, mant, f64, ""), cg->f32, "");
+    LLVMValueRef lf = LLVMBuildFPExt(B, cg_log(cg, f), f64, "");
+    return LLVMBuildFAdd(B, lf, LLVMBuildFMul(B, LLVMBuildSIToFP(B, e, f64, ""),
+                                              LLVMConstReal(f64, 0.69314718055994530942), ""), "");
+}
+
+static dc_status ce_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *st,
+                         const char *symbol, int64_t *extent)
+{
+    const dc_plan_buffer *S = cg_buffer(p, st, 0);
+    int64_t K = S->dims[1];
+    bool grad = st->n_outputs == 2;
+    *extent = K ? S->dims[0] : 0;
+    LLVMValueRef begin, end;
+    cg_kernel_begin(cg, symbol, &begin, &end);
+    LLVMBuilderRef B = cg->b;
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
+    LLVMValueRef Sp = cg_arg(cg, 0), Pp = cg_arg(cg, 1), L = cg_arg(cg, 3);
+    LLVMValueRef G = grad ? cg_arg(cg, 4) : NULL;
+    LLVMValueRef tau = LLVMBuildLoad2(B, cg->f32, cg_arg(cg, 2), "tau");
+    ce_ctx c = {0};
+    LLVMValueRef inv = LLVMBuildFDiv(B, cg_f(cg, cg->f32, 1.0), tau, "");
+    LLVMValueRef bad = LLVMBuildFCmp(B, LLVMRealULE, tau, cg_f(cg, cg->f32, 0.0), "");
+    c.inv_tau = LLVMBuildSelect(B, bad, cg_f(cg, cg->f32, NAN), inv, "inv_tau");
+    cg_loop rl;
+    LLVMValueRef row = cg_loop_begin(cg, &rl, begin, end, 1);
+    LLVMValueRef at = LLVMBuildMul(B, row, cg_i64(cg, K), "");
+    c.s = cg_at(cg, Sp, at);
+    c.p = cg_at(cg, Pp, at);
+    c.m = LLVMBuildFMul(B, cg_row_pass(cg, K, ACC_MAX, ce_max, &c), c.inv_tau, "m");
+    LLVMValueRef sum = cg_row_pass(cg, K, ACC_SUM64, ce_sum, &c);
+    LLVMValueRef mass = cg_row_pass(cg, K, ACC_SUM64, ce_mass, &c);
+    LLVMValueRef dot = cg_row_pass(cg, K, ACC_SUM64, ce_dot, &c);
+    LLVMValueRef lse = LLVMBuildFAdd(B, LLVMBuildFPExt(B, c.m, f64, ""), log_f64(cg, sum), "");
+    LLVMValueRef loss = LLVMBuildFSub(B, LLVMBuildFMul(B, mass, lse, ""), dot, "");
+    cg_store(cg, LLVMBuildFPTrunc(B, loss, cg->f32, ""), L, row);
+    if (grad) {
+        c.g = cg_at(cg, G, at);
+        LLVMValueRef sc = LLVMBuildFMul(B, LLVMBuildFDiv(B, mass, sum, ""),
+                                        LLVMBuildFPExt(B, c.inv_tau, f64, ""), "");
+        c.scale = LLVMBuildFPTrunc(B, sc, cg->f32, "scale");
+        cg_row_pass(cg, K, ACC_NONE, ce_grad, &c);
+    }
     cg_loop_end(cg, &rl, NULL);
     cg_kernel_end(cg);
     return DC_OK;
@@ -274,5 +376,6 @@ const cg_family cg_reduce_families[] = {
     {"Softmax", softmax_refusal, softmax_emit},
     {"LogSoftmax", softmax_refusal, softmax_emit},
     {"LayerNormalization", ln_refusal, ln_emit},
+    {"CrossEntropySoft", ce_refusal, ce_emit},
 };
 const int cg_n_reduce_families = sizeof cg_reduce_families / sizeof cg_reduce_families[0];

@@ -88,6 +88,57 @@ static void test_row_kernels(void)
     }
 }
 
+/* The heads' soft cross-entropy: loss and gradient, rows of 1 to 65536 logits. */
+static void test_cross_entropy(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 5;
+    static const int64_t ks[] = {1, 5, 16, 1000, 65536 + 3};
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        int64_t one[1] = {1};
+        int tau = cgt_buffer(p, DC_F32, 0, one);
+        for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+            int64_t sk[2] = {3, ks[k]}, r[1] = {3};
+            int grad = k != 2;
+            int a[5] = {cgt_buffer(p, DC_F32, 2, sk), cgt_buffer(p, DC_F32, 2, sk), tau,
+                        cgt_buffer(p, DC_F32, 1, r), grad ? cgt_buffer(p, DC_F32, 2, sk) : -1};
+            cgt_step(p, "CrossEntropySoft", 3, 1 + grad, a);
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i++) {
+                const dc_plan_step *st = &p->steps[i];
+                int64_t n = numel(&p->buffers[st->args[0]]), R = 3;
+                float *s = malloc((size_t)n * 4), *q = malloc((size_t)n * 4);
+                float *g[2] = {malloc((size_t)n * 4), malloc((size_t)n * 4)}, l[2][3];
+                float temp = i % 2 ? 0.04f : 0.1f;
+                for (int64_t j = 0; j < n; j++) {
+                    s[j] = cgt_uniform(&rng, -2.0f, 2.0f);
+                    q[j] = cgt_uniform(&rng, 0.0f, 2.0f / (float)(n / R));
+                }
+                void *ref[5] = {s, q, &temp, l[0], g[0]}, *gen[5] = {s, q, &temp, l[1], g[1]};
+                cgt_run_oracle(p, i, ref);
+                cgt_run_generated(&so, p, i, gen, 2);
+                char what[64];
+                snprintf(what, sizeof what, "CrossEntropySoft K=%lld", (long long)(n / R));
+                CU_ASSERT_EQUAL(cgt_compare(l[1], l[0], R, 1e-5, what), 0);
+                if (st->n_outputs == 2)
+                    CU_ASSERT_EQUAL(cgt_compare(g[1], g[0], n, 1e-5, what), 0);
+                free(s);
+                free(q);
+                free(g[0]);
+                free(g[1]);
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
 static void test_row_refusals(void)
 {
     dc_plan *p = cgt_plan();
@@ -106,6 +157,7 @@ void register_codegen_reduce(void)
 {
     static const dc_test_case tests[] = {
         {"row_kernels", test_row_kernels},
+        {"cross_entropy", test_cross_entropy},
         {"row_refusals", test_row_refusals},
         {NULL, NULL},
     };
