@@ -139,6 +139,76 @@ static void test_cross_entropy(void)
     }
 }
 
+/* LayerNormGrad: dX by rows, dScale and dB by column blocks (vector blocks
+ * and single tail columns), with and without the forward's statistics. */
+static void test_layer_norm_grad(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 17;
+    static const int64_t ds[] = {1, 13, 48, 385};
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        for (size_t k = 0; k < sizeof ds / sizeof ds[0]; k++) {
+            for (int stats = 0; stats < 2; stats++) {
+                int64_t x[3] = {2, 5 + (int64_t)k, ds[k]}, g[1] = {ds[k]}, s[3] = {2, x[1], 1};
+                int a[8] = {cgt_buffer(p, DC_F32, 3, x), cgt_buffer(p, DC_F32, 3, x),
+                            cgt_buffer(p, DC_F32, 1, g)}, n = 3;
+                if (stats) {
+                    a[n++] = cgt_buffer(p, DC_F32, 3, s);
+                    a[n++] = cgt_buffer(p, DC_F32, 3, s);
+                }
+                int n_in = n;
+                a[n++] = cgt_buffer(p, DC_F32, 3, x);
+                if (stats) {
+                    a[n++] = k == 1 ? -1 : cgt_buffer(p, DC_F32, 1, g);
+                    a[n++] = cgt_buffer(p, DC_F32, 1, g);
+                }
+                dc_plan_step *st = cgt_step(p, "LayerNormGrad", n_in, n - n_in, a);
+                cgt_attr_int(st, "axis", 2);
+                cgt_attr_float(st, "epsilon", 1e-5f);
+            }
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i++) {
+                const dc_plan_step *st = &p->steps[i];
+                int n = st->n_inputs + st->n_outputs;
+                void *gen[8] = {0}, *ref[8] = {0};
+                for (int a = 0; a < n; a++) {
+                    if (st->args[a] < 0)
+                        continue;
+                    int64_t m = numel(&p->buffers[st->args[a]]);
+                    gen[a] = malloc((size_t)m * 4);
+                    ref[a] = malloc((size_t)m * 4);
+                    for (int64_t j = 0; j < m; j++) /* a stats input (index 4): 1/σ > 0 */
+                        ((float *)gen[a])[j] = ((float *)ref[a])[j] =
+                            a == 4 ? cgt_uniform(&rng, 0.5f, 2.0f) : cgt_uniform(&rng, -2, 2);
+                }
+                cgt_run_oracle(p, i, ref);
+                cgt_run_generated(&so, p, i, gen, 3);
+                for (int a = st->n_inputs; a < n; a++) {
+                    if (st->args[a] < 0)
+                        continue;
+                    char what[64];
+                    snprintf(what, sizeof what, "LayerNormGrad step %d output %d", i,
+                             a - st->n_inputs);
+                    CU_ASSERT_EQUAL(cgt_compare(gen[a], ref[a], numel(&p->buffers[st->args[a]]),
+                                                2e-5, what), 0);
+                }
+                for (int a = 0; a < n; a++) {
+                    free(gen[a]);
+                    free(ref[a]);
+                }
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
 static void test_row_refusals(void)
 {
     dc_plan *p = cgt_plan();
@@ -158,6 +228,7 @@ void register_codegen_reduce(void)
     static const dc_test_case tests[] = {
         {"row_kernels", test_row_kernels},
         {"cross_entropy", test_cross_entropy},
+        {"layer_norm_grad", test_layer_norm_grad},
         {"row_refusals", test_row_refusals},
         {NULL, NULL},
     };
