@@ -209,6 +209,57 @@ static void test_layer_norm_grad(void)
     }
 }
 
+/* ReduceSum and ReduceMean: leading, trailing and middle axes, size-1 dims,
+ * keepdims on and off, all axes. */
+static void test_reduce_axes(void)
+{
+    static const struct {
+        int rank;
+        int64_t dims[4];
+        int n_axes;
+        int64_t axes[3];
+        int keep;
+    } cases[] = {
+        {3, {6, 7, 37}, 2, {0, 1}, 0}, {3, {6, 7, 37}, 1, {2}, 1},   {3, {6, 7, 37}, 1, {-2}, 0},
+        {4, {1, 5, 1, 9}, 2, {0, 3}, 1}, {2, {3, 16}, 0, {0}, 0},     {2, {1000, 3}, 1, {0}, 0},
+        {3, {2, 1, 33}, 1, {1}, 0},     {1, {4099}, 1, {0}, 1},
+    };
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 31;
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            for (int mean = 0; mean < 2; mean++) {
+                int64_t ydims[4];
+                int yr = 0;
+                for (int d = 0; d < cases[c].rank; d++) {
+                    bool red = cases[c].n_axes == 0;
+                    for (int i = 0; i < cases[c].n_axes; i++)
+                        red = red || cases[c].axes[i] == d ||
+                              cases[c].axes[i] + cases[c].rank == d;
+                    if (!red || cases[c].keep)
+                        ydims[yr++] = red ? 1 : cases[c].dims[d];
+                }
+                int a[2] = {cgt_buffer(p, DC_F32, cases[c].rank, cases[c].dims),
+                            cgt_buffer(p, DC_F32, yr, ydims)};
+                dc_plan_step *st = cgt_step(p, mean ? "ReduceMean" : "ReduceSum", 1, 1, a);
+                if (cases[c].n_axes)
+                    cgt_attr_ints(st, "axes", cases[c].n_axes, cases[c].axes);
+                cgt_attr_int(st, "keepdims", cases[c].keep);
+            }
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            compare_all(&so, p, &rng, 0);
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
 static void test_row_refusals(void)
 {
     dc_plan *p = cgt_plan();
@@ -217,9 +268,14 @@ static void test_row_refusals(void)
     int gs = cgt_buffer(p, DC_F32, 1, g);
     cgt_attr_int(cgt_step(p, "Softmax", 1, 1, (const int[]){x, y}), "axis", 0);
     cgt_attr_int(cgt_step(p, "LayerNormalization", 2, 1, (const int[]){x, gs, y}), "axis", 1);
+    int64_t d3[3] = {3, 4, 5}, d1[1] = {4};
+    int x3 = cgt_buffer(p, DC_F32, 3, d3), y1 = cgt_buffer(p, DC_F32, 1, d1);
+    cgt_attr_ints(cgt_step(p, "ReduceSum", 1, 1, (const int[]){x3, y1}), "axes", 2,
+                  (const int64_t[]){0, 2});
     char buf[256];
     CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 0, buf, sizeof buf), "last axis"));
     CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 1, buf, sizeof buf), "broadcasting"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 2, buf, sizeof buf), "separated"));
     dc_plan_destroy(p);
 }
 
@@ -229,6 +285,7 @@ void register_codegen_reduce(void)
         {"row_kernels", test_row_kernels},
         {"cross_entropy", test_cross_entropy},
         {"layer_norm_grad", test_layer_norm_grad},
+        {"reduce_axes", test_reduce_axes},
         {"row_refusals", test_row_refusals},
         {NULL, NULL},
     };
