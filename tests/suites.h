@@ -38,6 +38,7 @@
     DC_SUITE(conformance) \
     DC_SUITE(codegen_eltwise) \
     DC_SUITE(codegen_training) \
-    DC_SUITE(codegen_reduce)
+    DC_SUITE(codegen_reduce) \
+    DC_SUITE(codegen_copy)
 
 #endif
