@@ -37,6 +37,10 @@
     DC_SUITE(graphs_trainer) \
     DC_SUITE(tools_cli) \
     DC_SUITE(tools_artifact) \
-    DC_SUITE(conformance)
+    DC_SUITE(conformance) \
+    DC_SUITE(codegen_eltwise) \
+    DC_SUITE(codegen_training) \
+    DC_SUITE(codegen_reduce) \
+    DC_SUITE(codegen_copy)
 
 #endif

@@ -26,7 +26,8 @@ static const dinoc_command commands[] = {
      "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]\n"
      "       both forms: [--no-fuse] [--print-after PASS] (PASS: infer-shapes, fold-constants,\n"
      "       eliminate-dead-code, cse, fuse-forward, make-training-step, fuse-final, lower,\n"
-     "       plan-memory)",
+     "       plan-memory); -o OUT.so [--target native|x86-64-v2|x86-64-v3|x86-64-v4] writes a\n"
+     "       shared object with LLVM-generated kernels for the steps the generator supports",
      cmd_compile},
     {"run", "run an ONNX model or a compiled artifact (.so, .dnc) once on tensor files",
      "dinoc run MODEL.onnx|STEP.so|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
