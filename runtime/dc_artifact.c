@@ -160,9 +160,10 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
             continue;
         dc_status s = dc_artifact_step_binding(st, &symbol, &extent);
         if (s != DC_OK) {
+            s = dc_error_context(s, "%s: step %d '%s'", what, i, st->node); /* before st is freed */
             dc_plan_destroy(*plan);
             *plan = NULL;
-            return dc_error_context(s, "%s: step %d '%s'", what, i, st->node);
+            return s;
         }
     }
     return DC_OK;
