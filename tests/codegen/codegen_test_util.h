@@ -226,6 +226,16 @@ static inline int cgt_compare(const float *got, const float *want, int64_t n, do
     return bad;
 }
 
+/* Whether the generator refuses step i with a reason containing `text`. */
+static inline int cgt_refused(const dc_plan *p, int i, const char *text)
+{
+    char buf[256];
+    const char *why = dc_codegen_refusal(p, i, buf, sizeof buf);
+    if (why && !strstr(why, text))
+        fprintf(stderr, "\n    step %d refused: %s", i, why);
+    return why && strstr(why, text);
+}
+
 /* The targets every machine of this class runs, plus x86-64-v4 where the
  * CPU has AVX-512 (NULL-terminated). */
 static inline int cgt_targets(const char **out)

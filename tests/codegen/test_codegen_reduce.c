@@ -272,10 +272,9 @@ static void test_row_refusals(void)
     int x3 = cgt_buffer(p, DC_F32, 3, d3), y1 = cgt_buffer(p, DC_F32, 1, d1);
     cgt_attr_ints(cgt_step(p, "ReduceSum", 1, 1, (const int[]){x3, y1}), "axes", 2,
                   (const int64_t[]){0, 2});
-    char buf[256];
-    CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 0, buf, sizeof buf), "last axis"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 1, buf, sizeof buf), "broadcasting"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(dc_codegen_refusal(p, 2, buf, sizeof buf), "separated"));
+    CU_ASSERT(cgt_refused(p, 0, "last axis"));
+    CU_ASSERT(cgt_refused(p, 1, "broadcasting"));
+    CU_ASSERT(cgt_refused(p, 2, "separated"));
     dc_plan_destroy(p);
 }
 
