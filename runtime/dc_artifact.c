@@ -52,6 +52,15 @@ static const char *printable(char *buf, size_t cap, const char *s, size_t len)
     return buf;
 }
 
+/* The current message with control bytes made '?': names inside a corrupt
+ * plan may hold newlines, and the loader's failures are one line. */
+static dc_status one_line(dc_status s)
+{
+    char msg[1024];
+    const char *m = dc_error_message();
+    return dc_error(s, "%s", printable(msg, sizeof msg, m, strlen(m)));
+}
+
 /* A NUL-terminated string inside `size` bytes, of at most `max` characters;
  * its length in *len. */
 static dc_status bounded_string(const void *p, uint64_t size, size_t max, const char *what,
@@ -151,7 +160,9 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
     if (e->plan_size > SIZE_MAX)
         return dc_error(DC_ERR_PARSE, "%s: plan of %llu bytes", what,
                         (unsigned long long)e->plan_size);
-    DC_TRY(dc_plan_parse(e->plan, (size_t)e->plan_size, what, plan));
+    dc_status parsed = dc_plan_parse(e->plan, (size_t)e->plan_size, what, plan);
+    if (parsed != DC_OK)
+        return one_line(parsed);
     for (int i = 0; i < (*plan)->n_steps; i++) {
         const dc_plan_step *st = &(*plan)->steps[i];
         const char *symbol;
@@ -160,7 +171,7 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
             continue;
         dc_status s = dc_artifact_step_binding(st, &symbol, &extent);
         if (s != DC_OK) {
-            s = dc_error_context(s, "%s: step %d '%s'", what, i, st->node); /* before st is freed */
+            s = one_line(dc_error_context(s, "%s: step %d '%s'", what, i, st->node)); /* before st is freed */
             dc_plan_destroy(*plan);
             *plan = NULL;
             return s;
@@ -351,7 +362,7 @@ dc_status dc_artifact_open(const char *path, dc_artifact **out)
                      "dinoc compile nor a .dnc plan)", path);
     if (s != DC_OK) {
         dc_artifact_close(a);
-        return s;
+        return one_line(s);
     }
     *out = a;
     return DC_OK;
