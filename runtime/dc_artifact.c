@@ -52,13 +52,17 @@ static const char *printable(char *buf, size_t cap, const char *s, size_t len)
     return buf;
 }
 
-/* The current message with control bytes made '?': names inside a corrupt
- * plan may hold newlines, and the loader's failures are one line. */
+/* The current message with control bytes made '?' (UTF-8 in file names
+ * kept): names inside a corrupt plan may hold newlines, and the loader's
+ * failures are one line. */
 static dc_status one_line(dc_status s)
 {
     char msg[1024];
-    const char *m = dc_error_message();
-    return dc_error(s, "%s", printable(msg, sizeof msg, m, strlen(m)));
+    snprintf(msg, sizeof msg, "%s", dc_error_message());
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    return dc_error(s, "%s", msg);
 }
 
 /* A NUL-terminated string inside `size` bytes, of at most `max` characters;
