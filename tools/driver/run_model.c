@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "dc_artifact.h"
+#include "codegen_env.h"
 #include "dc_npy.h"
 #include "dc_session.h"
 #include "onnx_io.h"
@@ -205,7 +206,13 @@ dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_
                       const bool *skip, dc_run_options *opt, dc_tensor ***outputs,
                       int *n_outputs)
 {
-    return run_plan(plan, NULL, inputs, n_inputs, skip, opt, outputs, n_outputs);
+    dc_artifact *generated;
+    *outputs = NULL;
+    *n_outputs = 0;
+    DC_TRY(dc_codegen_env_artifact(plan, &generated));
+    dc_status s = run_plan(plan, generated, inputs, n_inputs, skip, opt, outputs, n_outputs);
+    dc_artifact_close(generated);
+    return s;
 }
 
 dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_inputs,
