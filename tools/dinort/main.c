@@ -87,7 +87,8 @@ static bool is_npy(const char *path)
 static dc_status renamed(const dc_tensor *t, const char *name, dc_tensor **out)
 {
     DC_TRY(dc_tensor_create(out, name, t->dtype, t->rank, t->dims));
-    memcpy((*out)->data, t->data, t->nbytes);
+    if (t->nbytes)
+        memcpy((*out)->data, t->data, t->nbytes);
     return DC_OK;
 }
 
