@@ -238,10 +238,11 @@ dc_status dc_artifact_check_elf(const void *file, size_t size, const char *what)
     return DC_OK;
 }
 
-/* dc_artifact_check_elf on the file, mapped for the check only. */
-static dc_status check_elf_file(const char *path)
+/* dc_artifact_check_elf on the file `lib`, mapped for the check only;
+ * messages name it `path`, as the user did. */
+static dc_status check_elf_file(const char *lib, const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(lib, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         dc_status s = dc_error(DC_ERR_IO, "%s: %s", path, strerror(errno));
@@ -300,7 +301,7 @@ static dc_status open_shared_object(dc_artifact *a, const char *path)
     char lib[PATH_MAX];
     if (!realpath(path, lib))
         return dc_error(DC_ERR_IO, "%s: %s", path, strerror(errno));
-    DC_TRY(check_elf_file(lib));
+    DC_TRY(check_elf_file(lib, path));
     if (!(a->handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL)))
         return dc_error(DC_ERR_PARSE, "%s: cannot load the shared object: %s", path, dl_reason(lib));
     /* The name dlopen records may differ from ours (symlinks): use its. */
