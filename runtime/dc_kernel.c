@@ -19,10 +19,14 @@ static const dc_kernel *const kernel_table[] = {
 };
 enum { KERNEL_COUNT = sizeof kernel_table / sizeof kernel_table[0] };
 
+extern const dc_kernel dc_kernel_llvm_generated;
+
 const dc_kernel *dc_kernel_find(const char *name)
 {
     if (!name)
         return NULL;
+    if (strncmp(name, "llvm.", 5) == 0 && name[5])
+        return &dc_kernel_llvm_generated;
     for (int i = 0; i < KERNEL_COUNT; i++)
         if (strcmp(kernel_table[i]->name, name) == 0)
             return kernel_table[i];

@@ -33,7 +33,7 @@ typedef struct dc_kernel_args {
 
 typedef struct dc_kernel {
     const char *name;    /* "c.Transpose" */
-    const char *op_type; /* "Transpose" */
+    const char *op_type; /* "Transpose"; NULL: any op (the generated kernels' llvm.*) */
     /* DC_OK if this kernel can run the step (types, ranks, attributes), else
      * DC_ERR_UNSUPPORTED with a short reason. No data is touched. */
     dc_status (*check)(const dc_kernel_args *a);
@@ -50,7 +50,10 @@ typedef struct dc_kernel {
     const char *(*describe)(void *state);
 } dc_kernel;
 
-/* The kernel of that name, or NULL. */
+/* The kernel of that name, or NULL. Every "llvm.<OpType>" name is the one
+ * kernel that calls a step's generated function from its artifact
+ * (dc_artifact.h); it is never a candidate: the code generator, not lowering,
+ * gives steps to it. */
 const dc_kernel *dc_kernel_find(const char *name);
 /* Candidate kernels for an op in order of preference (fast first: dnnl.*,
  * llvm.*, then c.*). Writes at most `max` to `out` and returns how many exist.

@@ -388,52 +388,97 @@ static void encode_state_header(const dc_plan *p, bytes *b)
     put_u64(b, p->state_init ? p->region_bytes[DC_REGION_STATE] : 0);
 }
 
+/* The artifact in four pieces: header, metadata up to CNST's header, STAT's
+ * header; the constants and the initial state are written straight from the
+ * plan between them, so a large training state is never copied to write it. */
+typedef struct encoded_plan {
+    bytes head, meta, state_head;
+    uint64_t const_bytes, state_bytes;
+} encoded_plan;
+
+static void encoded_plan_free(encoded_plan *e)
+{
+    free(e->head.data);
+    free(e->meta.data);
+    free(e->state_head.data);
+}
+
+static dc_status encode_plan(const dc_plan *plan, const char *what, encoded_plan *e)
+{
+    *e = (encoded_plan){0};
+    DC_TRY(dc_plan_validate(plan, what));
+    encode_metadata(plan, &e->meta);
+    encode_state_header(plan, &e->state_head);
+    e->const_bytes = plan->region_bytes[DC_REGION_CONST];
+    e->state_bytes = plan->state_init ? plan->region_bytes[DC_REGION_STATE] : 0;
+    uint32_t crc = crc32_update(0, e->meta.data, e->meta.len);
+    if (e->const_bytes)
+        crc = crc32_update(crc, plan->constants, (size_t)e->const_bytes);
+    crc = crc32_update(crc, e->state_head.data, e->state_head.len);
+    if (e->state_bytes)
+        crc = crc32_update(crc, plan->state_init, (size_t)e->state_bytes);
+
+    put(&e->head, PLAN_MAGIC, 8);
+    put_u32(&e->head, DC_PLAN_FORMAT_VERSION);
+    put_u32(&e->head, 0);
+    put_u64(&e->head, (uint64_t)e->meta.len + e->const_bytes + e->state_head.len + e->state_bytes);
+    put_u32(&e->head, crc);
+    put_u32(&e->head, 0);
+    if (e->head.failed || e->meta.failed || e->state_head.failed) {
+        encoded_plan_free(e);
+        return dc_error(DC_ERR_NOMEM, "%s: encoding the plan", what);
+    }
+    return DC_OK;
+}
+
 dc_status dc_plan_write(const dc_plan *plan, const char *path)
 {
-    DC_TRY(dc_plan_validate(plan, path));
-    bytes meta = {0};
-    encode_metadata(plan, &meta);
-    if (meta.failed) {
-        free(meta.data);
-        return dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
-    }
-    bytes state_head = {0};
-    encode_state_header(plan, &state_head);
-    uint64_t const_bytes = plan->region_bytes[DC_REGION_CONST];
-    uint64_t state_bytes = plan->state_init ? plan->region_bytes[DC_REGION_STATE] : 0;
-    uint32_t crc = crc32_update(0, meta.data, meta.len);
-    if (const_bytes)
-        crc = crc32_update(crc, plan->constants, (size_t)const_bytes);
-    crc = crc32_update(crc, state_head.data, state_head.len);
-    if (state_bytes)
-        crc = crc32_update(crc, plan->state_init, (size_t)state_bytes);
-
-    bytes head = {0};
-    put(&head, PLAN_MAGIC, 8);
-    put_u32(&head, DC_PLAN_FORMAT_VERSION);
-    put_u32(&head, 0);
-    put_u64(&head, (uint64_t)meta.len + const_bytes + state_head.len + state_bytes);
-    put_u32(&head, crc);
-    put_u32(&head, 0);
-
-    dc_status s = DC_OK;
-    if (head.failed || state_head.failed)
-        s = dc_error(DC_ERR_NOMEM, "%s: encoding the plan", path);
+    encoded_plan e;
+    DC_TRY(encode_plan(plan, path, &e));
     dc_atomic_file af;
-    if (s == DC_OK && (s = dc_atomic_file_begin(&af, path)) == DC_OK) {
-        fwrite(head.data, 1, head.len, af.f);
-        fwrite(meta.data, 1, meta.len, af.f);
-        if (const_bytes)
-            fwrite(plan->constants, 1, (size_t)const_bytes, af.f);
-        fwrite(state_head.data, 1, state_head.len, af.f);
-        if (state_bytes)
-            fwrite(plan->state_init, 1, (size_t)state_bytes, af.f);
+    dc_status s = dc_atomic_file_begin(&af, path);
+    if (s == DC_OK) {
+        fwrite(e.head.data, 1, e.head.len, af.f);
+        fwrite(e.meta.data, 1, e.meta.len, af.f);
+        if (e.const_bytes)
+            fwrite(plan->constants, 1, (size_t)e.const_bytes, af.f);
+        fwrite(e.state_head.data, 1, e.state_head.len, af.f);
+        if (e.state_bytes)
+            fwrite(plan->state_init, 1, (size_t)e.state_bytes, af.f);
         s = dc_atomic_file_commit(&af);
     }
-    free(meta.data);
-    free(head.data);
-    free(state_head.data);
+    encoded_plan_free(&e);
     return s;
+}
+
+dc_status dc_plan_serialize(const dc_plan *plan, const char *what, void **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    encoded_plan e;
+    DC_TRY(encode_plan(plan, what, &e));
+    size_t n = e.head.len + e.meta.len + (size_t)e.const_bytes + e.state_head.len +
+               (size_t)e.state_bytes;
+    uint8_t *d = malloc(n), *at = d;
+    if (!d) {
+        encoded_plan_free(&e);
+        return dc_error(DC_ERR_NOMEM, "%s: %zu bytes for the plan", what, n);
+    }
+    memcpy(at, e.head.data, e.head.len);
+    at += e.head.len;
+    memcpy(at, e.meta.data, e.meta.len);
+    at += e.meta.len;
+    if (e.const_bytes)
+        memcpy(at, plan->constants, (size_t)e.const_bytes);
+    at += e.const_bytes;
+    memcpy(at, e.state_head.data, e.state_head.len);
+    at += e.state_head.len;
+    if (e.state_bytes)
+        memcpy(at, plan->state_init, (size_t)e.state_bytes);
+    encoded_plan_free(&e);
+    *data = d;
+    *size = n;
+    return DC_OK;
 }
 
 /* ---------------------------------------------------------------- parsing */

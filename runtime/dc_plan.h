@@ -32,6 +32,7 @@
 #ifndef DC_PLAN_H
 #define DC_PLAN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dc_tensor.h"
@@ -115,6 +116,9 @@ typedef struct dc_plan {
 /* Writes the plan; the file is written to a temporary name and renamed, so a
  * failed write never leaves a half artifact under `path`. */
 dc_status dc_plan_write(const dc_plan *plan, const char *path);
+/* The bytes dc_plan_write would write, in one malloc'ed block (free it):
+ * what a shared-object artifact embeds. `what` prefixes messages. */
+dc_status dc_plan_serialize(const dc_plan *plan, const char *what, void **data, size_t *size);
 dc_status dc_plan_read(const char *path, dc_plan **out);
 /* Parses artifact bytes; every count, offset and size is checked against the
  * data, so a truncated or corrupted artifact is an error, never a crash. */

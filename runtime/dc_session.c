@@ -68,7 +68,8 @@ static dc_status fits_in_memory(const dc_plan *plan)
     return DC_OK;
 }
 
-dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
+static dc_status create_session(const dc_plan *plan, const dc_artifact *artifact, int threads,
+                                dc_session **out)
 {
     *out = NULL;
     DC_TRY(dc_plan_validate(plan, "plan"));
@@ -93,6 +94,8 @@ dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
         memcpy(s->region[DC_REGION_STATE], plan->state_init, (size_t)plan->region_bytes[DC_REGION_STATE]);
     if (st == DC_OK)
         st = dc_kernel_context_create(threads, &s->ctx);
+    if (st == DC_OK)
+        s->ctx->artifact = artifact;
     if (st == DC_OK && !(s->steps = calloc(plan->n_steps ? (size_t)plan->n_steps : 1, sizeof *s->steps)))
         st = dc_error(DC_ERR_NOMEM, "%d steps", plan->n_steps);
 
@@ -106,7 +109,7 @@ dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
                             i, ps);
             break;
         }
-        if (strcmp(ss->kernel->op_type, ps->op_type) != 0) {
+        if (ss->kernel->op_type && strcmp(ss->kernel->op_type, ps->op_type) != 0) {
             st = step_error(dc_error(DC_ERR_INVALID, "kernel '%s' runs %s, not %s", ps->kernel,
                                      ss->kernel->op_type, ps->op_type),
                             i, ps);
@@ -147,6 +150,20 @@ dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
     }
     *out = s;
     return DC_OK;
+}
+
+dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
+{
+    return create_session(plan, NULL, threads, out);
+}
+
+dc_status dc_session_create_artifact(const dc_artifact *artifact, int threads, dc_session **out)
+{
+    if (!dc_artifact_plan(artifact)) {
+        *out = NULL;
+        return dc_error(DC_ERR_INVALID, "no artifact");
+    }
+    return create_session(dc_artifact_plan(artifact), artifact, threads, out);
 }
 
 void dc_session_destroy(dc_session *s)

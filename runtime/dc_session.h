@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "dc_artifact.h"
 #include "dc_kernel.h"
 
 typedef struct dc_session dc_session;
@@ -14,6 +15,9 @@ typedef struct dc_session dc_session;
  * prepares it. `threads` <= 0 means the machine's cores (it sets OpenMP's
  * thread count). The plan must outlive the session. */
 dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out);
+/* The same for an artifact's plan (dc_artifact.h): its llvm.* steps call the
+ * artifact's generated kernels. The artifact must outlive the session. */
+dc_status dc_session_create_artifact(const dc_artifact *artifact, int threads, dc_session **out);
 void dc_session_destroy(dc_session *s);
 
 /* Copies `t` into the named input; its type and shape must match the plan's

@@ -8,6 +8,7 @@
     DC_SUITE(runtime_npy) \
     DC_SUITE(runtime_safetensors) \
     DC_SUITE(runtime_plan) \
+    DC_SUITE(runtime_artifact) \
     DC_SUITE(runtime_c_kernels) \
     DC_SUITE(runtime_data) \
     DC_SUITE(runtime_collectives) \
@@ -37,6 +38,11 @@
     DC_SUITE(graphs_trainer) \
     DC_SUITE(tools_cli) \
     DC_SUITE(tools_mpi) \
-    DC_SUITE(conformance)
+    DC_SUITE(tools_artifact) \
+    DC_SUITE(conformance) \
+    DC_SUITE(codegen_eltwise) \
+    DC_SUITE(codegen_training) \
+    DC_SUITE(codegen_reduce) \
+    DC_SUITE(codegen_copy)
 
 #endif

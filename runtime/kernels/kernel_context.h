@@ -11,10 +11,14 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "dc_artifact.h"
 #include "dc_kernel.h"
 
 struct dc_kernel_context {
     int threads;          /* OpenMP threads for every kernel, >= 1 */
+    /* The artifact the session's plan came from, whose generated kernels the
+     * llvm.* steps call; NULL for a plan made or read without one. */
+    const dc_artifact *artifact;
     dnnl_engine_t engine; /* dnnl_cpu, index 0 */
     dnnl_stream_t stream; /* in-order; dnnl kernels wait on it before returning from run */
 };

@@ -7,6 +7,10 @@
  *                         ONNX backend node tests when Debian's
  *                         libonnx-testdata is there, and a training step of
  *                         tests/models/grad_model.onnx (STATE, AdamW)
+ *   OUT_DIR/artifact/     the exports of shared-object artifacts in
+ *                         fuzz_artifact_input.h's layout: every plan above,
+ *                         and a plan with a generated (llvm.*) step, with
+ *                         baseline, x86-64-v3 and x86-64-v4 feature lists
  *   OUT_DIR/safetensors/  checkpoints with every dtype, metadata, a scalar,
  *                         an empty tensor
  *   OUT_DIR/idx/          IDX image/label pairs, raw and gzip, in the input
@@ -26,8 +30,10 @@
 #include <png.h>
 #include <zlib.h>
 
+#include "artifact_fixture.h"
 #include "dc_plan.h"
 #include "dc_safetensors.h"
+#include "fuzz_artifact_input.h"
 #include "run_model.h"
 #include "training.h"
 
@@ -56,13 +62,46 @@ static void write_bytes(const char *kind, const char *name, const void *data, si
 
 /* ---- artifacts ---- */
 
-static void plan_seed(const char *name, dc_plan *p)
+/* The exports of an artifact holding the plan file `plan_path`. */
+static void artifact_seed(const char *name, const char *plan_path, const char *target,
+                          const char *features)
 {
     char path[1024];
+    seed_path(path, sizeof path, "artifact", name);
+    size_t n = 0;
+    uint8_t *plan = fixture_read(plan_path, &n);
+    FILE *f = plan ? fopen(path, "wb") : NULL;
+    int ok = f && fuzz_artifact_write(f, DC_ARTIFACT_ABI, target, features, plan, n);
+    if ((f && fclose(f) != 0) || !ok)
+        fail(path, "cannot write");
+    free(plan);
+}
+
+static void plan_seed(const char *name, dc_plan *p)
+{
+    char path[1024], exports[300];
     seed_path(path, sizeof path, "plan", name);
     if (dc_plan_write(p, path) != DC_OK)
         fail(path, dc_error_message());
     dc_plan_destroy(p);
+    snprintf(exports, sizeof exports, "%s.exports", name);
+    artifact_seed(exports, path, "x86-64", "");
+}
+
+/* A plan with a generated step (the loader tests' llvm.Add) for three targets. */
+static void generated_step_seeds(void)
+{
+    char path[1024];
+    seed_path(path, sizeof path, "plan", "llvm_add.dnc");
+    dc_plan *p = fixture_plan(true);
+    if (dc_plan_write(p, path) != DC_OK)
+        fail(path, dc_error_message());
+    dc_plan_destroy(p);
+    artifact_seed("llvm_add_v2.exports", path, "x86-64-v2", "sse4.2,popcnt");
+    artifact_seed("llvm_add_v3.exports", path, "x86-64-v3",
+                  "sse4.2,popcnt,avx,avx2,fma,bmi,bmi2,f16c,lzcnt,movbe");
+    artifact_seed("llvm_add_v4.exports", path, "x86-64-v4",
+                  "sse4.2,popcnt,avx,avx2,fma,bmi,bmi2,avx512f,avx512bw,avx512cd,avx512dq,avx512vl");
 }
 
 static dc_status training_step(dc_graph *g, void *ctx)
@@ -291,14 +330,15 @@ int main(int argc, char **argv)
         return 2;
     }
     out_dir = argv[1];
-    const char *kinds[] = {"", "/plan", "/safetensors", "/idx", "/image"};
-    for (int i = 0; i < 5; i++) {
+    const char *kinds[] = {"", "/plan", "/artifact", "/safetensors", "/idx", "/image"};
+    for (int i = 0; i < 6; i++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s%s", out_dir, kinds[i]);
         if (mkdir(dir, 0777) != 0 && errno != EEXIST)
             fail(dir, strerror(errno));
     }
     plan_seeds(argv[2]);
+    generated_step_seeds();
     safetensors_seeds();
     idx_seed("idx_raw", 3, 4, 5, 0);
     idx_seed("idx_gz", 4, 6, 3, 1);

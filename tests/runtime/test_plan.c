@@ -131,6 +131,25 @@ static uint8_t *small_plan_bytes(size_t *size)
     return d;
 }
 
+/* dc_plan_serialize gives the bytes dc_plan_write writes, and they parse back. */
+static void test_serialize(void)
+{
+    size_t file_size, size;
+    uint8_t *file = small_plan_bytes(&file_size);
+    dc_plan *p = small_plan(), *back = NULL;
+    void *data;
+    DC_ASSERT_OK(dc_plan_serialize(p, "memory", &data, &size));
+    CU_ASSERT_EQUAL(size, file_size);
+    CU_ASSERT(size == file_size && memcmp(data, file, size) == 0);
+    DC_ASSERT_OK(dc_plan_parse(data, size, "memory", &back));
+    CU_ASSERT_EQUAL(back->n_steps, p->n_steps);
+    CU_ASSERT_EQUAL(back->n_buffers, p->n_buffers);
+    dc_plan_destroy(back);
+    free(data);
+    dc_plan_destroy(p);
+    free(file);
+}
+
 /* Offset of the payload of section `tag` (after its 16-byte header). */
 static size_t section(const uint8_t *d, size_t size, const char *tag)
 {
@@ -552,6 +571,7 @@ void register_runtime_plan(void)
 {
     static const dc_test_case tests[] = {
         {"round_trip", test_round_trip},
+        {"serialize", test_serialize},
         {"getter_defaults", test_getter_defaults},
         {"truncation_everywhere", test_truncation_everywhere},
         {"header_corruption", test_header_corruption},

@@ -1,6 +1,7 @@
 /* dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [TRAINING OPTIONS]]
  * dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]
- * (both: [--no-fuse] [--print-after PASS]):
+ * (both: [--no-fuse] [--print-after PASS]; -o OUT.so [--target T]: a shared
+ * object with generated kernels, codegen.h):
  * compile an ONNX model, or a config's DINOv2 training step, through the pass
  * pipeline (pipeline.h) to a plan artifact and say what it became: the
  * passes, steps, kernels per backend, memory. With --train the plan is one
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen.h"
 #include "commands.h"
 #include "configs.h"
 #include "dinov2.h"
@@ -178,7 +180,8 @@ static dc_status compile_config(const char *name, const char *const *overrides, 
 
 int cmd_compile(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *config = NULL, *overrides[64], *print_after = NULL;
+    const char *model = NULL, *out = NULL, *config = NULL, *overrides[64], *print_after = NULL,
+               *target = NULL;
     int explain = 0, train = 0, n_overrides = 0, no_fuse = 0;
     train_request t = {.opt = {.frozen = t.frozen,
                                .adamw = {.groups = t.groups, .clip_groups = t.clip_groups}}};
@@ -193,6 +196,8 @@ int cmd_compile(int argc, char **argv)
             no_fuse = 1;
         else if (strcmp(argv[i], "--print-after") == 0 && i + 1 < argc && !print_after)
             print_after = argv[++i];
+        else if (strcmp(argv[i], "--target") == 0 && i + 1 < argc && !target)
+            target = argv[++i];
         else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && !config)
             config = argv[++i];
         else if (config && strchr(argv[i], '=') && argv[i][0] != '-' && n_overrides < 64)
@@ -202,7 +207,9 @@ int cmd_compile(int argc, char **argv)
         else if (!parse_train_option(argc, argv, &i, &t))
             return dinoc_usage("compile");
     }
-    if (!(model || config) || (model && config) || !out)
+    size_t out_len = out ? strlen(out) : 0;
+    bool shared_object = out_len > 3 && strcmp(out + out_len - 3, ".so") == 0;
+    if (!(model || config) || (model && config) || !out || (target && !shared_object))
         return dinoc_usage("compile");
     if (print_after && !dc_pipeline_has_pass(print_after)) {
         fprintf(stderr, "dinoc compile: --print-after: no pass named '%s'\n", print_after);
@@ -222,9 +229,14 @@ int cmd_compile(int argc, char **argv)
         free((char *)t.clip_groups[i].pattern);
     if (s != DC_OK)
         return dinoc_fail("compile");
-    s = dc_plan_write(plan, out);
+    int n_generated = 0;
+    dc_codegen_options copt = {.target = target, .explain = explain ? stdout : NULL};
+    s = shared_object ? dc_codegen_write_artifact(plan, &copt, out, &n_generated)
+                      : dc_plan_write(plan, out);
     if (s == DC_OK) {
         printf("%s: %d steps\n", out, plan->n_steps);
+        if (shared_object)
+            printf("generated: %d kernels for %s\n", n_generated, target ? target : "native");
         if (train)
             printf("training: %d parameters\n", t.n_trained);
         if (train || config)

@@ -1,4 +1,4 @@
-/* dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]
+/* dinoc run MODEL.onnx|STEP.so|OUT.dnc -i NAME=FILE ... -o DIR [--npy] [--threads N]
  *           [--repeat N] [--profile] [--steps N] [--save-state DIR]:
  * run a model once; inputs from .pb (ONNX TensorProto) or .npy files, or
  * --scalar NAME=VALUE for a float32 scalar (a learning rate), outputs

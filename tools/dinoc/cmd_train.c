@@ -1,4 +1,4 @@
-/* dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N]
+/* dinoc train --config NAME|STEP.so|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N]
  *             --out DIR [--resume] [--threads N] [--checkpoint-every N] [--seed S]
  *             [--progress bar|lines|none] [--no-plot] [--no-knn]
  *             [--knn-max-train N] [--knn-max-test N] [--profile] [--stop-on-collapse]

@@ -26,10 +26,11 @@ static const dinoc_command commands[] = {
      "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]\n"
      "       both forms: [--no-fuse] [--print-after PASS] (PASS: infer-shapes, fold-constants,\n"
      "       eliminate-dead-code, cse, fuse-forward, make-training-step, fuse-final, lower,\n"
-     "       plan-memory)",
+     "       plan-memory); -o OUT.so [--target native|x86-64-v2|x86-64-v3|x86-64-v4] writes a\n"
+     "       shared object with LLVM-generated kernels for the steps the generator supports",
      cmd_compile},
-    {"run", "run an ONNX model or a .dnc artifact once on tensor files",
-     "dinoc run MODEL.onnx|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
+    {"run", "run an ONNX model or a compiled artifact (.so, .dnc) once on tensor files",
+     "dinoc run MODEL.onnx|STEP.so|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"
      "               [--steps N] [--save-state DIR]",
      cmd_run},
     {"grad", "the loss and its gradients for named initializers or inputs",
@@ -54,7 +55,7 @@ static const dinoc_command commands[] = {
      cmd_pca},
     {"export", "a checkpoint's backbone as a standalone ONNX model", "dinoc export CKPT -o OUT.onnx [--which teacher|student] [--image-size N] [--batch N|dynamic] [--output cls|patch|both]", cmd_export},
     {"train", "train DINOv2 on a folder of images (checkpoints, metrics.csv, losses.png)",
-     "dinoc train --config NAME|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
+     "dinoc train --config NAME|STEP.so|STEP.dnc [FIELD=VALUE...] [--data DIR] [--steps N | --epochs N] --out DIR\n"
      "               [--resume] [--threads N] [--checkpoint-every N] [--seed S] [--progress bar|lines|none]\n"
      "               [--no-plot] [--no-knn] [--knn-max-train N] [--knn-max-test N] [--profile]\n"
      "               [--stop-on-collapse]",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "codegen_env.h"
 #include "config_yaml.h"
 #include "configs.h"
 #include "dc_safetensors.h"
@@ -189,9 +190,13 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
     dc_graph_transform step = {make_step, &req};
     dc_plan *plan = NULL;
     dc_session *sess = NULL;
+    dc_artifact *generated = NULL;
     dc_status s = dc_pipeline_compile(g, &(dc_pipeline_options){.training = &step}, &plan);
     if (s == DC_OK)
-        s = dc_session_create(plan, opt ? opt->threads : 0, &sess);
+        s = dc_codegen_env_artifact(plan, &generated);
+    if (s == DC_OK)
+        s = generated ? dc_session_create_artifact(generated, opt ? opt->threads : 0, &sess)
+                      : dc_session_create(plan, opt ? opt->threads : 0, &sess);
     if (s == DC_OK)
         s = set_batch(sess, plan, batch_path);
     if (s == DC_OK)
@@ -201,6 +206,7 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
     if (s == DC_OK && opt && opt->repeat > 0)
         s = dc_session_time_runs(sess, opt->repeat, &opt->median_ms, &opt->min_ms);
     dc_session_destroy(sess);
+    dc_artifact_close(generated);
     dc_plan_destroy(plan);
     dc_graph_destroy(g);
     return s;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dc_artifact.h"
+#include "codegen_env.h"
 #include "dc_npy.h"
 #include "dc_session.h"
 #include "onnx_io.h"
@@ -161,14 +163,18 @@ dc_status dc_save_state(dc_session *sess, const dc_plan *plan, const char *dir)
     return DC_OK;
 }
 
-dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
-                      const bool *skip, dc_run_options *opt, dc_tensor ***outputs,
-                      int *n_outputs)
+/* dc_run_plan on `plan`, or on the artifact's when `artifact` is given (its
+ * generated kernels then run). */
+static dc_status run_plan(const dc_plan *plan, const dc_artifact *artifact,
+                          const dc_named_tensor *inputs, int n_inputs, const bool *skip,
+                          dc_run_options *opt, dc_tensor ***outputs, int *n_outputs)
 {
     *outputs = NULL;
     *n_outputs = 0;
     dc_session *sess;
-    DC_TRY(dc_session_create(plan, opt ? opt->threads : 0, &sess));
+    int threads = opt ? opt->threads : 0;
+    DC_TRY(artifact ? dc_session_create_artifact(artifact, threads, &sess)
+                    : dc_session_create(plan, threads, &sess));
     dc_status s = set_inputs(sess, plan, inputs, n_inputs, skip);
     int steps = opt && opt->steps > 1 ? opt->steps : 1;
     for (int i = 0; i < steps && s == DC_OK; i++) {
@@ -196,6 +202,19 @@ dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_
     return DC_OK;
 }
 
+dc_status dc_run_plan(const dc_plan *plan, const dc_named_tensor *inputs, int n_inputs,
+                      const bool *skip, dc_run_options *opt, dc_tensor ***outputs,
+                      int *n_outputs)
+{
+    dc_artifact *generated;
+    *outputs = NULL;
+    *n_outputs = 0;
+    DC_TRY(dc_codegen_env_artifact(plan, &generated));
+    dc_status s = run_plan(plan, generated, inputs, n_inputs, skip, opt, outputs, n_outputs);
+    dc_artifact_close(generated);
+    return s;
+}
+
 dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_inputs,
                        dc_run_options *opt, dc_tensor ***outputs, int *n_outputs)
 {
@@ -208,14 +227,18 @@ dc_status dc_run_model(const char *path, const dc_named_tensor *inputs, int n_in
     if (!bound)
         return dc_error(DC_ERR_NOMEM, "%d inputs", n_inputs);
     dc_plan *plan = NULL;
+    dc_artifact *artifact = NULL;
     dc_status s;
-    if (got == sizeof magic && memcmp(magic, "DINOCPLN", sizeof magic) == 0)
-        s = dc_plan_read(path, &plan);
+    if (got == sizeof magic && (memcmp(magic, "DINOCPLN", sizeof magic) == 0 ||
+                                memcmp(magic, "\x7f" "ELF", 4) == 0))
+        s = dc_artifact_open(path, &artifact);
     else
         s = dc_compile_onnx(path, inputs, n_inputs, bound, NULL, &plan);
     if (s == DC_OK)
-        s = dc_run_plan(plan, inputs, n_inputs, bound, opt, outputs, n_outputs);
+        s = run_plan(artifact ? dc_artifact_plan(artifact) : plan, artifact, inputs, n_inputs,
+                     bound, opt, outputs, n_outputs);
     dc_plan_destroy(plan);
+    dc_artifact_close(artifact);
     free(bound);
     return s;
 }

@@ -2,8 +2,9 @@
  * and `dinoc run`, which tests call directly. A driver above the passes: it
  * compiles through the pipeline (pipeline.h).
  *
- * A model file is either a compiled artifact (.dnc, told by its "DINOCPLN"
- * magic) or an ONNX model, compiled in memory for the inputs given. */
+ * A model file is either a compiled artifact (a shared object or a .dnc,
+ * told by their magic; dc_artifact.h) or an ONNX model, compiled in memory
+ * for the inputs given. */
 #ifndef DC_RUN_MODEL_H
 #define DC_RUN_MODEL_H
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "configs.h"
+#include "dc_artifact.h"
 #include "dc_atomic_file.h"
 #include "dc_data.h"
 #include "dc_safetensors.h"
@@ -110,14 +111,15 @@ static dc_status make_dirs(const char *path)
     return DC_OK;
 }
 
-/* A compiled training step (.dnc) rather than a config name. */
+/* A compiled training step (a shared object or a .dnc) rather than a config name. */
 static bool is_artifact(const char *path)
 {
     char magic[8] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
         return false;
-    bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "DINOCPLN", 8) == 0;
+    bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
+               (memcmp(magic, "DINOCPLN", 8) == 0 || memcmp(magic, "\x7f" "ELF", 4) == 0);
     fclose(f);
     return yes;
 }
@@ -202,7 +204,9 @@ typedef struct run {
     dc_dataset *ds;
     dc_batcher *batcher;
     dc_graph *g;
-    dc_plan *plan;
+    const dc_plan *plan;   /* the step: compiled here, or the loaded artifact's */
+    dc_plan *compiled;
+    dc_artifact *artifact; /* dinoc train STEP.so|STEP.dnc */
     dc_session *sess;
     dc_tensor *scalars[N_SCALARS];
     /* The batch divided over the processes (rank of world) and micro-batches
@@ -734,7 +738,7 @@ static void print_summary(run *r)
         fprintf(out, "  plot:       %s\n", res->plot);
 }
 
-/* `dinoc train OUT.dnc`: the plan as compiled, its config from the producer
+/* `dinoc train STEP.so|STEP.dnc`: the plan as compiled, its config from the producer
  * text (dinoc compile --config writes it there). Overrides would change the
  * compiled step, so they are refused. */
 static dc_status load_artifact(run *r, const char *path)
@@ -742,7 +746,8 @@ static dc_status load_artifact(run *r, const char *path)
     if (r->opt->n_overrides)
         return dc_error(DC_ERR_INVALID, "%s: overrides change the compiled step; recompile with "
                         "them (dinoc compile --config NAME FIELD=VALUE...)", path);
-    DC_TRY(dc_plan_read(path, &r->plan));
+    DC_TRY(dc_artifact_open(path, &r->artifact));
+    r->plan = dc_artifact_plan(r->artifact);
     const char *text = strstr(r->plan->producer, DC_PLAN_CONFIG_MARKER);
     if (!text)
         return dc_error(DC_ERR_INVALID, "%s: not a DINOv2 training step (compile it with dinoc "
@@ -934,14 +939,15 @@ static dc_status compile(run *r)
                                   .slices = r->slices};
         DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
         dc_graph_transform step = {make_step, r};
-        DC_TRY(dc_pipeline_compile(r->g, &(dc_pipeline_options){.training = &step}, &r->plan));
+        DC_TRY(dc_pipeline_compile(r->g, &(dc_pipeline_options){.training = &step}, &r->compiled));
+        r->plan = r->compiled;
         /* The plan owns everything the session needs. */
         dc_graph_destroy(r->g);
         r->g = NULL;
         DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
         DC_TRY(collect_state(r));
     } else {
-        DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
+        DC_TRY(dc_session_create_artifact(r->artifact, r->opt->threads, &r->sess));
         DC_TRY(collect_state(r));
         if (r->opt->resume)
             DC_TRY(load_session_state(r));
@@ -1049,7 +1055,8 @@ static void run_destroy(run *r)
     if (r->metrics)
         fclose(r->metrics);
     dc_session_destroy(r->sess);
-    dc_plan_destroy(r->plan);
+    dc_plan_destroy(r->compiled);
+    dc_artifact_close(r->artifact);
     dc_graph_destroy(r->g);
     dc_batcher_destroy(r->batcher);
     dc_dataset_close(r->ds);

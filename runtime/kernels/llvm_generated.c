@@ -1,0 +1,88 @@
+/* llvm.<OpType>: a step whose kernel LLVM generated with its shapes baked in
+ * (compiler/codegen/) and that lives in the artifact the plan came from.
+ *
+ * Shapes: whatever the step's buffers are; the generated function knows them.
+ * It is called as fn(args, begin, end) with args the step's argument data
+ * (inputs, then outputs; NULL for an omitted optional one) and [begin, end) a
+ * contiguous chunk of [0, llvm_extent): one chunk per OpenMP thread, so any
+ * split gives the same result and each thread touches one slice. */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "dc_artifact.h"
+#include "kernel_context.h"
+
+typedef struct generated_state {
+    dc_generated_kernel fn;
+    void *const *args;
+    int64_t extent;
+    int threads;
+    const char *symbol;
+} generated_state;
+
+static dc_status generated_check(const dc_kernel_args *a)
+{
+    const char *symbol;
+    int64_t extent;
+    return dc_artifact_step_binding(a->step, &symbol, &extent);
+}
+
+static dc_status generated_prepare(const dc_kernel_args *a, void **state)
+{
+    generated_state *g = calloc(1, sizeof *g);
+    if (!g)
+        return dc_error(DC_ERR_NOMEM, "generated kernel");
+    dc_status s = dc_artifact_step_binding(a->step, &g->symbol, &g->extent);
+    if (s == DC_OK && !(a->ctx && a->ctx->artifact && dc_artifact_target(a->ctx->artifact)))
+        s = dc_error(DC_ERR_UNSUPPORTED, "a generated kernel, but the plan was not loaded from "
+                     "the shared object (.so) that holds it: compile with -o NAME.so and run that");
+    if (s == DC_OK && !(g->fn = dc_artifact_kernel(a->ctx->artifact, g->symbol)))
+        s = dc_error(DC_ERR_INVALID, "the artifact has no function %s", g->symbol);
+    if (s != DC_OK) {
+        free(g);
+        return s;
+    }
+    /* The session keeps in_data (inputs then outputs, one array) until release. */
+    g->args = a->in_data;
+    g->threads = a->ctx->threads > 0 ? a->ctx->threads : 1;
+    *state = g;
+    return DC_OK;
+}
+
+static dc_status generated_run(void *state)
+{
+    const generated_state *g = state;
+    int64_t n = g->extent;
+    int threads = (int64_t)g->threads < n ? g->threads : (int)n;
+    if (threads <= 1) {
+        if (n > 0)
+            g->fn(g->args, 0, n);
+        return DC_OK;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        /* Chunk t is [t·q + min(t, r), ...) with q = n / T, r = n % T: the
+         * first r chunks one longer, all contiguous. */
+        int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t q = n / nt, r = n % nt;
+        int64_t begin = t * q + (t < r ? t : r), end = begin + q + (t < r);
+        if (begin < end)
+            g->fn(g->args, begin, end);
+    }
+    return DC_OK;
+}
+
+static const char *generated_describe(void *state)
+{
+    return ((const generated_state *)state)->symbol;
+}
+
+const dc_kernel dc_kernel_llvm_generated = {
+    .name = "llvm.*",
+    .op_type = NULL,
+    .check = generated_check,
+    .prepare = generated_prepare,
+    .run = generated_run,
+    .release = free,
+    .describe = generated_describe,
+};

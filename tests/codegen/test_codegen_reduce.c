@@ -1,0 +1,292 @@
+/* Generated Softmax, LogSoftmax and LayerNormalization kernels against the
+ * c.* kernels: rows of 1, odd and long lengths, an axis followed by size-1
+ * dims, LayerNorm with and without bias and saved statistics, in place. */
+#include <stdint.h>
+
+#include "codegen_test_util.h"
+
+static int64_t numel(const dc_plan_buffer *b)
+{
+    int64_t n = 1;
+    for (int d = 0; d < b->rank; d++)
+        n *= b->dims[d];
+    return n;
+}
+
+static void compare_all(const cgt_so *so, const dc_plan *p, uint64_t *rng, int in_place)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        const dc_plan_step *st = &p->steps[i];
+        int n = st->n_inputs + st->n_outputs;
+        void *gen[8], *ref[8];
+        for (int a = 0; a < n; a++) {
+            int64_t m = numel(&p->buffers[st->args[a]]);
+            gen[a] = malloc((size_t)m * sizeof(float));
+            ref[a] = malloc((size_t)m * sizeof(float));
+            float scale = cgt_uniform(rng, 0.5f, 30.0f);
+            for (int64_t j = 0; j < m; j++)
+                ((float *)gen[a])[j] = ((float *)ref[a])[j] = scale * cgt_uniform(rng, -1, 1);
+        }
+        cgt_run_oracle(p, i, ref);
+        void *out = gen[st->n_inputs];
+        if (in_place)
+            gen[st->n_inputs] = gen[0];
+        cgt_run_generated(so, p, i, gen, 1 + i % 3);
+        for (int a = st->n_inputs; a < n; a++) {
+            char what[96];
+            snprintf(what, sizeof what, "step %d %s output %d", i, st->op_type, a - st->n_inputs);
+            CU_ASSERT_EQUAL(cgt_compare(gen[a], ref[a], numel(&p->buffers[st->args[a]]), 1e-5,
+                                        what), 0);
+        }
+        gen[st->n_inputs] = out;
+        for (int a = 0; a < n; a++) {
+            free(gen[a]);
+            free(ref[a]);
+        }
+    }
+}
+
+static void test_row_kernels(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 99;
+    static const int64_t lens[] = {1, 7, 16, 37, 1001};
+    for (int t = 0; targets[t]; t++) {
+        for (int in_place = 0; in_place < 2; in_place++) {
+            dc_plan *p = cgt_plan();
+            for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+                int64_t d[3] = {3 + (int64_t)k, lens[k], 1};
+                for (int lg = 0; lg < 2; lg++) {
+                    int a[2] = {cgt_buffer(p, DC_F32, 3, d), cgt_buffer(p, DC_F32, 3, d)};
+                    dc_plan_step *st = cgt_step(p, lg ? "LogSoftmax" : "Softmax", 1, 1, a);
+                    cgt_attr_int(st, "axis", 1);
+                }
+                int64_t x[3] = {2, 3 + (int64_t)k, lens[k]}, g[1] = {lens[k]}, s[3] = {2, x[1], 1};
+                int full = k % 2, n_in = full ? 3 : 2, n_out = full ? 3 : 1;
+                int a[6] = {cgt_buffer(p, DC_F32, 3, x), cgt_buffer(p, DC_F32, 1, g)};
+                if (full)
+                    a[2] = cgt_buffer(p, DC_F32, 1, g);
+                a[n_in] = cgt_buffer(p, DC_F32, 3, x);
+                if (full) {
+                    a[n_in + 1] = cgt_buffer(p, DC_F32, 3, s);
+                    a[n_in + 2] = cgt_buffer(p, DC_F32, 3, s);
+                }
+                dc_plan_step *st = cgt_step(p, "LayerNormalization", n_in, n_out, a);
+                cgt_attr_int(st, "axis", -1);
+                cgt_attr_float(st, "epsilon", 1e-6f);
+            }
+            int n_generated;
+            cgt_so so = {0};
+            if (cgt_generate(p, targets[t], &so, &n_generated)) {
+                CU_ASSERT_EQUAL(n_generated, p->n_steps);
+                compare_all(&so, p, &rng, in_place);
+            }
+            cgt_unload(&so);
+            dc_plan_destroy(p);
+        }
+    }
+}
+
+/* The heads' soft cross-entropy: loss and gradient, rows of 1 to 65536 logits. */
+static void test_cross_entropy(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 5;
+    static const int64_t ks[] = {1, 5, 16, 1000, 65536 + 3};
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        int64_t one[1] = {1};
+        int tau = cgt_buffer(p, DC_F32, 0, one);
+        for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+            int64_t sk[2] = {3, ks[k]}, r[1] = {3};
+            int grad = k != 2;
+            int a[5] = {cgt_buffer(p, DC_F32, 2, sk), cgt_buffer(p, DC_F32, 2, sk), tau,
+                        cgt_buffer(p, DC_F32, 1, r), grad ? cgt_buffer(p, DC_F32, 2, sk) : -1};
+            cgt_step(p, "CrossEntropySoft", 3, 1 + grad, a);
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i++) {
+                const dc_plan_step *st = &p->steps[i];
+                int64_t n = numel(&p->buffers[st->args[0]]), R = 3;
+                float *s = malloc((size_t)n * 4), *q = malloc((size_t)n * 4);
+                float *g[2] = {malloc((size_t)n * 4), malloc((size_t)n * 4)}, l[2][3];
+                float temp = i % 2 ? 0.04f : 0.1f;
+                for (int64_t j = 0; j < n; j++) {
+                    s[j] = cgt_uniform(&rng, -2.0f, 2.0f);
+                    q[j] = cgt_uniform(&rng, 0.0f, 2.0f / (float)(n / R));
+                }
+                void *ref[5] = {s, q, &temp, l[0], g[0]}, *gen[5] = {s, q, &temp, l[1], g[1]};
+                cgt_run_oracle(p, i, ref);
+                cgt_run_generated(&so, p, i, gen, 2);
+                char what[64];
+                snprintf(what, sizeof what, "CrossEntropySoft K=%lld", (long long)(n / R));
+                CU_ASSERT_EQUAL(cgt_compare(l[1], l[0], R, 1e-5, what), 0);
+                if (st->n_outputs == 2)
+                    CU_ASSERT_EQUAL(cgt_compare(g[1], g[0], n, 1e-5, what), 0);
+                free(s);
+                free(q);
+                free(g[0]);
+                free(g[1]);
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
+/* LayerNormGrad: dX by rows, dScale and dB by column blocks (vector blocks
+ * and single tail columns), with and without the forward's statistics. */
+static void test_layer_norm_grad(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 17;
+    static const int64_t ds[] = {1, 13, 48, 385};
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        for (size_t k = 0; k < sizeof ds / sizeof ds[0]; k++) {
+            for (int stats = 0; stats < 2; stats++) {
+                int64_t x[3] = {2, 5 + (int64_t)k, ds[k]}, g[1] = {ds[k]}, s[3] = {2, x[1], 1};
+                int a[8] = {cgt_buffer(p, DC_F32, 3, x), cgt_buffer(p, DC_F32, 3, x),
+                            cgt_buffer(p, DC_F32, 1, g)}, n = 3;
+                if (stats) {
+                    a[n++] = cgt_buffer(p, DC_F32, 3, s);
+                    a[n++] = cgt_buffer(p, DC_F32, 3, s);
+                }
+                int n_in = n;
+                a[n++] = cgt_buffer(p, DC_F32, 3, x);
+                if (stats) {
+                    a[n++] = k == 1 ? -1 : cgt_buffer(p, DC_F32, 1, g);
+                    a[n++] = cgt_buffer(p, DC_F32, 1, g);
+                }
+                dc_plan_step *st = cgt_step(p, "LayerNormGrad", n_in, n - n_in, a);
+                cgt_attr_int(st, "axis", 2);
+                cgt_attr_float(st, "epsilon", 1e-5f);
+            }
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i++) {
+                const dc_plan_step *st = &p->steps[i];
+                int n = st->n_inputs + st->n_outputs;
+                void *gen[8] = {0}, *ref[8] = {0};
+                for (int a = 0; a < n; a++) {
+                    if (st->args[a] < 0)
+                        continue;
+                    int64_t m = numel(&p->buffers[st->args[a]]);
+                    gen[a] = malloc((size_t)m * 4);
+                    ref[a] = malloc((size_t)m * 4);
+                    for (int64_t j = 0; j < m; j++) /* a stats input (index 4): 1/σ > 0 */
+                        ((float *)gen[a])[j] = ((float *)ref[a])[j] =
+                            a == 4 ? cgt_uniform(&rng, 0.5f, 2.0f) : cgt_uniform(&rng, -2, 2);
+                }
+                cgt_run_oracle(p, i, ref);
+                cgt_run_generated(&so, p, i, gen, 3);
+                for (int a = st->n_inputs; a < n; a++) {
+                    if (st->args[a] < 0)
+                        continue;
+                    char what[64];
+                    snprintf(what, sizeof what, "LayerNormGrad step %d output %d", i,
+                             a - st->n_inputs);
+                    CU_ASSERT_EQUAL(cgt_compare(gen[a], ref[a], numel(&p->buffers[st->args[a]]),
+                                                2e-5, what), 0);
+                }
+                for (int a = 0; a < n; a++) {
+                    free(gen[a]);
+                    free(ref[a]);
+                }
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
+/* ReduceSum and ReduceMean: leading, trailing and middle axes, size-1 dims,
+ * keepdims on and off, all axes. */
+static void test_reduce_axes(void)
+{
+    static const struct {
+        int rank;
+        int64_t dims[4];
+        int n_axes;
+        int64_t axes[3];
+        int keep;
+    } cases[] = {
+        {3, {6, 7, 37}, 2, {0, 1}, 0}, {3, {6, 7, 37}, 1, {2}, 1},   {3, {6, 7, 37}, 1, {-2}, 0},
+        {4, {1, 5, 1, 9}, 2, {0, 3}, 1}, {2, {3, 16}, 0, {0}, 0},     {2, {1000, 3}, 1, {0}, 0},
+        {3, {2, 1, 33}, 1, {1}, 0},     {1, {4099}, 1, {0}, 1},
+    };
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 31;
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            for (int mean = 0; mean < 2; mean++) {
+                int64_t ydims[4];
+                int yr = 0;
+                for (int d = 0; d < cases[c].rank; d++) {
+                    bool red = cases[c].n_axes == 0;
+                    for (int i = 0; i < cases[c].n_axes; i++)
+                        red = red || cases[c].axes[i] == d ||
+                              cases[c].axes[i] + cases[c].rank == d;
+                    if (!red || cases[c].keep)
+                        ydims[yr++] = red ? 1 : cases[c].dims[d];
+                }
+                int a[2] = {cgt_buffer(p, DC_F32, cases[c].rank, cases[c].dims),
+                            cgt_buffer(p, DC_F32, yr, ydims)};
+                dc_plan_step *st = cgt_step(p, mean ? "ReduceMean" : "ReduceSum", 1, 1, a);
+                if (cases[c].n_axes)
+                    cgt_attr_ints(st, "axes", cases[c].n_axes, cases[c].axes);
+                cgt_attr_int(st, "keepdims", cases[c].keep);
+            }
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            compare_all(&so, p, &rng, 0);
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
+static void test_row_refusals(void)
+{
+    dc_plan *p = cgt_plan();
+    int64_t d[2] = {4, 6}, g[1] = {3};
+    int x = cgt_buffer(p, DC_F32, 2, d), y = cgt_buffer(p, DC_F32, 2, d);
+    int gs = cgt_buffer(p, DC_F32, 1, g);
+    cgt_attr_int(cgt_step(p, "Softmax", 1, 1, (const int[]){x, y}), "axis", 0);
+    cgt_attr_int(cgt_step(p, "LayerNormalization", 2, 1, (const int[]){x, gs, y}), "axis", 1);
+    int64_t d3[3] = {3, 4, 5}, d1[1] = {4};
+    int x3 = cgt_buffer(p, DC_F32, 3, d3), y1 = cgt_buffer(p, DC_F32, 1, d1);
+    cgt_attr_ints(cgt_step(p, "ReduceSum", 1, 1, (const int[]){x3, y1}), "axes", 2,
+                  (const int64_t[]){0, 2});
+    CU_ASSERT(cgt_refused(p, 0, "last axis"));
+    CU_ASSERT(cgt_refused(p, 1, "broadcasting"));
+    CU_ASSERT(cgt_refused(p, 2, "separated"));
+    dc_plan_destroy(p);
+}
+
+void register_codegen_reduce(void)
+{
+    static const dc_test_case tests[] = {
+        {"row_kernels", test_row_kernels},
+        {"cross_entropy", test_cross_entropy},
+        {"layer_norm_grad", test_layer_norm_grad},
+        {"reduce_axes", test_reduce_axes},
+        {"row_refusals", test_row_refusals},
+        {NULL, NULL},
+    };
+    dc_add_suite("codegen_reduce", tests);
+}
