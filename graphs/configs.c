@@ -223,13 +223,13 @@ static void fashion_mnist(dc_dinov2_config *c)
     c->epoch_length = 140;
 }
 
-/* The same recipe six times longer (at most an hour on two cores): 8400 steps,
- * about nine passes over the training set. */
+/* The same recipe five times longer (within an hour on two cores): 21,000 steps,
+ * about 22 passes over the training set; k-NN 87.7%, above raw pixels (85.7%). */
 static void fashion_mnist_long(dc_dinov2_config *c)
 {
     fashion_mnist(c);
     c->name = "fashion-mnist-long";
-    c->epochs = 150; /* 21,000 steps: 45-56 minutes at the default's rate */
+    c->epochs = 150; /* 21,000 steps: ~45 minutes at the default's quiet rate */
 }
 
 /* Small configs for tests (each a few milliseconds per step). */
