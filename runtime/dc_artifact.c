@@ -52,6 +52,19 @@ static const char *printable(char *buf, size_t cap, const char *s, size_t len)
     return buf;
 }
 
+/* The current message with control bytes made '?' (UTF-8 in file names
+ * kept): names inside a corrupt plan may hold newlines, and the loader's
+ * failures are one line. */
+static dc_status one_line(dc_status s)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", dc_error_message());
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    return dc_error(s, "%s", msg);
+}
+
 /* A NUL-terminated string inside `size` bytes, of at most `max` characters;
  * its length in *len. */
 static dc_status bounded_string(const void *p, uint64_t size, size_t max, const char *what,
@@ -151,7 +164,9 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
     if (e->plan_size > SIZE_MAX)
         return dc_error(DC_ERR_PARSE, "%s: plan of %llu bytes", what,
                         (unsigned long long)e->plan_size);
-    DC_TRY(dc_plan_parse(e->plan, (size_t)e->plan_size, what, plan));
+    dc_status parsed = dc_plan_parse(e->plan, (size_t)e->plan_size, what, plan);
+    if (parsed != DC_OK)
+        return one_line(parsed);
     for (int i = 0; i < (*plan)->n_steps; i++) {
         const dc_plan_step *st = &(*plan)->steps[i];
         const char *symbol;
@@ -160,9 +175,10 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
             continue;
         dc_status s = dc_artifact_step_binding(st, &symbol, &extent);
         if (s != DC_OK) {
+            s = one_line(dc_error_context(s, "%s: step %d '%s'", what, i, st->node)); /* before st is freed */
             dc_plan_destroy(*plan);
             *plan = NULL;
-            return dc_error_context(s, "%s: step %d '%s'", what, i, st->node);
+            return s;
         }
     }
     return DC_OK;
@@ -350,7 +366,7 @@ dc_status dc_artifact_open(const char *path, dc_artifact **out)
                      "dinoc compile nor a .dnc plan)", path);
     if (s != DC_OK) {
         dc_artifact_close(a);
-        return s;
+        return one_line(s);
     }
     *out = a;
     return DC_OK;

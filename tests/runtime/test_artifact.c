@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "artifact_fixture.h"
 #include "dc_artifact.h"
@@ -354,6 +355,64 @@ static void test_step_binding(void)
         CU_ASSERT_NOT_EQUAL(strncmp(cand[i]->name, "llvm.", 5), 0);
 }
 
+/* An llvm.* step with a bad binding in the exported plan: refused, naming the
+ * step (the fuzzer once found the name read after the plan was freed). */
+static void test_exports_bad_binding(void)
+{
+    char dnc[256];
+    tmp_path(dnc, sizeof dnc, "binding.dnc");
+    dc_plan *p = fixture_plan(true);
+    p->steps[0].attrs[1].i = -1;
+    DC_ASSERT_OK(dc_plan_write(p, dnc));
+    dc_plan_destroy(p);
+    size_t size = 0;
+    uint8_t *bytes = fixture_read(dnc, &size);
+    unlink(dnc);
+    dc_artifact_exports e = {"dinoc-artifact-1", 17, "x86-64", 7, "", 1, bytes, size, size};
+    dc_plan *q = NULL;
+    CU_ASSERT_EQUAL(dc_artifact_check_exports(&e, "step.so", sse_only_cpu, &q), DC_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(dc_error_message(), "step.so: step 0 'add0': attribute llvm_extent must "
+                                               "be an integer >= 0");
+    CU_ASSERT_PTR_NULL(q);
+    /* A declared size past the array, and a string without its NUL. */
+    e.plan_size = size + 1;
+    CU_ASSERT_EQUAL(dc_artifact_check_exports(&e, "step.so", sse_only_cpu, &q), DC_ERR_PARSE);
+    e.plan_size = size;
+    e.abi_size = 16;
+    CU_ASSERT_EQUAL(dc_artifact_check_exports(&e, "step.so", sse_only_cpu, &q), DC_ERR_PARSE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "dinoc_artifact_abi is not a string"));
+    free(bytes);
+}
+
+/* A plan whose buffer name holds a newline and whose rank is corrupt: the
+ * parser's message names the buffer, and the loader keeps it one line. */
+static void test_exports_message_one_line(void)
+{
+    char dnc[256];
+    tmp_path(dnc, sizeof dnc, "newline.dnc");
+    dc_plan *p = fixture_plan(true);
+    free(p->buffers[2].name);
+    p->buffers[2].name = fixture_strdup("t\nq");
+    DC_ASSERT_OK(dc_plan_write(p, dnc));
+    dc_plan_destroy(p);
+    size_t size = 0;
+    uint8_t *bytes = fixture_read(dnc, &size);
+    unlink(dnc);
+    uint8_t *name = bytes ? memmem(bytes, size, "t\nq", 3) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+    name[3 + 4] = 99; /* the rank, after the name and the dtype */
+    /* Body size and CRC-32 (zlib's) made right, so the parser reaches the rank. */
+    uint32_t crc = (uint32_t)crc32(0, bytes + 32, (uInt)(size - 32));
+    for (int i = 0; i < 4; i++)
+        bytes[24 + i] = (uint8_t)(crc >> (8 * i));
+    dc_artifact_exports e = {"dinoc-artifact-1", 17, "x86-64", 7, "", 1, bytes, size, size};
+    dc_plan *q = NULL;
+    CU_ASSERT_EQUAL(dc_artifact_check_exports(&e, "step.so", sse_only_cpu, &q), DC_ERR_PARSE);
+    CU_ASSERT_PTR_NULL(strchr(dc_error_message(), '\n'));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "'t?q'"));
+    free(bytes);
+}
+
 void register_runtime_artifact(void)
 {
     static const dc_test_case tests[] = {
@@ -364,6 +423,8 @@ void register_runtime_artifact(void)
         {"bad_files", test_bad_files},
         {"plan_files", test_plan_files},
         {"step_binding", test_step_binding},
+        {"exports_bad_binding", test_exports_bad_binding},
+        {"exports_message_one_line", test_exports_message_one_line},
         {NULL, NULL},
     };
     dc_add_suite("runtime_artifact", tests);

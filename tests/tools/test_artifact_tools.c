@@ -4,8 +4,11 @@
  *   - `dinort run` and `dinoc run` on a .so made at test time
  *     (artifact_fixture.h), inputs and outputs as .npy and safetensors;
  *   - `dinoc train STEP.so` trains exactly as `dinoc train STEP.dnc` does
- *     from the same plan (a .so holding a plan without generated kernels). */
+ *     from the same plan (a .so holding a plan without generated kernels);
+ *   - end to end through the code generator: tests/models/tiny_vit.onnx
+ *     compiled to a .so for x86-64-v2 runs in dinort and matches PyTorch. */
 #include <fcntl.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "artifact_fixture.h"
+#include "dc_artifact.h"
 #include "dc_npy.h"
 #include "dc_safetensors.h"
 #include "test_util.h"
@@ -323,6 +327,53 @@ static void test_train_shared_object(void)
     CU_ASSERT_EQUAL(more.steps_done, 6);
 }
 
+/* dinoc compile -o X.so (LLVM kernels, x86-64-v2 so any x86-64 CPU of the
+ * last decade runs it), then dinort alone runs it: PyTorch's logits. */
+static void test_generated_end_to_end(void)
+{
+    char so[128], dir[128], model[512], input[512], want_path[512], spec[600], got_path[192];
+    in_root(so, sizeof so, "tiny_vit.so");
+    in_root(dir, sizeof dir, "tiny_vit_out");
+    snprintf(model, sizeof model, "%s/tests/models/tiny_vit.onnx", DINOC_SOURCE_DIR);
+    snprintf(input, sizeof input, "%s/tests/models/tiny_vit_input.npy", DINOC_SOURCE_DIR);
+    snprintf(want_path, sizeof want_path, "%s/tests/models/tiny_vit_output.npy", DINOC_SOURCE_DIR);
+    snprintf(spec, sizeof spec, "pixels=%s", input);
+    proc_result *r = malloc(sizeof *r);
+    RUN(r, DINOC_BINARY, "compile", model, "-o", so, "--target", "x86-64-v2");
+    CU_ASSERT_EQUAL(r->status, 0);
+    if (r->status)
+        fprintf(stderr, "\n    %s", r->err);
+    dc_artifact *a = NULL;
+    DC_ASSERT_OK(dc_artifact_open(so, &a));
+    int generated = 0;
+    for (int i = 0; a && i < dc_artifact_plan(a)->n_steps; i++)
+        generated += strncmp(dc_artifact_plan(a)->steps[i].kernel, "llvm.", 5) == 0;
+    CU_ASSERT(generated > 0);
+    CU_ASSERT_STRING_EQUAL(a ? dc_artifact_target(a) : "", "x86-64-v2");
+    dc_artifact_close(a);
+
+    RUN(r, DINORT_BINARY, "run", so, "-i", spec, "-o", dir, "--threads", "2");
+    CU_ASSERT_EQUAL(r->status, 0);
+    if (r->status)
+        fprintf(stderr, "\n    %s", r->err);
+    snprintf(got_path, sizeof got_path, "%s/logits.npy", dir);
+    dc_tensor *got = NULL, *want = NULL;
+    DC_ASSERT_OK(dc_npy_load(got_path, &got));
+    DC_ASSERT_OK(dc_npy_load(want_path, &want));
+    if (got && want) {
+        CU_ASSERT_EQUAL_FATAL(got->nbytes, want->nbytes);
+        double worst = 0;
+        for (size_t i = 0; i < got->nbytes / 4; i++) {
+            double d = fabs((double)((float *)got->data)[i] - (double)((float *)want->data)[i]);
+            worst = d > worst ? d : worst;
+        }
+        CU_ASSERT(worst < 1e-4);
+    }
+    dc_tensor_destroy(got);
+    dc_tensor_destroy(want);
+    free(r);
+}
+
 void register_tools_artifact(void)
 {
     static const dc_test_case tests[] = {
@@ -330,6 +381,7 @@ void register_tools_artifact(void)
         {"dinort_help_and_usage", test_dinort_help_and_usage},
         {"run_shared_object", test_run_shared_object},
         {"train_shared_object", test_train_shared_object},
+        {"generated_end_to_end", test_generated_end_to_end},
         {NULL, NULL},
     };
     CU_pSuite s = CU_add_suite("tools_artifact", suite_init, suite_cleanup);
