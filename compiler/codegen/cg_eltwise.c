@@ -19,7 +19,7 @@
 #include "dc_eltwise_program.h"
 
 /* MAX_INPUTS: a fused group reads at most this many tensors. */
-enum { TILE = 4096, MAX_INPUTS = 16 };
+enum { TILE = 4096, MAX_INPUTS = 64 };
 
 typedef struct ew_program {
     int n_in, n_const, n_ins;

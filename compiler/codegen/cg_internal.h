@@ -129,6 +129,8 @@ extern const cg_family cg_reduce_axes_families[];
 extern const int cg_n_reduce_axes_families;
 extern const cg_family cg_copy_families[];
 extern const int cg_n_copy_families;
+extern const cg_family cg_join_families[];
+extern const int cg_n_join_families;
 
 /* The buffer of a step's argument (NULL if omitted or out of range). */
 const dc_plan_buffer *cg_buffer(const dc_plan *p, const dc_plan_step *st, int arg);

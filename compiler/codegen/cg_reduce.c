@@ -1,8 +1,10 @@
 /* Row kernels: reductions along the last axis with their prologue and
  * epilogue fused, f32, one row per parallel iteration (extent = rows).
  *
- *   Softmax / LogSoftmax  X[rows, n] -> Y[rows, n] along the last axis
- *                         (or an axis followed only by size-1 dims)
+ *   Softmax / LogSoftmax  X[rows, n] -> Y[rows, n] along the last axis (or
+ *                         an axis followed only by size-1 dims); along an
+ *                         axis with dims after it, X[outer, n, inner], one
+ *                         iteration per (slab, block of columns)
  *   LayerNormalization    X[rows, D], Scale[D], B[D]? -> Y[rows, D],
  *                         Mean[rows]?, InvStdDev[rows]? (stash type f32)
  *   CrossEntropySoft      S[R, K], P[R, K], τ[] -> L[R], G[R, K]?
@@ -23,9 +25,27 @@
 
 #include "cg_internal.h"
 
+/* log of a double in [1, 2^1023]: e·ln 2 exactly plus the f32 log of the
+ * mantissa in [1, 2) (absolute error about 1e-7). */
+static LLVMValueRef log_f64(dc_codegen *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
+    LLVMValueRef bits = LLVMBuildBitCast(B, x, cg->i64, "");
+    LLVMValueRef e = LLVMBuildSub(B, LLVMBuildLShr(B, bits, cg_i64(cg, 52), ""), cg_i64(cg, 1023), "");
+    LLVMValueRef mant = LLVMBuildOr(B, LLVMBuildAnd(B, bits, cg_i64(cg, 0x000fffffffffffffll), ""),
+                                    cg_i64(cg, 0x3ff0000000000000ll), "");
+    LLVMValueRef f = LLVMBuildFPTrunc(B, LLVMBuildBitCast(B, mant, f64, ""), cg->f32, "");
+    LLVMValueRef lf = LLVMBuildFPExt(B, cg_log(cg, f), f64, "");
+    return LLVMBuildFAdd(B, lf, LLVMBuildFMul(B, LLVMBuildSIToFP(B, e, f64, ""),
+                                              LLVMConstReal(f64, 0.69314718055994530942), ""), "");
+}
+
 /* ---------------------------------------------------------------- Softmax */
 
-static bool softmax_rows(const dc_plan *p, const dc_plan_step *st, int64_t *rows, int64_t *n)
+/* X as [outer, n, inner] around the axis. */
+static bool softmax_shape(const dc_plan *p, const dc_plan_step *st, int64_t *outer, int64_t *n,
+                          int64_t *inner)
 {
     const dc_plan_buffer *X = cg_buffer(p, st, 0), *Y = cg_buffer(p, st, st->n_inputs);
     if (st->n_inputs != 1 || st->n_outputs != 1 || !X || !Y || X->dtype != DC_F32 ||
@@ -37,21 +57,24 @@ static bool softmax_rows(const dc_plan *p, const dc_plan_step *st, int64_t *rows
         axis += X->rank;
     if (axis < 0 || axis >= X->rank)
         return false;
-    for (int d = (int)axis + 1; d < X->rank; d++)
-        if (X->dims[d] != 1)
-            return false;
+    *outer = *inner = 1;
+    for (int d = 0; d < X->rank; d++) {
+        if (d < axis)
+            *outer *= X->dims[d];
+        if (d > axis)
+            *inner *= X->dims[d];
+    }
     *n = X->dims[axis];
-    *rows = *n ? cg_numel(X) / *n : 0;
     return true;
 }
 
 static const char *softmax_refusal(const dc_plan *p, const dc_plan_step *st, char *buf,
                                    size_t cap)
 {
-    int64_t rows, n;
-    if (softmax_rows(p, st, &rows, &n))
+    int64_t outer, n, inner;
+    if (softmax_shape(p, st, &outer, &n, &inner))
         return NULL;
-    snprintf(buf, cap, "%s: generated for f32 along the last axis only", st->op_type);
+    snprintf(buf, cap, "%s: generated for f32 only", st->op_type);
     return buf;
 }
 
@@ -94,12 +117,93 @@ static LLVMValueRef softmax_out(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValu
     return NULL;
 }
 
+/* Softmax along an axis with dims after it: X as [outer, n, inner]; one
+ * iteration per (slab, column block), a block being one vector of columns or
+ * one tail column, normalised down its n rows (sums in double, as the C
+ * kernel's). */
+static void softmax_columns(dc_codegen *cg, bool lg, int64_t n, int64_t inner, LLVMTypeRef t,
+                            LLVMValueRef X, LLVMValueRef Y, LLVMValueRef at)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMTypeRef dt = cg_vec_f64(cg, cg_lanes(t));
+    cg_loop ml;
+    LLVMValueRef l = cg_loop_begin(cg, &ml, cg_i64(cg, 0), cg_i64(cg, n), 1);
+    LLVMValueRef m = cg_loop_carry(cg, &ml, cg_f(cg, t, -HUGE_VAL));
+    LLVMValueRef i = LLVMBuildAdd(B, at, LLVMBuildMul(B, l, cg_i64(cg, inner), ""), "");
+    LLVMValueRef next = cg_max(cg, m, cg_load(cg, t, X, i));
+    cg_loop_end(cg, &ml, &next);
+    m = cg_loop_final(&ml, 0);
+    cg_loop sl;
+    l = cg_loop_begin(cg, &sl, cg_i64(cg, 0), cg_i64(cg, n), 1);
+    LLVMValueRef acc = cg_loop_carry(cg, &sl, cg_f(cg, dt, 0.0));
+    i = LLVMBuildAdd(B, at, LLVMBuildMul(B, l, cg_i64(cg, inner), ""), "");
+    next = LLVMBuildFAdd(B, acc, cg_to_f64(cg, cg_exp(cg, LLVMBuildFSub(B, cg_load(cg, t, X, i), m, ""))), "");
+    cg_loop_end(cg, &sl, &next);
+    LLVMValueRef sum = cg_loop_final(&sl, 0), scale;
+    if (lg) {
+        /* log of each lane's sum (each >= 1) */
+        scale = LLVMGetUndef(t);
+        for (int k = 0; k < cg_lanes(t); k++) {
+            LLVMValueRef lane = cg_lanes(t) == 1 ? sum
+                                : LLVMBuildExtractElement(B, sum, LLVMConstInt(cg->i32, (unsigned)k, 0), "");
+            LLVMValueRef lv = LLVMBuildFPTrunc(B, log_f64(cg, lane), cg->f32, "");
+            scale = cg_lanes(t) == 1 ? lv
+                    : LLVMBuildInsertElement(B, scale, lv, LLVMConstInt(cg->i32, (unsigned)k, 0), "");
+        }
+    } else {
+        scale = LLVMBuildFPTrunc(B, LLVMBuildFDiv(B, cg_f(cg, dt, 1.0), sum, ""), t, "");
+    }
+    cg_loop wl;
+    l = cg_loop_begin(cg, &wl, cg_i64(cg, 0), cg_i64(cg, n), 1);
+    i = LLVMBuildAdd(B, at, LLVMBuildMul(B, l, cg_i64(cg, inner), ""), "");
+    LLVMValueRef d = LLVMBuildFSub(B, cg_load(cg, t, X, i), m, "");
+    LLVMValueRef y = lg ? LLVMBuildFSub(B, d, scale, "") : LLVMBuildFMul(B, cg_exp(cg, d), scale, "");
+    cg_store(cg, y, Y, i);
+    cg_loop_end(cg, &wl, NULL);
+}
+
+static dc_status softmax_columns_emit(dc_codegen *cg, const dc_plan_step *st, const char *symbol,
+                                      int64_t outer, int64_t n, int64_t inner, int64_t *extent)
+{
+    int64_t full = inner / cg->width, blocks = full + inner % cg->width;
+    *extent = n ? outer * blocks : 0;
+    bool lg = strcmp(st->op_type, "LogSoftmax") == 0;
+    LLVMValueRef begin, end;
+    cg_kernel_begin(cg, symbol, &begin, &end);
+    LLVMBuilderRef B = cg->b;
+    LLVMValueRef X = cg_arg(cg, 0), Y = cg_arg(cg, 1);
+    cg_loop il;
+    LLVMValueRef it = cg_loop_begin(cg, &il, begin, end, 1);
+    LLVMValueRef slab = LLVMBuildUDiv(B, it, cg_i64(cg, blocks), "");
+    LLVMValueRef blk = LLVMBuildURem(B, it, cg_i64(cg, blocks), "");
+    LLVMValueRef base = LLVMBuildMul(B, slab, cg_i64(cg, n * inner), "");
+    LLVMBasicBlockRef vec_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "vector");
+    LLVMBasicBlockRef one_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "single");
+    LLVMBasicBlockRef next_bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "next");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, blk, cg_i64(cg, full), ""), vec_bb, one_bb);
+    LLVMPositionBuilderAtEnd(B, vec_bb);
+    softmax_columns(cg, lg, n, inner, cg_vec(cg, cg->width), X, Y,
+                    LLVMBuildAdd(B, base, LLVMBuildMul(B, blk, cg_i64(cg, cg->width), ""), ""));
+    LLVMBuildBr(B, next_bb);
+    LLVMPositionBuilderAtEnd(B, one_bb);
+    softmax_columns(cg, lg, n, inner, cg->f32, X, Y,
+                    LLVMBuildAdd(B, base, LLVMBuildAdd(B, blk, cg_i64(cg, full * cg->width - full), ""), ""));
+    LLVMBuildBr(B, next_bb);
+    LLVMPositionBuilderAtEnd(B, next_bb);
+    cg_loop_end(cg, &il, NULL);
+    cg_kernel_end(cg);
+    return DC_OK;
+}
+
 static dc_status softmax_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *st,
                               const char *symbol, int64_t *extent)
 {
-    int64_t rows, n;
-    softmax_rows(p, st, &rows, &n);
-    *extent = rows;
+    int64_t outer, n, inner;
+    softmax_shape(p, st, &outer, &n, &inner);
+    if (inner > 1)
+        return softmax_columns_emit(cg, st, symbol, outer, n, inner, extent);
+    int64_t rows = outer;
+    *extent = n ? rows : 0;
     LLVMValueRef begin, end;
     cg_kernel_begin(cg, symbol, &begin, &end);
     LLVMBuilderRef B = cg->b;
@@ -312,22 +416,6 @@ static LLVMValueRef ce_grad(dc_codegen *cg, void *c, LLVMTypeRef t, LLVMValueRef
     cg_store(cg, LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, cg_splat(cg, t, s->scale), e, ""), pt, ""),
              s->g, i);
     return NULL;
-}
-
-/* log of a double in [1, 2^1023]: e·ln 2 exactly plus the f32 log of the
- * mantissa in [1, 2) (absolute error about 1e-7). */
-static LLVMValueRef log_f64(dc_codegen *cg, LLVMValueRef x)
-{
-    LLVMBuilderRef B = cg->b;
-    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
-    LLVMValueRef bits = LLVMBuildBitCast(B, x, cg->i64, "");
-    LLVMValueRef e = LLVMBuildSub(B, LLVMBuildLShr(B, bits, cg_i64(cg, 52), ""), cg_i64(cg, 1023), "");
-    LLVMValueRef mant = LLVMBuildOr(B, LLVMBuildAnd(B, bits, cg_i64(cg, 0x000fffffffffffffll), ""),
-                                    cg_i64(cg, 0x3ff0000000000000ll), "");
-    LLVMValueRef f = LLVMBuildFPTrunc(B, LLVMBuildBitCast(B, mant, f64, ""), cg->f32, "");
-    LLVMValueRef lf = LLVMBuildFPExt(B, cg_log(cg, f), f64, "");
-    return LLVMBuildFAdd(B, lf, LLVMBuildFMul(B, LLVMBuildSIToFP(B, e, f64, ""),
-                                              LLVMConstReal(f64, 0.69314718055994530942), ""), "");
 }
 
 static dc_status ce_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *st,

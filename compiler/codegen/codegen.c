@@ -74,6 +74,7 @@ static const cg_family *find_family(const char *op_type)
         {cg_norm_grad_families, &cg_n_norm_grad_families},
         {cg_reduce_axes_families, &cg_n_reduce_axes_families},
         {cg_copy_families, &cg_n_copy_families},
+        {cg_join_families, &cg_n_join_families},
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (int i = 0; i < *tables[t].n; i++)

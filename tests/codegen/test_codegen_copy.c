@@ -113,10 +113,71 @@ static void test_copies(void)
     }
 }
 
+/* Concat and Split along every axis of [3, 5, 7], pieces of 1, 2 and the
+ * rest, elements of 4 and 2 bytes. */
+static void test_join(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 8;
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        for (int axis = 0; axis < 3; axis++) {
+            for (int split = 0; split < 2; split++) {
+                dc_dtype ty = axis == 1 ? DC_F16 : DC_F32;
+                int64_t whole[3] = {3, 5, 7}, part[3][3];
+                int64_t sizes[3] = {1, 2, whole[axis] - 3};
+                int a[4];
+                for (int k = 0; k < 3; k++) {
+                    memcpy(part[k], whole, sizeof whole);
+                    part[k][axis] = sizes[k];
+                    a[split ? 1 + k : k] = cgt_buffer(p, ty, 3, part[k]);
+                }
+                a[split ? 0 : 3] = cgt_buffer(p, ty, 3, whole);
+                dc_plan_step *st = cgt_step(p, split ? "Split" : "Concat", split ? 1 : 3,
+                                            split ? 3 : 1, a);
+                cgt_attr_int(st, "axis", axis - (axis == 2 ? 3 : 0));
+                if (split)
+                    cgt_attr_ints(st, "split", 3, sizes);
+            }
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i++) {
+                const dc_plan_step *st = &p->steps[i];
+                int n = st->n_inputs + st->n_outputs;
+                void *gen[4], *ref[4];
+                size_t bytes[4];
+                for (int k = 0; k < n; k++) {
+                    const dc_plan_buffer *b = &p->buffers[st->args[k]];
+                    bytes[k] = (size_t)numel(b) * dc_dtype_size(b->dtype);
+                    gen[k] = malloc(bytes[k]);
+                    ref[k] = malloc(bytes[k]);
+                    for (size_t j = 0; j < bytes[k]; j++)
+                        ((uint8_t *)gen[k])[j] = ((uint8_t *)ref[k])[j] = (uint8_t)cgt_rand(&rng);
+                }
+                cgt_run_oracle(p, i, ref);
+                cgt_run_generated(&so, p, i, gen, 2);
+                for (int k = st->n_inputs; k < n; k++)
+                    CU_ASSERT(memcmp(gen[k], ref[k], bytes[k]) == 0);
+                for (int k = 0; k < n; k++) {
+                    free(gen[k]);
+                    free(ref[k]);
+                }
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
 void register_codegen_copy(void)
 {
     static const dc_test_case tests[] = {
         {"copies", test_copies},
+        {"join", test_join},
         {NULL, NULL},
     };
     dc_add_suite("codegen_copy", tests);
