@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "kernels/kernel_context.h"
 
@@ -23,7 +26,8 @@ typedef struct session_step {
 struct dc_session {
     const dc_plan *plan;
     dc_kernel_context *ctx;
-    uint8_t *region[3];
+    uint8_t *region[3];      /* DC_PLAN_ALIGN-aligned inside region_block */
+    void *region_block[3];
     session_step *steps;
     bool profile;
     int profiled_runs;
@@ -72,20 +76,29 @@ dc_status dc_session_create(const dc_plan *plan, int threads, dc_session **out)
 {
     *out = NULL;
     DC_TRY(dc_plan_validate(plan, "plan"));
+#ifdef __GLIBC__
+    /* A compiler run just before leaves gigabytes of freed IR inside malloc's
+     * heap; give them back before the regions take their share. */
+    malloc_trim(0);
+#endif
     dc_session *s = calloc(1, sizeof *s);
     if (!s)
         return dc_error(DC_ERR_NOMEM, "session");
     s->plan = plan;
     dc_status st = fits_in_memory(plan);
     for (int r = 0; r < 3 && st == DC_OK; r++) {
-        /* Round up so aligned_alloc's size rule holds; never allocate 0 bytes. */
-        size_t bytes = (size_t)((plan->region_bytes[r] + DC_PLAN_ALIGN - 1) / DC_PLAN_ALIGN * DC_PLAN_ALIGN);
-        s->region[r] = aligned_alloc(DC_PLAN_ALIGN, bytes ? bytes : DC_PLAN_ALIGN);
-        if (!s->region[r])
+        /* calloc, not aligned_alloc + memset: a large block comes zeroed from
+         * the system untouched, so the arena's pages count towards the
+         * resident size only once steps write them, not while the plan's
+         * initial contents are still being copied. */
+        size_t bytes = (size_t)plan->region_bytes[r] + DC_PLAN_ALIGN;
+        s->region_block[r] = calloc(1, bytes);
+        if (!s->region_block[r])
             st = dc_error(DC_ERR_NOMEM, "region %s of %llu bytes", region_names[r],
                           (unsigned long long)plan->region_bytes[r]);
         else
-            memset(s->region[r], 0, bytes ? bytes : DC_PLAN_ALIGN);
+            s->region[r] = (uint8_t *)(((uintptr_t)s->region_block[r] + DC_PLAN_ALIGN - 1) /
+                                       DC_PLAN_ALIGN * DC_PLAN_ALIGN);
     }
     if (st == DC_OK && plan->region_bytes[DC_REGION_CONST])
         memcpy(s->region[DC_REGION_CONST], plan->constants, (size_t)plan->region_bytes[DC_REGION_CONST]);
@@ -163,7 +176,7 @@ void dc_session_destroy(dc_session *s)
     free(s->steps);
     dc_kernel_context_destroy(s->ctx);
     for (int r = 0; r < 3; r++)
-        free(s->region[r]);
+        free(s->region_block[r]);
     free(s);
 }
 
