@@ -288,6 +288,29 @@ void dc_session_print_profile(const dc_session *s, FILE *out)
                 total > 0 ? 100 * ms / total : 0);
     }
     free(done);
+    /* The slowest steps, by selection: a profile is printed once. */
+    enum { SLOWEST = 12 };
+    int picked[SLOWEST], n_picked = 0;
+    fprintf(out, "  slowest steps:\n");
+    while (n_picked < SLOWEST && n_picked < n) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            bool taken = false;
+            for (int k = 0; k < n_picked && !taken; k++)
+                taken = picked[k] == i;
+            if (!taken && (best < 0 || s->steps[i].profile_ms > s->steps[best].profile_ms))
+                best = i;
+        }
+        picked[n_picked++] = best;
+        const dc_plan_step *ps = &p->steps[best];
+        const dc_plan_buffer *y = ps->n_outputs && ps->args[ps->n_inputs] >= 0
+                                      ? &p->buffers[ps->args[ps->n_inputs]] : NULL;
+        char shape[160] = "";
+        if (y)
+            format_type(shape, sizeof shape, y->dtype, y->rank, y->dims);
+        fprintf(out, "    %5d %-24s %10.3f ms  %s -> %s\n", best, ps->kernel,
+                s->steps[best].profile_ms / runs, ps->node ? ps->node : "", shape);
+    }
 }
 
 dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out)

@@ -206,12 +206,19 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
         dc_plan_release_contents(plan);
     if (s == DC_OK)
         s = set_batch(sess, plan, batch_path);
+    bool profile = opt && opt->profile, timed = opt && opt->repeat > 0;
+    if (s == DC_OK && profile && !timed)
+        dc_session_set_profile(sess, true);
     if (s == DC_OK)
         s = dc_session_run(sess);
     if (s == DC_OK)
         s = write_results(sess, plan, out_dir);
-    if (s == DC_OK && opt && opt->repeat > 0)
+    if (s == DC_OK && profile && timed)
+        dc_session_set_profile(sess, true);
+    if (s == DC_OK && timed)
         s = dc_session_time_runs(sess, opt->repeat, &opt->median_ms, &opt->min_ms);
+    if (s == DC_OK && profile)
+        dc_session_print_profile(sess, stdout);
     dc_session_destroy(sess);
     dc_plan_destroy(plan);
     return s;
