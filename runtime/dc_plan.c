@@ -203,6 +203,9 @@ dc_status dc_plan_validate(const dc_plan *p, const char *what)
         what = "plan";
     if (!p)
         return dc_error(DC_ERR_INVALID, "%s: no plan", what);
+    if (p->contents_released)
+        return dc_error(DC_ERR_INVALID, "%s: its initial constants and state were released to a "
+                        "session already", what);
     for (int r = 0; r < 3; r++)
         if (p->region_bytes[r] > DC_PLAN_MAX_REGION_BYTES)
             return dc_error(DC_ERR_NOMEM, "%s: region %s of %llu bytes (limit %llu GiB)", what,
@@ -905,6 +908,14 @@ dc_status dc_plan_read(const char *path, dc_plan **out)
     dc_status s = dc_plan_parse(data, got, path, out);
     free(data);
     return s;
+}
+
+void dc_plan_release_contents(dc_plan *p)
+{
+    free(p->constants);
+    free(p->state_init);
+    p->constants = p->state_init = NULL;
+    p->contents_released = true;
 }
 
 void dc_plan_destroy(dc_plan *p)

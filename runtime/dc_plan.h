@@ -111,6 +111,7 @@ typedef struct dc_plan {
     dc_plan_io *inputs, *outputs;
     int n_inputs, n_outputs;
     char *producer;             /* free text: compiler version, source model */
+    bool contents_released;     /* constants/state_init freed: see dc_plan_release_contents */
 } dc_plan;
 
 /* Writes the plan; the file is written to a temporary name and renamed, so a
@@ -129,6 +130,12 @@ dc_status dc_plan_parse(const void *data, size_t size, const char *what, dc_plan
 dc_status dc_plan_validate(const dc_plan *plan, const char *what);
 /* Frees a plan and everything it points to (all of it malloc'ed); NULL is fine. */
 void dc_plan_destroy(dc_plan *plan);
+/* Frees the initial contents of CONST and STATE once a session has copied
+ * them, so a running program does not hold the parameters twice (for
+ * ViT-S/16 with its moments and teacher, 0.7 GB). The plan still describes
+ * buffers, steps and I/O for that session; it can no longer be written or
+ * start another session (dc_plan_validate says why). */
+void dc_plan_release_contents(dc_plan *plan);
 
 /* Attribute lookup on a step, with defaults. */
 const dc_plan_attr *dc_step_attr(const dc_plan_step *step, const char *name);

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "kernels/kernel_context.h"
 
@@ -23,7 +26,8 @@ typedef struct session_step {
 struct dc_session {
     const dc_plan *plan;
     dc_kernel_context *ctx;
-    uint8_t *region[3];
+    uint8_t *region[3];      /* DC_PLAN_ALIGN-aligned inside region_block */
+    void *region_block[3];
     session_step *steps;
     bool profile;
     int profiled_runs;
@@ -73,20 +77,29 @@ static dc_status create_session(const dc_plan *plan, const dc_artifact *artifact
 {
     *out = NULL;
     DC_TRY(dc_plan_validate(plan, "plan"));
+#ifdef __GLIBC__
+    /* A compiler run just before leaves gigabytes of freed IR inside malloc's
+     * heap; give them back before the regions take their share. */
+    malloc_trim(0);
+#endif
     dc_session *s = calloc(1, sizeof *s);
     if (!s)
         return dc_error(DC_ERR_NOMEM, "session");
     s->plan = plan;
     dc_status st = fits_in_memory(plan);
     for (int r = 0; r < 3 && st == DC_OK; r++) {
-        /* Round up so aligned_alloc's size rule holds; never allocate 0 bytes. */
-        size_t bytes = (size_t)((plan->region_bytes[r] + DC_PLAN_ALIGN - 1) / DC_PLAN_ALIGN * DC_PLAN_ALIGN);
-        s->region[r] = aligned_alloc(DC_PLAN_ALIGN, bytes ? bytes : DC_PLAN_ALIGN);
-        if (!s->region[r])
+        /* calloc, not aligned_alloc + memset: a large block comes zeroed from
+         * the system untouched, so the arena's pages count towards the
+         * resident size only once steps write them, not while the plan's
+         * initial contents are still being copied. */
+        size_t bytes = (size_t)plan->region_bytes[r] + DC_PLAN_ALIGN;
+        s->region_block[r] = calloc(1, bytes);
+        if (!s->region_block[r])
             st = dc_error(DC_ERR_NOMEM, "region %s of %llu bytes", region_names[r],
                           (unsigned long long)plan->region_bytes[r]);
         else
-            memset(s->region[r], 0, bytes ? bytes : DC_PLAN_ALIGN);
+            s->region[r] = (uint8_t *)(((uintptr_t)s->region_block[r] + DC_PLAN_ALIGN - 1) /
+                                       DC_PLAN_ALIGN * DC_PLAN_ALIGN);
     }
     if (st == DC_OK && plan->region_bytes[DC_REGION_CONST])
         memcpy(s->region[DC_REGION_CONST], plan->constants, (size_t)plan->region_bytes[DC_REGION_CONST]);
@@ -180,7 +193,7 @@ void dc_session_destroy(dc_session *s)
     free(s->steps);
     dc_kernel_context_destroy(s->ctx);
     for (int r = 0; r < 3; r++)
-        free(s->region[r]);
+        free(s->region_block[r]);
     free(s);
 }
 
@@ -299,6 +312,29 @@ void dc_session_print_profile(const dc_session *s, FILE *out)
                 total > 0 ? 100 * ms / total : 0);
     }
     free(done);
+    /* The slowest steps, by selection: a profile is printed once. */
+    enum { SLOWEST = 12 };
+    int picked[SLOWEST], n_picked = 0;
+    fprintf(out, "  slowest steps:\n");
+    while (n_picked < SLOWEST && n_picked < n) {
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            bool taken = false;
+            for (int k = 0; k < n_picked && !taken; k++)
+                taken = picked[k] == i;
+            if (!taken && (best < 0 || s->steps[i].profile_ms > s->steps[best].profile_ms))
+                best = i;
+        }
+        picked[n_picked++] = best;
+        const dc_plan_step *ps = &p->steps[best];
+        const dc_plan_buffer *y = ps->n_outputs && ps->args[ps->n_inputs] >= 0
+                                      ? &p->buffers[ps->args[ps->n_inputs]] : NULL;
+        char shape[160] = "";
+        if (y)
+            format_type(shape, sizeof shape, y->dtype, y->rank, y->dims);
+        fprintf(out, "    %5d %-24s %10.3f ms  %s -> %s\n", best, ps->kernel,
+                s->steps[best].profile_ms / runs, ps->node ? ps->node : "", shape);
+    }
 }
 
 dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out)

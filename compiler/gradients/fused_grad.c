@@ -3,12 +3,12 @@
  *
  * MatMulBias: Y = act(Z), Z = A2 · B' + bias with A2 = A as [M', K] and
  * dY2 = dY as [M', N]:
- *   dZ    = act'(Z) · dY (from Y for Relu, Tanh, Sigmoid; Gelu recomputes Z)
+ *   dZ    = act'(Z) · dY (from Y for Relu, Tanh, Sigmoid; Gelu recomputes Z
+ *           for one GeluGrad)
  *   dA    = dZ · B (transB) or dZ · Bᵀ, through a MatMul over A's batch
  *   dB    = dZ2ᵀ · A2 (transB, [N, K]) or A2ᵀ · dZ2 ([K, N]): a Gemm with
  *           transA, no transposed copy of the activations
  *   dbias = Σ over the rows of dZ2 */
-#include <math.h>
 #include <string.h>
 
 #include "gradients/grad_util.h"
@@ -37,17 +37,13 @@ static dc_value *activation_grad(dc_graph *g, const dc_node *node, const char *a
         return dc_mul(g, dy, dc_sub(g, dg_scalar_like(g, y, 1), dc_mul(g, y, y)));
     if (strcmp(act, "Sigmoid") == 0)
         return dc_mul(g, dy, dc_mul(g, y, dc_sub(g, dg_scalar_like(g, y, 1), y)));
-    /* Gelu: Φ(z) + z·φ(z), with Z recomputed (the forward does not keep it). */
+    /* Gelu: Z recomputed (the forward does not keep it), then one GeluGrad
+     * pass dY · (Φ(z) + z·φ(z)), as Gelu's own rule. */
     dc_node *lin = dg_dinoc_node(g, "MatMulBias", node->inputs, 3, 1);
     if (lin && dc_node_set_int(lin, g, "transB", dc_node_attr_int(node, "transB", 0)) != DC_OK)
         return NULL;
-    dc_value *z = dc_node_finish(g, lin);
-    dc_value *cdf = dc_mul(g, dg_scalar_like(g, y, 0.5),
-                           dc_add(g, dg_scalar_like(g, y, 1),
-                                  dc_unary(g, "Erf", dc_mul(g, z, dg_scalar_like(g, y, M_SQRT1_2)))));
-    dc_value *pdf = dc_mul(g, dg_scalar_like(g, y, 0.5 * M_2_SQRTPI * M_SQRT1_2),
-                           dc_unary(g, "Exp", dc_mul(g, dc_mul(g, z, z), dg_scalar_like(g, y, -0.5))));
-    return dc_mul(g, dy, dc_add(g, cdf, dc_mul(g, z, pdf)));
+    dc_value *in[] = {dy, dc_node_finish(g, lin)};
+    return dc_node_finish(g, dg_dinoc_node(g, "GeluGrad", in, 2, 1));
 }
 
 DG_RULE(MatMulBias)

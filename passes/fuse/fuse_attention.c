@@ -8,7 +8,11 @@
  *   y = Reshape(Transpose(MatMul(a, v), 0 2 1 3), [B, N, D])
  *
  * with the scale s on q or on the scores (a compile-time scalar, either
- * operand order). Every intermediate must be read only inside the match
+ * operand order); or as timm's model exports to ONNX (qkv.unbind):
+ *
+ *   parts = Split(Transpose(Reshape(qkv, [B, N, 3, H, d]), 2 0 3 1 4), axis 0)
+ *   q, k, v = Squeeze(parts_i, [0]) [B, H, N, d]       k = Transpose(k, 0 1 3 2)
+ * Every intermediate must be read only inside the match
  * (match.h's uses: no graph output, no state update); qkv may have other
  * readers. The Attention node takes the place of the
  * final Reshape. */
@@ -25,6 +29,7 @@ typedef struct match {
     dc_node *nodes[MAX_MATCH];
     int n;
     dc_value *qkv;
+    dc_node *split; /* the packed form's Split, once in nodes */
     int64_t heads;
     double scale;
 } match;
@@ -72,6 +77,8 @@ static bool has_perm(const dc_node *t, const int64_t *want)
     return true;
 }
 
+static const int64_t to_heads[] = {0, 2, 1, 3}, to_keys[] = {0, 2, 3, 1};
+
 /* x = Transpose(Reshape(Slice(qkv, axis 2, [part·D, (part+1)·D)), [B, N, H, d]), perm). */
 static bool head_part(match *m, const dc_uses *uses, const dc_value *x, const int64_t *perm, int part)
 {
@@ -104,6 +111,69 @@ static bool head_part(match *m, const dc_uses *uses, const dc_value *x, const in
     return true;
 }
 
+/* The packed form's part `part` of qkv: x = Squeeze(Split(Transpose(Reshape(qkv,
+ * [B, N, 3, H, d]), 2 0 3 1 4), axis 0)[part], [0]), through a last
+ * Transpose(0 1 3 2) for the keys. The Split and what feeds it join the match
+ * once, with the first part. */
+static bool packed_part(match *m, const dc_uses *uses, const dc_value *x, int part, bool keys)
+{
+    static const int64_t to_keys_t[] = {0, 1, 3, 2}, unbind[] = {2, 0, 3, 1, 4};
+    if (keys) {
+        dc_node *t = take(m, uses, x, "Transpose");
+        if (!t || !has_perm(t, to_keys_t))
+            return false;
+        x = t->inputs[0];
+    }
+    int64_t axis;
+    dc_node *sq = take(m, uses, x, "Squeeze");
+    if (!sq || sq->n_inputs != 2 || !const_ints(sq->inputs[1], 1, &axis) || axis != 0)
+        return false;
+    const dc_value *piece = sq->inputs[0];
+    dc_node *split = piece->producer;
+    if (!split || strcmp(split->op_type, "Split") != 0 || *split->domain || split->n_outputs != 3 ||
+        split->outputs[part] != piece || !dc_uses_only_reader(uses, piece) ||
+        dc_node_attr_int(split, "axis", 0) != 0)
+        return false;
+    if (m->split)
+        return m->split == split;
+    int64_t sizes[3] = {1, 1, 1};
+    if ((split->n_inputs > 1 && split->inputs[1] && !const_ints(split->inputs[1], 3, sizes)) ||
+        sizes[0] != 1 || sizes[1] != 1 || sizes[2] != 1 || m->n + 3 > MAX_MATCH)
+        return false;
+    dc_node *t = split->inputs[0]->producer, *r = t ? t->inputs[0]->producer : NULL;
+    if (!t || strcmp(t->op_type, "Transpose") != 0 || *t->domain ||
+        !dc_uses_only_reader(uses, t->outputs[0]) || !r || strcmp(r->op_type, "Reshape") != 0 ||
+        *r->domain || !dc_uses_only_reader(uses, r->outputs[0]))
+        return false;
+    int count;
+    const int64_t *perm = dc_node_attr_ints(t, "perm", &count);
+    if (!perm || count != 5 || memcmp(perm, unbind, sizeof unbind) != 0)
+        return false;
+    const dc_type *qkv = &r->inputs[0]->type, *five = &r->outputs[0]->type;
+    if (qkv->rank != 3 || !dc_type_is_static(qkv) || five->rank != 5 || !dc_type_is_static(five) ||
+        five->dims[0].size != qkv->dims[0].size || five->dims[1].size != qkv->dims[1].size ||
+        five->dims[2].size != 3 ||
+        3 * five->dims[3].size * five->dims[4].size != qkv->dims[2].size)
+        return false;
+    m->split = split;
+    m->qkv = r->inputs[0];
+    m->heads = five->dims[3].size;
+    m->nodes[m->n++] = split;
+    m->nodes[m->n++] = t;
+    m->nodes[m->n++] = r;
+    return true;
+}
+
+/* q, k (keys: already [B, H, d, N]) or v as one of the two forms. */
+static bool part_of(match *m, const dc_uses *uses, const dc_value *x, int part, bool keys)
+{
+    int before = m->n;
+    if (!m->split && head_part(m, uses, x, keys ? to_keys : to_heads, part))
+        return true;
+    m->n = before;
+    return !(part > 0 && !m->split) && packed_part(m, uses, x, part, keys);
+}
+
 /* x · s or s · x with s a compile-time scalar: x, and s in *scale. */
 static dc_value *scaled(match *m, const dc_uses *uses, dc_value *v, double *scale)
 {
@@ -120,8 +190,6 @@ static dc_value *scaled(match *m, const dc_uses *uses, dc_value *v, double *scal
     m->nodes[m->n++] = mul;
     return x;
 }
-
-static const int64_t to_heads[] = {0, 2, 1, 3}, to_keys[] = {0, 2, 3, 1};
 
 /* Matches the composition around Softmax `sm`; m->nodes[0] is the final Reshape. */
 static bool match_at(const dc_graph *g, const dc_uses *uses, dc_node *sm, match *m)
@@ -153,9 +221,8 @@ static bool match_at(const dc_graph *g, const dc_uses *uses, dc_node *sm, match 
         return false;
     dc_value *q = qk->inputs[0];
     dc_value *q_unscaled = unscaled ? NULL : scaled(m, uses, q, &s_before);
-    if (!head_part(m, uses, q_unscaled ? q_unscaled : q, to_heads, 0) ||
-        !head_part(m, uses, qk->inputs[1], to_keys, 1) ||
-        !head_part(m, uses, pv->inputs[1], to_heads, 2))
+    if (!part_of(m, uses, q_unscaled ? q_unscaled : q, 0, false) ||
+        !part_of(m, uses, qk->inputs[1], 1, true) || !part_of(m, uses, pv->inputs[1], 2, false))
         return false;
     m->scale = s_after * s_before;
     const dc_type *y = &out->outputs[0]->type, *qkv = &m->qkv->type;

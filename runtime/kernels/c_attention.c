@@ -57,21 +57,28 @@ static void gemm_double(char ta, char tb, int64_t m, int64_t n, int64_t k, doubl
                           : st->lse ? (T *)st->lse + (b * st->h + h) * n : NULL;                 \
         gemm_##T('N', 'T', n, n, hd, (T)st->scale, q, ld, k, ld, 0, p, n);                       \
         for (int64_t i = 0; i < n; i++) {                                                        \
-            T *row = p + i * n, m = row[0];                                                      \
-            if (st->grad) {                                                                      \
-                m = lse[i];                                                                      \
-            } else {                                                                             \
+            T *restrict row = p + i * n, m = st->grad ? lse[i] : row[0];                         \
+            if (!st->grad) {                                                                     \
+                _Pragma("omp simd reduction(max : m)")                                           \
                 for (int64_t j = 1; j < n; j++)                                                  \
                     m = row[j] > m ? row[j] : m;                                                 \
-                double sum = 0;                                                                  \
-                for (int64_t j = 0; j < n; j++)                                                  \
-                    sum += EXP(row[j] - m);                                                      \
-                m = (T)(m + LOG(sum));                                                           \
-                if (lse)                                                                         \
-                    lse[i] = m;                                                                  \
             }                                                                                    \
-            for (int64_t j = 0; j < n; j++)                                                      \
+            /* One exp per score: the backward's from the saved logsumexp, the */               \
+            /* forward's shifted by the row max, then divided by their sum. */                  \
+            double sum = 0;                                                                      \
+            _Pragma("omp simd reduction(+ : sum)")                                               \
+            for (int64_t j = 0; j < n; j++) {                                                    \
                 row[j] = EXP(row[j] - m);                                                        \
+                sum += row[j];                                                                   \
+            }                                                                                    \
+            if (st->grad)                                                                        \
+                continue;                                                                        \
+            T inv = (T)(1 / sum);                                                                \
+            _Pragma("omp simd")                                                                  \
+            for (int64_t j = 0; j < n; j++)                                                      \
+                row[j] *= inv;                                                                   \
+            if (lse)                                                                             \
+                lse[i] = (T)(m + LOG(sum));                                                      \
         }                                                                                        \
         if (!st->grad) {                                                                         \
             gemm_##T('N', 'N', n, hd, n, 1, p, n, v, ld, 0, (T *)st->out + b * n * d + h * hd, d); \
@@ -92,7 +99,7 @@ static void gemm_double(char ta, char tb, int64_t m, int64_t n, int64_t k, doubl
         gemm_##T('N', 'N', n, hd, n, 1, dp, n, k, ld, 0, dq, ld);                                \
         gemm_##T('T', 'N', n, hd, n, 1, dp, n, q, ld, 0, dk, ld);                                \
     }
-ATTENTION_HEAD(float, expf, log)
+ATTENTION_HEAD(float, c_exp_f32, log) /* c_util.h's exp vectorises */
 ATTENTION_HEAD(double, exp, log)
 
 static dc_status expect_dims(const dc_plan_buffer *x, const char *what, dc_dtype t, int64_t a,

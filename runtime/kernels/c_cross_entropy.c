@@ -24,6 +24,7 @@ typedef struct ce_state {
                            T inv_tau)                                                          \
     {                                                                                          \
         T m = s[0];                                                                            \
+        _Pragma("omp simd reduction(max : m)")                                                 \
         for (int64_t k = 1; k < K; k++)                                                        \
             m = s[k] > m ? s[k] : m;                                                           \
         m *= inv_tau;                                                                          \
@@ -44,7 +45,7 @@ typedef struct ce_state {
         for (int64_t k = 0; k < K; k++)                                                        \
             g[k] = scale * EXP(s[k] * inv_tau - m) - p[k] * inv_tau;                           \
     }
-CE_ROW(float, expf, log)
+CE_ROW(float, c_exp_f32, log) /* c_util.h's exp vectorises */
 CE_ROW(double, exp, log)
 
 static dc_status ce_setup(const dc_kernel_args *a, int variant, void *state)

@@ -35,7 +35,7 @@ typedef struct gelu_state {
             dx[i] = dy[i] * (cdf + v * pdf);                                           \
         }                                                                              \
     }
-GELU_LOOPS(float, erff, expf)
+GELU_LOOPS(float, c_erf_f32, c_exp_f32) /* the vectorising forms of c_util.h */
 GELU_LOOPS(double, erf, exp)
 
 static dc_status gelu_setup(const dc_kernel_args *a, int grad, void *state)

@@ -168,11 +168,50 @@ static dc_status reduce_setup(const dc_kernel_args *a, int kind, void *state)
     return DC_OK;
 }
 
+/* Sum or mean of the rows of X [R, K] -> [K] (a bias gradient): X is read
+ * row after row into K double accumulators, a column block per thread,
+ * where the general loop walks each column with stride K. */
+enum { ROWS_BLOCK = 512 };
+
+static bool sums_rows(const reduce_state *st)
+{
+    return (st->kind == R_SUM || st->kind == R_MEAN) && (st->t == DC_F32 || st->t == DC_F64) &&
+           st->nk == 1 && st->nr == 1 && st->kstride[0] == 1 && st->rstride[0] == st->kdim[0];
+}
+
+#define SUM_ROWS_T(S, T)                                                                   \
+    static void sum_rows_##S(const reduce_state *st)                                       \
+    {                                                                                      \
+        const T *x = st->x;                                                                \
+        T *y = st->y;                                                                      \
+        int64_t K = st->kdim[0], R = st->rdim[0], blocks = (K + ROWS_BLOCK - 1) / ROWS_BLOCK; \
+        double scale = st->kind == R_MEAN ? 1.0 / (double)R : 1.0;                         \
+        _Pragma("omp parallel for if (K * R > C_PAR_MIN)")                                 \
+        for (int64_t b = 0; b < blocks; b++) {                                             \
+            int64_t at = b * ROWS_BLOCK, n = K - at < ROWS_BLOCK ? K - at : ROWS_BLOCK;    \
+            double acc[ROWS_BLOCK] = {0};                                                  \
+            for (int64_t r = 0; r < R; r++) {                                              \
+                const T *restrict row = x + r * K + at;                                    \
+                _Pragma("omp simd")                                                        \
+                for (int64_t j = 0; j < n; j++)                                            \
+                    acc[j] += (double)row[j];                                              \
+            }                                                                              \
+            for (int64_t j = 0; j < n; j++)                                                \
+                y[at + j] = (T)(acc[j] * scale);                                           \
+        }                                                                                  \
+    }
+SUM_ROWS_T(f32, float)
+SUM_ROWS_T(f64, double)
+
 static dc_status reduce_run(void *state)
 {
     reduce_state *st = state;
     if (st->copy)
         c_copy(st->y, st->x, (size_t)st->out_n * st->es);
+    else if (sums_rows(st) && st->t == DC_F32)
+        sum_rows_f32(st);
+    else if (sums_rows(st))
+        sum_rows_f64(st);
     else
         reduce_table[st->t](st);
     return DC_OK;

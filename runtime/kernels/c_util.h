@@ -165,6 +165,29 @@ static inline float c_erf_f32(float x)
     return x * p / q;
 }
 
+/* exp for f32 that vectorises (expf() is a scalar call per element): e^x =
+ * 2^n · e^r with n = round(x / ln 2), r = x − n·ln 2 in two parts, e^r by its
+ * degree-6 Taylor polynomial on |r| ≤ ln2/2, 2^n put into the exponent bits.
+ * x is clamped to [-87, 88] (no denormals, no overflow); relative error
+ * below 2.5e-7; NaN is not preserved (callers pass finite values). */
+static inline float c_exp_f32(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    /* Round to nearest by adding and removing 1.5·2^23 (SSE2 has no round). */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f; /* ln 2 = 0.693359375 − 2.12194440e-4 */
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
+    return p * scale.f;
+}
+
 /* ------------------------------------------------------------ broadcasting */
 
 /* Numpy broadcasting of up to three inputs to the output's shape, with

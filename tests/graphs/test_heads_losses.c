@@ -240,6 +240,57 @@ static void test_koleo_reference(void)
     }
 }
 
+/* −(1/n) Σ ln(‖x̂_i − x̂_n(i) + eps‖ + eps) in double, n(i) the nearest row. */
+static double koleo_double(const float *x, int n, int d)
+{
+    double xh[8][3], sum = 0;
+    for (int i = 0; i < n; i++) {
+        double norm = 0;
+        for (int k = 0; k < d; k++)
+            norm += (double)x[i * d + k] * x[i * d + k];
+        for (int k = 0; k < d; k++)
+            xh[i][k] = x[i * d + k] / fmax(sqrt(norm), 1e-8);
+    }
+    for (int i = 0; i < n; i++) {
+        double best = INFINITY;
+        for (int j = 0; j < n; j++) {
+            double dist = 0;
+            for (int k = 0; k < d && j != i; k++)
+                dist += (xh[i][k] - xh[j][k] + 1e-8) * (xh[i][k] - xh[j][k] + 1e-8);
+            if (j != i && sqrt(dist) < best)
+                best = sqrt(dist);
+        }
+        sum += log(best + 1e-8);
+    }
+    return -sum / n;
+}
+
+/* Rows 1e-4 apart, as the cls tokens of a batch are early in training: their
+ * f32 cosines all round to ~1, so a neighbour chosen by the largest cosine is
+ * mostly the first row, not the nearest (KoLeo then comes out ~1 too low). */
+static void test_koleo_nearly_equal_rows(void)
+{
+    const double z[] = {0, 1e-4, 3e-4, -2e-4, 7e-4, -6e-4};
+    enum { N = 6, D = 3 };
+    double x[N * D];
+    float xf[N * D];
+    for (int i = 0; i < N; i++) {
+        x[i * D] = 0.6, x[i * D + 1] = 0.8, x[i * D + 2] = z[i];
+        for (int k = 0; k < D; k++)
+            xf[i * D + k] = (float)x[i * D + k];
+    }
+    const double want = koleo_double(xf, N, D); /* ≈ 8.9: −ln of 1e-4..2e-4 */
+    const int64_t dims[] = {N, D};
+    graph_run r = {.g = dc_graph_create("koleo_near")};
+    dc_value *v = feed(&r, "x", make(DC_F32, 2, dims, x));
+    DC_ASSERT_OK(dc_output(r.g, dc_koleo_loss(r.g, v)));
+    dc_tensor *outs[2][MAX_IO];
+    run_twice(&r, outs);
+    for (int k = 0; k < 2; k++)
+        expect_value(way[k], outs[k][0], 0, want, 0.02);
+    free_outs(outs);
+}
+
 /* Two teacher views, three student views (one local), B=2, K=3, c=0,
  * τ_t=0.04, τ_s=0.1: N_terms = 4, L = 2.06787 (2.067874152); the center afterwards is
  * 0.1 · mean of the four teacher rows = [0.0375, 0.0375, 0.025]. */
@@ -891,6 +942,7 @@ void register_graphs_heads_losses(void)
         {"iBOT reference value and center", test_ibot_reference},
         {"iBOT center without masked tokens", test_ibot_center_without_masks},
         {"KoLeo reference values", test_koleo_reference},
+        {"KoLeo nearest of nearly equal rows", test_koleo_nearly_equal_rows},
         {"DINO reference value and center", test_dino_reference},
         {"Sinkhorn-Knopp = official iteration", test_sinkhorn_knopp},
         {"head declaration and init", test_head_declare},

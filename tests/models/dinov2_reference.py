@@ -330,8 +330,12 @@ def koleo(x, eps=1e-8):
     """Lightly's KoLeoLoss with dinoc's normalisation (losses.h)."""
     xh = l2_normalize(x, eps)
     with torch.no_grad():
-        sim = xh @ xh.t()
-        sim.fill_diagonal_(-2)
+        # argmax_j xh_i.xh_j ranked as 2 c_i.c_j - |c_j|^2 over the centred rows
+        # c (graphs/DINOV2.md §3.3): the same neighbours, without the float32
+        # cancellation that makes every cosine 1 when the rows are ~1e-4 apart.
+        c = xh - xh.mean(0, keepdim=True)
+        sim = 2 * (c @ c.t()) - (c * c).sum(1)
+        sim.fill_diagonal_(-8)
         nn_idx = sim.max(dim=1).indices  # first index on ties (CPU)
     d = torch.sqrt(((xh - xh[nn_idx] + eps) ** 2).sum(-1))
     return -torch.log(d + eps).mean()

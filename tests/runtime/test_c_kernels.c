@@ -567,6 +567,26 @@ static void test_reduce(void)
     DROP(x, s, m, mx, mn, noop, xn, mxn, xi, mi, mni, u8, su, e, es);
 }
 
+/* Sums and means over the leading rows (bias gradients) take a row-wise path;
+ * K = 600 spans two of its column blocks. */
+static void test_reduce_rows(void)
+{
+    dc_tensor *x = tens(SPEC(DC_F32, 2, 3, 2), V(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+    dc_tensor *s = run1("ReduceSum", ATTRS(A_INTS("axes", 0, 1), A_INT("keepdims", 0)), x,
+                        SPEC(DC_F32, 2));
+    CHECK(s, 0, 36, 42);
+    dc_tensor *w = tens(SPEC(DC_F64, 3, 600), NULL);
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 600; k++)
+            ((double *)w->data)[r * 600 + k] = r + 0.5 * k;
+    dc_tensor *m = run1("ReduceMean", ATTRS(A_INTS("axes", 0)), w, SPEC(DC_F64, 1, 600));
+    int bad = 0;
+    for (int k = 0; k < 600; k++)
+        bad += ((double *)m->data)[k] != 1 + 0.5 * k;
+    CU_ASSERT_EQUAL(bad, 0);
+    DROP(x, s, w, m);
+}
+
 static void test_argmax(void)
 {
     dc_tensor *x = tens(SPEC(DC_F32, 2, 3), V(1, 5, 5, 7, 2, 7));
@@ -812,6 +832,7 @@ void register_runtime_c_kernels(void)
         {"softmax", test_softmax},
         {"layernorm", test_layernorm},
         {"reduce", test_reduce},
+        {"reduce_rows", test_reduce_rows},
         {"argmax", test_argmax},
         {"transpose_concat_split", test_transpose_concat_split},
         {"slice", test_slice},

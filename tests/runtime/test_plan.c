@@ -254,6 +254,36 @@ static void test_round_trip(void)
     dc_plan_destroy(q);
 }
 
+/* A session keeps running once the plan's initial contents are released; the
+ * plan then refuses to start another session or to be written, with a reason. */
+static void test_release_contents(void)
+{
+    dc_plan *p = small_plan();
+    dc_session *sess, *again = NULL;
+    DC_ASSERT_OK(dc_session_create(p, 1, &sess));
+    dc_plan_release_contents(p);
+    CU_ASSERT_PTR_NULL(p->constants);
+    dc_tensor *x, *y;
+    DC_ASSERT_OK(dc_tensor_create(&x, "x", DC_F32, 2, (int64_t[]){2, 3}));
+    for (int i = 0; i < 6; i++)
+        ((float *)x->data)[i] = (float)i;
+    DC_ASSERT_OK(dc_session_set_input(sess, "x", x));
+    DC_ASSERT_OK(dc_session_run(sess));
+    DC_ASSERT_OK(dc_session_get_output(sess, 0, &y));
+    CU_ASSERT_EQUAL(((float *)y->data)[4], 24.0f); /* 4 + w[1] from the session's CONST */
+    CU_ASSERT_EQUAL(dc_session_create(p, 1, &again), DC_ERR_INVALID);
+    CU_ASSERT_PTR_NULL(again);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "released"));
+    char path[256];
+    tmp_path(path, sizeof path, "released.dnc");
+    CU_ASSERT_EQUAL(dc_plan_write(p, path), DC_ERR_INVALID);
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    dc_tensor_destroy(x);
+    dc_tensor_destroy(y);
+    dc_session_destroy(sess);
+    dc_plan_destroy(p);
+}
+
 static void test_getter_defaults(void)
 {
     dc_plan *p = small_plan();
@@ -572,6 +602,7 @@ void register_runtime_plan(void)
     static const dc_test_case tests[] = {
         {"round_trip", test_round_trip},
         {"serialize", test_serialize},
+        {"release_contents", test_release_contents},
         {"getter_defaults", test_getter_defaults},
         {"truncation_everywhere", test_truncation_everywhere},
         {"header_corruption", test_header_corruption},

@@ -9,6 +9,7 @@
  *              --batch BATCH.safetensors -o DIR    run exactly one training step
  *              [--threads N] [--repeat N]          (--repeat: N more timed steps on
  *                                                  the same batch; prints their median)
+ *              [--profile]                         (time per kernel of the timed steps)
  *   dinoc step --config NAME --list-state          the state tensors' names and types
  * Overrides are fields of dinov2_config.h by their printed names. */
 #include <inttypes.h>
@@ -30,7 +31,7 @@ typedef struct dinov2_args {
     const char *overrides[MAX_OVERRIDES];
     int n_overrides;
     int threads, repeat;
-    bool list_state, inference, text;
+    bool profile, list_state, inference, text;
 } dinov2_args;
 
 /* Parses the shared options; returns 0 on a usage error. */
@@ -50,6 +51,8 @@ static int parse_args(int argc, char **argv, dinov2_args *a)
             a->threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--repeat") == 0 && v)
             a->repeat = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--profile") == 0)
+            a->profile = true;
         else if (strcmp(argv[i], "--list-state") == 0)
             a->list_state = true;
         else if (strcmp(argv[i], "--inference") == 0)
@@ -131,7 +134,8 @@ int cmd_step(int argc, char **argv)
     }
     if (!a.init || !a.batch || !a.out)
         return dinoc_usage("step");
-    dc_dinov2_step_options opt = {.threads = a.threads, .repeat = a.repeat};
+    dc_dinov2_step_options opt = {.threads = a.threads, .repeat = a.repeat,
+                                   .profile = a.profile};
     if (dc_dinov2_step(a.config, a.overrides, a.n_overrides, a.init, a.batch, a.out, &opt) !=
         DC_OK)
         return dinoc_fail("step");

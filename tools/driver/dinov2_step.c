@@ -82,14 +82,15 @@ static dc_status set_batch(dc_session *sess, const dc_plan *p, const char *path)
     return s == DC_OK ? DC_OK : dc_error_context(s, "%s", path);
 }
 
-/* A copy of buffer b named `name`. */
-static dc_status buffer_tensor(dc_session *sess, const dc_plan *p, int b, const char *name,
-                               dc_tensor **out)
+/* Buffer b of the session as a tensor named `name`, without copying it: the
+ * results are written straight from the session's regions. */
+static dc_tensor buffer_view(dc_session *sess, const dc_plan *p, int b, char *name)
 {
     const dc_plan_buffer *pb = &p->buffers[b];
-    DC_TRY(dc_tensor_create(out, name, pb->dtype, pb->rank, pb->dims));
-    memcpy((*out)->data, dc_session_buffer(sess, b), pb->nbytes);
-    return DC_OK;
+    dc_tensor t = {.name = name, .dtype = pb->dtype, .rank = pb->rank,
+                   .data = dc_session_buffer(sess, b), .nbytes = (size_t)pb->nbytes};
+    memcpy(t.dims, pb->dims, sizeof(int64_t) * (size_t)pb->rank);
+    return t;
 }
 
 static char *join(const char *dir, const char *file)
@@ -101,14 +102,16 @@ static char *join(const char *dir, const char *file)
     return p;
 }
 
-static dc_status write_tensors(const char *dir, const char *file, dc_tensor **ts, int n)
+static dc_status write_tensors(const char *dir, const char *file, dc_tensor *ts, int n)
 {
     char *path = join(dir, file);
-    dc_status s = path ? dc_safetensors_save(path, ts, n, NULL, NULL, 0)
-                       : dc_error(DC_ERR_NOMEM, "path");
+    dc_tensor **ptrs = calloc((size_t)n + 1, sizeof *ptrs);
+    for (int i = 0; ptrs && i < n; i++)
+        ptrs[i] = &ts[i];
+    dc_status s = path && ptrs ? dc_safetensors_save(path, ptrs, n, NULL, NULL, 0)
+                               : dc_error(DC_ERR_NOMEM, "%s", file);
+    free(ptrs);
     free(path);
-    for (int i = 0; i < n; i++)
-        dc_tensor_destroy(ts[i]);
     return s;
 }
 
@@ -118,23 +121,26 @@ static dc_status write_results(dc_session *sess, const dc_plan *p, const char *d
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return dc_error(DC_ERR_IO, "%s: %s", dir, strerror(errno));
     json_object *losses = json_object_new_object();
-    dc_tensor **ts = calloc((size_t)p->n_buffers + 1, sizeof *ts);
-    if (!losses || !ts) {
+    dc_tensor *ts = calloc((size_t)p->n_buffers + 1, sizeof *ts);
+    /* Gradient names without ".grad", one per output at most. */
+    char **names = calloc((size_t)p->n_outputs + 1, sizeof *names);
+    if (!losses || !ts || !names) {
         json_object_put(losses);
         free(ts);
+        free(names);
         return dc_error(DC_ERR_NOMEM, "results");
     }
-    int n = 0;
+    int n = 0, n_names = 0;
     dc_status s = DC_OK;
     for (int i = 0; s == DC_OK && i < p->n_outputs; i++) {
         const char *name = p->outputs[i].name;
         size_t len = strlen(name);
         if (len > 5 && strcmp(name + len - 5, ".grad") == 0) {
-            char *param = strndup(name, len - 5);
-            s = param ? buffer_tensor(sess, p, p->outputs[i].buffer, param, &ts[n])
-                      : dc_error(DC_ERR_NOMEM, "output name");
-            n += s == DC_OK;
-            free(param);
+            char *param = names[n_names++] = strndup(name, len - 5);
+            if (param)
+                ts[n++] = buffer_view(sess, p, p->outputs[i].buffer, param);
+            else
+                s = dc_error(DC_ERR_NOMEM, "output name");
         } else {
             double v = *(const float *)dc_session_buffer(sess, p->outputs[i].buffer);
             json_object_object_add(losses, name, json_object_new_double(v));
@@ -148,11 +154,14 @@ static dc_status write_results(dc_session *sess, const dc_plan *p, const char *d
         bool root = pb->region == DC_REGION_STATE;
         for (int k = 0; root && k < b; k++) /* in-place updates view their state */
             root = !(p->buffers[k].region == DC_REGION_STATE && p->buffers[k].offset == pb->offset);
-        if (root && (s = buffer_tensor(sess, p, b, pb->name, &ts[n])) == DC_OK)
-            n++;
+        if (root)
+            ts[n++] = buffer_view(sess, p, b, pb->name);
     }
     if (s == DC_OK)
         s = write_tensors(dir, "state.safetensors", ts, n);
+    for (int i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
     free(ts);
     char *path = join(dir, "losses.json");
     if (s == DC_OK && (!path || json_object_to_file_ext(path, losses, JSON_C_TO_STRING_PRETTY) != 0))
@@ -192,22 +201,34 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
     dc_session *sess = NULL;
     dc_artifact *generated = NULL;
     dc_status s = dc_pipeline_compile(g, &(dc_pipeline_options){.training = &step}, &plan);
+    /* The plan owns everything the session needs; the graph (with its copy
+     * of every parameter) and, once copied, the plan's initial contents
+     * would only add to the step's peak memory. */
+    dc_graph_destroy(g);
     if (s == DC_OK)
         s = dc_codegen_env_artifact(plan, &generated);
     if (s == DC_OK)
         s = generated ? dc_session_create_artifact(generated, opt ? opt->threads : 0, &sess)
                       : dc_session_create(plan, opt ? opt->threads : 0, &sess);
     if (s == DC_OK)
+        dc_plan_release_contents(plan);
+    if (s == DC_OK)
         s = set_batch(sess, plan, batch_path);
+    bool profile = opt && opt->profile, timed = opt && opt->repeat > 0;
+    if (s == DC_OK && profile && !timed)
+        dc_session_set_profile(sess, true);
     if (s == DC_OK)
         s = dc_session_run(sess);
     if (s == DC_OK)
         s = write_results(sess, plan, out_dir);
-    if (s == DC_OK && opt && opt->repeat > 0)
+    if (s == DC_OK && profile && timed)
+        dc_session_set_profile(sess, true);
+    if (s == DC_OK && timed)
         s = dc_session_time_runs(sess, opt->repeat, &opt->median_ms, &opt->min_ms);
+    if (s == DC_OK && profile)
+        dc_session_print_profile(sess, stdout);
     dc_session_destroy(sess);
     dc_artifact_close(generated);
     dc_plan_destroy(plan);
-    dc_graph_destroy(g);
     return s;
 }

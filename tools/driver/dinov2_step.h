@@ -22,6 +22,7 @@
 typedef struct dc_dinov2_step_options {
     int threads; /* <= 0: every core */
     int repeat;
+    bool profile; /* print the time per kernel of the timed steps (of the first if none) */
     double median_ms, min_ms; /* out */
 } dc_dinov2_step_options;
 

@@ -952,6 +952,7 @@ static dc_status compile(run *r)
         if (r->opt->resume)
             DC_TRY(load_session_state(r));
     }
+    dc_plan_release_contents(r->plan); /* the session holds its own copy */
     if (r->opt->profile)
         dc_session_set_profile(r->sess, true);
     DC_TRY(find_phases(r));
