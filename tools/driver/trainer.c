@@ -946,13 +946,13 @@ static dc_status compile(run *r)
         r->g = NULL;
         DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
         DC_TRY(collect_state(r));
+        dc_plan_release_contents(r->compiled); /* the session holds its own copy */
     } else {
         DC_TRY(dc_session_create_artifact(r->artifact, r->opt->threads, &r->sess));
         DC_TRY(collect_state(r));
         if (r->opt->resume)
             DC_TRY(load_session_state(r));
     }
-    dc_plan_release_contents(r->plan); /* the session holds its own copy */
     if (r->opt->profile)
         dc_session_set_profile(r->sess, true);
     DC_TRY(find_phases(r));
