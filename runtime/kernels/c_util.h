@@ -169,7 +169,7 @@ static inline float c_erf_f32(float x)
  * 2^n · e^r with n = round(x / ln 2), r = x − n·ln 2 in two parts, e^r by its
  * degree-6 Taylor polynomial on |r| ≤ ln2/2, 2^n put into the exponent bits.
  * x is clamped to [-87, 88] (no denormals, no overflow); relative error
- * below 2.5e-7; NaN is not preserved (callers pass finite values). */
+ * below 2.5e-7; a NaN input gives NaN. */
 static inline float c_exp_f32(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
@@ -184,6 +184,9 @@ static inline float c_exp_f32(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
+    /* NaN already flows through r and p; converting it to int would be
+     * undefined, so its exponent is taken as 0 (a select, still vectorised). */
+    n = n == n ? n : 0.0f;
     union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
     return p * scale.f;
 }

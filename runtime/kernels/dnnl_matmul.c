@@ -198,11 +198,13 @@ static dc_status matmul_bias_build(const dc_kernel_args *a, dc_dnnl_state *st)
     int64_t trans_b = dc_step_int(a->step, "transB", 0);
     const char *act = dc_step_string(a->step, "activation", "");
     char b1[96], b2[96], b3[96];
-    if (A->rank < 2 || B->rank != 2 || C->rank != 1)
-        return dc_dnnl_shape_error(a, "expected A [..., M, K], B 2-D and bias 1-D");
+    if (A->rank < 2 || B->rank != 2 || C->rank != 1 || Y->rank < 1)
+        return dc_dnnl_shape_error(a, "expected A [..., M, K], B 2-D, bias 1-D and Y [..., N]");
     int64_t k = A->dims[A->rank - 1], n = trans_b ? B->dims[0] : B->dims[1];
     int64_t m = n ? dc_dnnl_numel(Y) / n : 0;
-    if ((trans_b ? B->dims[1] : B->dims[0]) != k || C->dims[0] != n || Y->dims[Y->rank - 1] != n)
+    /* A's rows must be Y's rows: both fold to M' = numel / last dim. */
+    if ((trans_b ? B->dims[1] : B->dims[0]) != k || C->dims[0] != n || Y->dims[Y->rank - 1] != n ||
+        (k && dc_dnnl_numel(A) / k != m))
         return dc_dnnl_shape_error(a, "A %s x B %s%s does not give Y %s",
                                    dc_dnnl_dims_str(b1, sizeof b1, A->rank, A->dims),
                                    dc_dnnl_dims_str(b2, sizeof b2, 2, B->dims), trans_b ? "^T" : "",

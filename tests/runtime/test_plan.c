@@ -538,6 +538,37 @@ static dc_plan *conv_plan(const char *kernel, int64_t pad)
     return p;
 }
 
+/* A [rows, 3] · B [3, 4] + bias [4] -> Y as one dnnl.MatMulBias step; Y is
+ * [2, 4], or rank 0 when y_scalar. */
+static dc_plan *matmul_bias_plan(int64_t rows, bool y_scalar)
+{
+    dc_plan *p = calloc(1, sizeof *p);
+    p->region_bytes[DC_REGION_ARENA] = 128;
+    p->region_bytes[DC_REGION_CONST] = 128;
+    p->constants = calloc(1, 128);
+    p->n_buffers = 4;
+    p->buffers = calloc(4, sizeof *p->buffers);
+    const char *names[4] = {"a", "b", "bias", "y"};
+    const int ranks[4] = {2, 2, 1, y_scalar ? 0 : 2};
+    const int64_t dims[4][2] = {{rows, 3}, {3, 4}, {4}, {2, 4}};
+    const dc_region regions[4] = {DC_REGION_ARENA, DC_REGION_CONST, DC_REGION_CONST, DC_REGION_ARENA};
+    const uint64_t offsets[4] = {0, 0, 64, 64}, nbytes[4] = {(uint64_t)rows * 12, 48, 16, 32};
+    for (int i = 0; i < 4; i++)
+        p->buffers[i] = (dc_plan_buffer){.name = xstrdup(names[i]), .dtype = DC_F32, .rank = ranks[i],
+                                         .dims = {dims[i][0], dims[i][1]}, .region = regions[i],
+                                         .offset = offsets[i], .nbytes = y_scalar && i == 3 ? 4 : nbytes[i]};
+    p->n_steps = 1;
+    p->steps = calloc(1, sizeof *p->steps);
+    dc_plan_step *s = &p->steps[0];
+    *s = (dc_plan_step){.kernel = xstrdup("dnnl.MatMulBias"), .op_type = xstrdup("MatMulBias"),
+                        .node = xstrdup("fc"), .n_inputs = 3, .n_outputs = 1};
+    s->args = calloc(4, sizeof *s->args);
+    for (int i = 0; i < 4; i++)
+        s->args[i] = i;
+    p->producer = xstrdup("test_plan");
+    return p;
+}
+
 /* Inputs fuzz_plan_load found (tests/fuzz): each must be an error, not a plan
  * that writes back to other bytes or a kernel that overflows. */
 static void test_fuzz_regressions(void)
@@ -567,6 +598,18 @@ static void test_fuzz_regressions(void)
         if (!strstr(dc_error_message(), "below 2^31"))
             fprintf(stderr, "\n    %s: %s\n", kernels[k], dc_error_message());
         CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "below 2^31"));
+        dc_plan_destroy(p);
+    }
+    /* dnnl.MatMulBias read Y's last dim of a rank-0 Y (index -1), and took
+     * its rows from Y alone, so an A with fewer rows was read past its end. */
+    const struct { int64_t rows; bool y_scalar; } bad[] = {{2, true}, {1, false}};
+    for (int i = 0; i < 3; i++) {
+        dc_plan *p = matmul_bias_plan(i < 2 ? bad[i].rows : 2, i < 2 && bad[i].y_scalar);
+        dc_session *sess = NULL;
+        dc_status st = dc_session_create(p, 1, &sess);
+        /* the third, well-formed plan is accepted */
+        CU_ASSERT_EQUAL(st, i < 2 ? DC_ERR_SHAPE : DC_OK);
+        dc_session_destroy(sess);
         dc_plan_destroy(p);
     }
     /* An empty tensor's other dims multiplied past int64 in kernels that
