@@ -19,15 +19,11 @@ typedef struct ce_state {
 } ce_state;
 
 /* One row; g may alias s. */
-#define CE_ROW(T, EXP, LOG)                                                                    \
-    static void ce_row_##T(const T *s, const T *restrict p, T *restrict loss, T *g, int64_t K, \
-                           T inv_tau)                                                          \
+#define CE_ROW(T, ATTRS, MAX, EXP, LOG)                                                        \
+    ATTRS static void ce_row_##T(const T *s, const T *restrict p, T *restrict loss, T *g,      \
+                                 int64_t K, T inv_tau)                                         \
     {                                                                                          \
-        T m = s[0];                                                                            \
-        _Pragma("omp simd reduction(max : m)")                                                 \
-        for (int64_t k = 1; k < K; k++)                                                        \
-            m = s[k] > m ? s[k] : m;                                                           \
-        m *= inv_tau;                                                                          \
+        T m = MAX(s, K) * inv_tau;                                                             \
         double sum = 0, mass = 0, dot = 0;                                                     \
         _Pragma("omp simd reduction(+ : sum, mass, dot)")                                      \
         for (int64_t k = 0; k < K; k++) {                                                      \
@@ -45,8 +41,8 @@ typedef struct ce_state {
         for (int64_t k = 0; k < K; k++)                                                        \
             g[k] = scale * EXP(s[k] * inv_tau - m) - p[k] * inv_tau;                           \
     }
-CE_ROW(float, c_exp_f32, log) /* c_util.h's exp vectorises */
-CE_ROW(double, exp, log)
+CE_ROW(float, C_CPU_CLONES, c_max_f32, c_exp_f32, log) /* c_util.h's exp vectorises */
+CE_ROW(double, , c_max_f64, exp, log)
 
 static dc_status ce_setup(const dc_kernel_args *a, int variant, void *state)
 {

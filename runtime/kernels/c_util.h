@@ -165,12 +165,16 @@ static inline float c_erf_f32(float x)
     return x * p / q;
 }
 
+/* Inlined into each caller, so a caller built for a wider vector unit
+ * (C_CPU_CLONES below) gets these loops at its width too. */
+#define C_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 /* exp for f32 that vectorises (expf() is a scalar call per element): e^x =
  * 2^n · e^r with n = round(x / ln 2), r = x − n·ln 2 in two parts, e^r by its
  * degree-6 Taylor polynomial on |r| ≤ ln2/2, 2^n put into the exponent bits.
  * x is clamped to [-87, 88] (no denormals, no overflow); relative error
  * below 2.5e-7; a NaN input gives NaN. */
-static inline float c_exp_f32(float x)
+C_ALWAYS_INLINE float c_exp_f32(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     /* Round to nearest by adding and removing 1.5·2^23 (SSE2 has no round). */
@@ -190,6 +194,69 @@ static inline float c_exp_f32(float x)
     union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
     return p * scale.f;
 }
+
+/* The largest of x[0..n), n >= 1, in 16 independent lanes: it vectorises
+ * and keeps its accumulators in registers (gcc spills an OpenMP simd max
+ * reduction to the stack on every iteration). A NaN counts only in x[0]. */
+C_ALWAYS_INLINE float c_max_f32(const float *x, int64_t n)
+{
+    float lane[16], m = x[0];
+    for (int l = 0; l < 16; l++)
+        lane[l] = m;
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 16; l++)
+            lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+    for (int l = 0; l < 16; l++)
+        m = lane[l] > m ? lane[l] : m;
+    for (; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+static inline double c_max_f64(const double *x, int64_t n)
+{
+    double m = x[0];
+    for (int64_t j = 1; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+/* x[j] = e^(x[j] - m) for j < n; returns their sum, added in 16 float lanes
+ * over at most 256 terms at a time and in double across those blocks (a
+ * double accumulator would halve the vector width). */
+C_ALWAYS_INLINE double c_exp_shift_sum_f32(float *x, int64_t n, float m)
+{
+    float lane[16] = {0};
+    double sum = 0;
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        for (int l = 0; l < 16; l++) {
+            float e = c_exp_f32(x[j + l] - m);
+            x[j + l] = e;
+            lane[l] += e;
+        }
+        if ((j & 255) == 240 || j + 32 > n) {
+            for (int l = 0; l < 16; l++) {
+                sum += lane[l];
+                lane[l] = 0;
+            }
+        }
+    }
+    for (; j < n; j++) {
+        x[j] = c_exp_f32(x[j] - m);
+        sum += x[j];
+    }
+    return sum;
+}
+
+/* Hot loops built for AVX-512 and AVX2 as well as the baseline x86-64 the
+ * library targets; the loader picks the clone the CPU runs (an ifunc). */
+#ifdef __x86_64__
+#define C_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define C_CPU_CLONES
+#endif
 
 /* ------------------------------------------------------------ broadcasting */
 
