@@ -12,8 +12,10 @@ images are replicated to RGB for the ViT-S case). The batch is the global one: e
 of the 2 ranks trains half of it, so equal images/s means no speed-up.
 
 For each case it runs, each in a fresh output folder,
-  1 rank   dinoc train --config C ... --threads 1 --steps S
-  2 ranks  mpirun -np 2 -x OMP_NUM_THREADS=1 dinoc train ... --threads 1 --steps S
+  1 rank   mpirun --bind-to core -np 1 -x OMP_NUM_THREADS=1 dinoc train --config C ... --threads 1 --steps S
+  2 ranks  mpirun --bind-to core -np 2 -x OMP_NUM_THREADS=1 dinoc train ... --threads 1 --steps S
+so each rank, its compute thread and its batcher thread, has one core: the
+2-rank run has twice the CPU of the 1-rank run, and nothing else.
 and reads images/s from metrics.csv (the median over the steps after the first
 `warmup`, which include compilation of the plan and the data pipeline's start).
 Prints both rates, their ratio and the scaling efficiency (ratio / 2): 1.8 and 0.9
@@ -51,9 +53,12 @@ def train(args, work, label, ranks, config, overrides):
     cmd = [args.dinoc, "train", "--config", config, *overrides, "--data", args.data, "--out", out,
            "--steps", str(args.steps), "--threads", "1", "--seed", "1", "--no-plot", "--no-knn",
            "--progress", "none"]
-    if ranks > 1:
-        cmd = [args.mpirun, "--allow-run-as-root", "--oversubscribe", "-np", str(ranks), "-x",
-               "OMP_NUM_THREADS=1", *cmd]
+    # Both cases go through mpirun, which binds each rank to its own core: a
+    # rank's compute thread and its batcher thread share that core. Run
+    # without mpirun, the single process would spread the two threads over
+    # both cores and the baseline would have twice the CPU of one rank.
+    cmd = [args.mpirun, "--allow-run-as-root", "--bind-to", "core", "-np", str(ranks), "-x",
+           "OMP_NUM_THREADS=1", *cmd]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
@@ -108,8 +113,8 @@ def main():
                 ov = [o for o in overrides if not o.startswith("batch_size=")]
                 results.append(run_case(args, watch, work, f"{label}->b{FALLBACK_BATCH}", config,
                                         ov + [f"batch_size={FALLBACK_BATCH}"]))
-    print(f"dinoc train, data parallel over MPI: 2 ranks x 1 thread vs 1 rank x 1 thread, the same "
-          f"global batch; median images/s of {args.steps - args.warmup} steps after {args.warmup}; "
+    print(f"dinoc train, data parallel over MPI: 2 ranks x 1 thread vs 1 rank x 1 thread (a core "
+          f"per rank), the same global batch; median images/s of {args.steps - args.warmup} steps after {args.warmup}; "
           f"{os.cpu_count()} CPUs")
     print(f"{'case':<16} {'1 rank img/s':>13} {'2 ranks img/s':>14} {'ratio':>7} {'efficiency':>11}")
     for r in results:
