@@ -9,8 +9,9 @@
  *    16  u64  body_size  bytes after the header
  *    24  u32  crc32      CRC-32 (zlib's polynomial) of the body
  *    28  u32  reserved   0
- *   body: seven sections in this order, each `u32 tag, u32 0, u64 length, payload`
+ *   body: eight sections in this order, each `u32 tag, u32 0, u64 length, payload`
  *     PROD  str producer
+ *     RCPE  str recipe (empty when none)
  *     REGN  u64 region_bytes[3]                      ARENA, CONST, STATE
  *     BUFS  u64 count, then per buffer:
  *             str name, u32 dtype, u32 rank, i64 dims[rank],
@@ -45,10 +46,11 @@
 #include "dc_atomic_file.h"
 
 #define PLAN_MAGIC "DINOCPLN"
-enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, N_SECTIONS = 7 };
+enum { HEADER_BYTES = 32, SECTION_HEADER_BYTES = 16, N_SECTIONS = 8 };
 
+/* Indexed as the code refers to them; RCPE (format 2) follows PROD in the file. */
 static const char *const section_tags[N_SECTIONS] = {"PROD", "REGN", "BUFS", "STEP",
-                                                     "IOSG", "CNST", "STAT"};
+                                                     "IOSG", "CNST", "STAT", "RCPE"};
 static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
 
 static uint32_t tag_value(const char *tag)
@@ -215,6 +217,7 @@ dc_status dc_plan_validate(const dc_plan *p, const char *what)
         return dc_error(DC_ERR_INVALID, "%s: region CONST of %llu bytes has no contents", what,
                         (unsigned long long)p->region_bytes[DC_REGION_CONST]);
     DC_TRY(check_string(p->producer, 0, what, "producer"));
+    DC_TRY(check_string(p->recipe, 0, what, "recipe"));
     if (p->n_buffers < 0 || p->n_buffers > DC_PLAN_MAX_BUFFERS || (p->n_buffers && !p->buffers))
         return dc_error(DC_ERR_INVALID, "%s: %d buffers (limit %d)", what, p->n_buffers,
                         DC_PLAN_MAX_BUFFERS);
@@ -307,6 +310,10 @@ static void encode_metadata(const dc_plan *p, bytes *b)
 {
     size_t at = begin_section(b, 0);
     put_str(b, p->producer);
+    end_section(b, at);
+
+    at = begin_section(b, 7);
+    put_str(b, p->recipe);
     end_section(b, at);
 
     at = begin_section(b, 1);
@@ -789,6 +796,11 @@ static dc_status parse_body(reader *r, size_t body_end, dc_plan *p)
     DC_TRY(get_str(r, &p->producer));
     DC_TRY(leave_section(r, 0));
 
+    DC_TRY(enter_section(r, body_end, 7));
+    snprintf(r->where, sizeof r->where, "the recipe");
+    DC_TRY(get_str(r, &p->recipe));
+    DC_TRY(leave_section(r, 7));
+
     DC_TRY(enter_section(r, body_end, 1));
     snprintf(r->where, sizeof r->where, "the region sizes");
     for (int i = 0; i < 3; i++) {
@@ -949,6 +961,7 @@ void dc_plan_destroy(dc_plan *p)
     free(p->constants);
     free(p->state_init);
     free(p->producer);
+    free(p->recipe);
     free(p);
 }
 

@@ -27,8 +27,9 @@
  *
  * The artifact format (little-endian; dc_plan.c has the byte layout): magic
  * "DINOCPLN", format version, body size, CRC-32 of the body, then the
- * sections PROD (producer), REGN (region sizes), BUFS (buffers), STEP (steps
- * with attributes), IOSG (inputs/outputs) and CNST (constants). */
+ * sections PROD (producer), RCPE (training recipe), REGN (region sizes), BUFS
+ * (buffers), STEP (steps with attributes), IOSG (inputs/outputs), CNST
+ * (constants) and STAT (initial state). */
 #ifndef DC_PLAN_H
 #define DC_PLAN_H
 
@@ -37,7 +38,7 @@
 
 #include "dc_tensor.h"
 
-enum { DC_PLAN_FORMAT_VERSION = 1, DC_PLAN_ALIGN = 64 };
+enum { DC_PLAN_FORMAT_VERSION = 2, DC_PLAN_ALIGN = 64 };
 
 /* Sanity limits a reader enforces before allocating anything. */
 enum {
@@ -111,6 +112,10 @@ typedef struct dc_plan {
     dc_plan_io *inputs, *outputs;
     int n_inputs, n_outputs;
     char *producer;             /* free text: compiler version, source model */
+    /* What a training loop needs to run this plan as a training step: text
+     * the runtime stores and never interprets (the DINOv2 loop's recipe,
+     * tools/train/recipe.h); NULL or empty for other plans. */
+    char *recipe;
     bool contents_released;     /* constants/state_init freed: see dc_plan_release_contents */
 } dc_plan;
 

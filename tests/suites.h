@@ -39,6 +39,7 @@
     DC_SUITE(tools_cli) \
     DC_SUITE(tools_mpi) \
     DC_SUITE(tools_artifact) \
+    DC_SUITE(tools_recipe) \
     DC_SUITE(conformance) \
     DC_SUITE(codegen_eltwise) \
     DC_SUITE(codegen_training) \

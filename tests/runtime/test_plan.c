@@ -197,12 +197,14 @@ static void test_round_trip(void)
     tmp_path(path, sizeof path, "rt.dnc");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     dc_plan *p = small_plan(), *q;
+    p->recipe = xstrdup("lr = 0.5\nconfig:\nname = x\n");
     DC_ASSERT_OK(dc_plan_write(p, path));
     CU_ASSERT_NOT_EQUAL(access(tmp, F_OK), 0); /* renamed into place */
     DC_ASSERT_OK(dc_plan_read(path, &q));
     unlink(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     CU_ASSERT_STRING_EQUAL(q->producer, "test_plan");
+    CU_ASSERT_STRING_EQUAL(q->recipe, p->recipe);
     for (int r = 0; r < 3; r++)
         CU_ASSERT_EQUAL(q->region_bytes[r], p->region_bytes[r]);
     CU_ASSERT_EQUAL(memcmp(q->constants, p->constants, 64), 0);
@@ -344,7 +346,7 @@ static void test_header_corruption(void)
     parse_expect(d, size, DC_ERR_PARSE, "not a dinoc plan");
     d[0] = 'D';
     put_le(d + 8, 7, 4);
-    parse_expect(d, size, DC_ERR_PARSE, "artifact.dnc: format version 7, this dinoc reads 1");
+    parse_expect(d, size, DC_ERR_PARSE, "artifact.dnc: format version 7, this dinoc reads 2");
     put_le(d + 8, DC_PLAN_FORMAT_VERSION, 4);
     put_le(d + 12, 1, 4);
     parse_expect(d, size, DC_ERR_PARSE, "flags");

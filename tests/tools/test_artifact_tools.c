@@ -5,6 +5,12 @@
  *     (artifact_fixture.h), inputs and outputs as .npy and safetensors;
  *   - `dinoc train STEP.so` trains exactly as `dinoc train STEP.dnc` does
  *     from the same plan (a .so holding a plan without generated kernels);
+ *   - `dinort train STEP.so` (a step with generated kernels) gives the losses
+ *     and checkpoints of `dinoc train STEP.so`, bit for bit: the same loop
+ *     (tools/train/) runs the same kernels on the same batches; a resumed
+ *     dinort run ends where an uninterrupted one does; its failures (missing
+ *     data, an artifact that is not a training step, a corrupt one, gradient
+ *     accumulation) are one line each;
  *   - end to end through the code generator: tests/models/tiny_vit.onnx
  *     compiled to a .so for x86-64-v2 runs in dinort and matches PyTorch. */
 #include <fcntl.h>
@@ -22,7 +28,7 @@
 #include "dc_npy.h"
 #include "dc_safetensors.h"
 #include "test_util.h"
-#include "trainer.h"
+#include "train_config.h"
 
 extern char **environ;
 
@@ -115,17 +121,21 @@ static void test_dinort_help_and_usage(void)
     RUN(r, DINORT_BINARY, "--help");
     CU_ASSERT_EQUAL(r->status, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->out, "dinort run STEP.so"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->out, "dinort train STEP.so"));
     RUN(r, DINORT_BINARY, "version");
     CU_ASSERT_EQUAL(r->status, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->out, "artifact ABI dinoc-artifact-1"));
     RUN(r, DINORT_BINARY, "run", "--help");
     CU_ASSERT_EQUAL(r->status, 0);
-    const char *const bad[][5] = {
+    const char *const bad[][7] = {
         {DINORT_BINARY, NULL},
         {DINORT_BINARY, "frobnicate", NULL},
         {DINORT_BINARY, "run", NULL},
         {DINORT_BINARY, "run", "x.so", NULL},             /* no -o */
         {DINORT_BINARY, "run", "x.so", "--steps"},        /* no value */
+        {DINORT_BINARY, "train", NULL},
+        {DINORT_BINARY, "train", "x.so", NULL},           /* no --out */
+        {DINORT_BINARY, "train", "x.so", "--out", "d", "--seed"}, /* no value */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         run(r, bad[i]);
@@ -327,6 +337,164 @@ static void test_train_shared_object(void)
     CU_ASSERT_EQUAL(more.steps_done, 6);
 }
 
+/* metrics.csv without its last column (images/s, which depends on timing). */
+static void metrics_without_rate(const char *dir, char *out, size_t cap)
+{
+    char path[256], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    size_t used = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *comma = strrchr(line, ',');
+        if (comma)
+            *comma = '\0';
+        used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s\n", line);
+    }
+    if (f)
+        fclose(f);
+}
+
+/* Both checkpoints hold the same tensors, byte for byte, and the same
+ * metadata (but the program's version). */
+static void check_same_checkpoint(const char *dir_a, const char *dir_b)
+{
+    dc_safetensors *ck[2] = {NULL, NULL};
+    const char *dirs[2] = {dir_a, dir_b};
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", dirs[i]);
+        DC_ASSERT_OK(dc_safetensors_load(path, &ck[i]));
+    }
+    if (ck[0] && ck[1]) {
+        CU_ASSERT(ck[0]->n_tensors > 10);
+        CU_ASSERT_EQUAL(ck[0]->n_tensors, ck[1]->n_tensors);
+        int differ = 0;
+        for (int t = 0; t < ck[0]->n_tensors; t++) {
+            const dc_tensor *a = ck[0]->tensors[t], *b = dc_safetensors_get(ck[1], a->name);
+            differ += !b || a->nbytes != b->nbytes || memcmp(a->data, b->data, a->nbytes) != 0;
+        }
+        CU_ASSERT_EQUAL(differ, 0);
+        CU_ASSERT_EQUAL(ck[0]->n_meta, ck[1]->n_meta);
+        for (int m = 0; m < ck[0]->n_meta; m++) {
+            if (strcmp(ck[0]->meta_keys[m], "dinoc_version") == 0)
+                continue;
+            const char *other = dc_safetensors_meta(ck[1], ck[0]->meta_keys[m]);
+            CU_ASSERT_STRING_EQUAL(other ? other : "(none)", ck[0]->meta_values[m]);
+        }
+    }
+    dc_safetensors_destroy(ck[0]);
+    dc_safetensors_destroy(ck[1]);
+}
+
+/* A one-line failure (exit 1) of `dinort train` whose message holds `needle`. */
+static void expect_train_failure(proc_result *r, const char *needle)
+{
+    CU_ASSERT_EQUAL(r->status, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->err, "dinort train: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->err, needle));
+    CU_ASSERT_PTR_EQUAL(strchr(r->err, '\n'), r->err + strlen(r->err) - 1);
+    if (r->status != 1 || !strstr(r->err, needle))
+        fprintf(stderr, "\n    expected '%s', got (%d) %s", needle, r->status, r->err);
+}
+
+static void test_dinort_train(void)
+{
+    char data[128], so[128], out_dinoc[128], out_dinort[128], out_whole[128], out_resumed[128];
+    in_root(data, sizeof data, "idx_rt");
+    in_root(so, sizeof so, "tiny_gen.so");
+    in_root(out_dinoc, sizeof out_dinoc, "train_dinoc");
+    in_root(out_dinort, sizeof out_dinort, "train_dinort");
+    in_root(out_whole, sizeof out_whole, "train_dinort_whole");
+    in_root(out_resumed, sizeof out_resumed, "train_dinort_resumed");
+    CU_ASSERT_FATAL(write_idx(data, 24));
+    proc_result *r = malloc(sizeof *r);
+    RUN(r, DINOC_BINARY, "compile", "--config", "test-tiny", "vit.in_chans=1", "epoch_length=3",
+        "-o", so);
+    CU_ASSERT_EQUAL_FATAL(r->status, 0);
+
+    /* Four steps each way. */
+    RUN(r, DINOC_BINARY, "train", so, "--data", data, "--steps", "4", "--out", out_dinoc,
+        "--threads", "1", "--seed", "5", "--progress", "none", "--no-plot", "--no-knn");
+    CU_ASSERT_EQUAL(r->status, 0);
+    RUN(r, DINORT_BINARY, "train", so, "--data", data, "--steps", "4", "--out", out_dinort,
+        "--threads", "1", "--seed", "5", "--progress", "none", "--no-plot");
+    CU_ASSERT_EQUAL(r->status, 0);
+    if (r->status)
+        fprintf(stderr, "\n    %s", r->err);
+    enum { CSV = 4096 };
+    char *csv = malloc(4 * CSV), *csv_b = csv + CSV, *csv_c = csv + 2 * CSV;
+    metrics_without_rate(out_dinoc, csv, CSV);
+    metrics_without_rate(out_dinort, csv_b, CSV);
+    CU_ASSERT_PTR_NOT_NULL(strstr(csv, "\n3,1,"));
+    CU_ASSERT_STRING_EQUAL(csv, csv_b);
+    check_same_checkpoint(out_dinoc, out_dinort);
+
+    /* dinort extends its run to six steps. */
+    RUN(r, DINORT_BINARY, "train", so, "--out", out_dinort, "--resume", "--steps", "6",
+        "--threads", "1", "--progress", "none", "--no-plot");
+    CU_ASSERT_EQUAL(r->status, 0);
+    metrics_without_rate(out_dinort, csv_b, CSV);
+    CU_ASSERT_PTR_NOT_NULL(strstr(csv_b, "\n5,1,"));
+
+    /* dinort's loop (no compiler) stopped after step 4 of 6 and resumed ends
+     * where dinort's uninterrupted run does: the schedules span the same
+     * six steps, the batches are functions of (seed, step). */
+    RUN(r, DINORT_BINARY, "train", so, "--data", data, "--steps", "6", "--out", out_whole,
+        "--threads", "1", "--seed", "5", "--progress", "none", "--no-plot");
+    CU_ASSERT_EQUAL(r->status, 0);
+    dc_train_options o = {.config = so, .data = data, .steps = 6, .out_dir = out_resumed,
+                          .threads = 1, .seed = 5, .seed_set = true,
+                          .progress = DC_PROGRESS_NONE, .stop_after_step = 4};
+    dc_train_result res;
+    DC_ASSERT_OK(dc_train_run(&o, NULL, &res));
+    CU_ASSERT(res.interrupted);
+    CU_ASSERT_EQUAL(res.steps_done, 4);
+    o = (dc_train_options){.config = so, .out_dir = out_resumed, .resume = true, .threads = 1,
+                           .progress = DC_PROGRESS_NONE};
+    DC_ASSERT_OK(dc_train_run(&o, NULL, &res));
+    CU_ASSERT_EQUAL(res.steps_done, 6);
+    metrics_without_rate(out_whole, csv_b, CSV);
+    metrics_without_rate(out_resumed, csv_c, CSV);
+    CU_ASSERT_PTR_NOT_NULL(strstr(csv_c, "\n5,1,"));
+    CU_ASSERT_STRING_EQUAL(csv_b, csv_c);
+    check_same_checkpoint(out_whole, out_resumed);
+
+    /* Failures, one line each. */
+    char dir[128], path[160], plain[128], bad[128], acc[128];
+    in_root(dir, sizeof dir, "train_fail");
+    RUN(r, DINORT_BINARY, "train", so, "--data", "/nonexistent/idx", "--out", dir, "--progress", "none");
+    expect_train_failure(r, "/nonexistent/idx");
+    in_root(plain, sizeof plain, "plain.dnc");
+    dc_plan *p = fixture_plan(false);
+    DC_ASSERT_OK(dc_plan_write(p, plain));
+    dc_plan_destroy(p);
+    RUN(r, DINORT_BINARY, "train", plain, "--data", data, "--out", dir, "--progress", "none");
+    expect_train_failure(r, "not a DINOv2 training step");
+    in_root(bad, sizeof bad, "cut.so");
+    size_t size = 0;
+    uint8_t *bytes = fixture_read(so, &size);
+    FILE *f = fopen(bad, "wb");
+    CU_ASSERT_FATAL(bytes && f);
+    fwrite(bytes, 1, size / 2, f); /* a copy cut in half */
+    fclose(f);
+    free(bytes);
+    RUN(r, DINORT_BINARY, "train", bad, "--data", data, "--out", dir, "--progress", "none");
+    expect_train_failure(r, "cut.so");
+    RUN(r, DINORT_BINARY, "train", data, "--data", data, "--out", dir, "--progress", "none");
+    expect_train_failure(r, "idx_rt");
+    in_root(acc, sizeof acc, "accum.dnc");
+    RUN(r, DINOC_BINARY, "compile", "--config", "test-tiny", "vit.in_chans=1", "grad_accum_steps=2",
+        "-o", acc);
+    CU_ASSERT_EQUAL(r->status, 0);
+    RUN(r, DINORT_BINARY, "train", acc, "--data", data, "--out", dir, "--progress", "none");
+    expect_train_failure(r, "gradient accumulation");
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0); /* none of them trained */
+    free(csv);
+    free(r);
+}
+
 /* dinoc compile -o X.so (LLVM kernels, x86-64-v2 so any x86-64 CPU of the
  * last decade runs it), then dinort alone runs it: PyTorch's logits. */
 static void test_generated_end_to_end(void)
@@ -381,6 +549,7 @@ void register_tools_artifact(void)
         {"dinort_help_and_usage", test_dinort_help_and_usage},
         {"run_shared_object", test_run_shared_object},
         {"train_shared_object", test_train_shared_object},
+        {"dinort_train", test_dinort_train},
         {"generated_end_to_end", test_generated_end_to_end},
         {NULL, NULL},
     };

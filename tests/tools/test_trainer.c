@@ -1,4 +1,4 @@
-/* The training loop (tools/driver/trainer.h, `dinoc train`) on the test-tiny config
+/* The training loop (tools/train/trainer.h, `dinoc train`) on the test-tiny config
  * with one channel, over a synthetic IDX folder the suite writes:
  *   - the schedules against Lightly's formulas (graphs/DINOV2.md §5.3) at known points;
  *   - a run interrupted after an epoch and resumed gives the same losses,
@@ -32,7 +32,7 @@
 #include "dinov2.h"
 #include "dinov2_step.h"
 #include "test_util.h"
-#include "trainer.h"
+#include "train_config.h"
 
 static char root[64];
 static char data_dir[128];
@@ -143,35 +143,38 @@ static void test_schedules(void)
      * whose midpoint (step 20 + 40) is exactly halfway. */
     const int64_t spe = 10, total = 101;
     double lr = (double)c.lr, min_lr = (double)c.min_lr;
-    dc_schedule s0 = dc_train_schedule(&c, 0, total, spe);
+    dc_train_recipe rc; /* what the loop sees of the config */
+    DC_ASSERT_OK(dc_train_recipe_from_config(&c, &rc));
+    dc_schedule s0 = dc_train_schedule(&rc, 0, total, spe);
     check_close(s0.lr, lr / 20, "lr(0)");
     check_close(s0.last_layer_lr, 0, "last_layer_lr(0)");
     check_close(s0.weight_decay, (double)c.weight_decay, "wd(0)");
     check_close(s0.teacher_temp, (double)c.warmup_teacher_temp, "teacher_temp(0)");
     check_close(s0.momentum, (double)c.momentum_teacher, "momentum(0)");
-    check_close(dc_train_schedule(&c, 9, total, spe).last_layer_lr, 0, "last_layer_lr(9)");
-    dc_schedule s10 = dc_train_schedule(&c, 10, total, spe);
+    check_close(dc_train_schedule(&rc, 9, total, spe).last_layer_lr, 0, "last_layer_lr(9)");
+    dc_schedule s10 = dc_train_schedule(&rc, 10, total, spe);
     check_close(s10.last_layer_lr, s10.lr, "last_layer_lr(10)");
     check_close(s10.lr, lr * 11 / 20, "lr(10)");
-    check_close(dc_train_schedule(&c, 19, total, spe).lr, lr, "lr(19)");
-    check_close(dc_train_schedule(&c, 20, total, spe).lr, lr, "lr(20)");
-    check_close(dc_train_schedule(&c, 60, total, spe).lr, (lr + min_lr) / 2, "lr(60)");
-    dc_schedule s15 = dc_train_schedule(&c, 15, total, spe);
+    check_close(dc_train_schedule(&rc, 19, total, spe).lr, lr, "lr(19)");
+    check_close(dc_train_schedule(&rc, 20, total, spe).lr, lr, "lr(20)");
+    check_close(dc_train_schedule(&rc, 60, total, spe).lr, (lr + min_lr) / 2, "lr(60)");
+    dc_schedule s15 = dc_train_schedule(&rc, 15, total, spe);
     check_close(s15.teacher_temp,
                 (double)c.warmup_teacher_temp + 0.5 * ((double)c.teacher_temp - (double)c.warmup_teacher_temp),
                 "teacher_temp(15)");
-    check_close(dc_train_schedule(&c, 30, total, spe).teacher_temp, (double)c.teacher_temp,
+    check_close(dc_train_schedule(&rc, 30, total, spe).teacher_temp, (double)c.teacher_temp,
                 "teacher_temp(30)");
-    dc_schedule s50 = dc_train_schedule(&c, 50, total, spe);
+    dc_schedule s50 = dc_train_schedule(&rc, 50, total, spe);
     check_close(s50.weight_decay, ((double)c.weight_decay + (double)c.weight_decay_end) / 2, "wd(50)");
     check_close(s50.momentum, ((double)c.momentum_teacher + (double)c.momentum_teacher_end) / 2,
                 "momentum(50)");
-    dc_schedule last = dc_train_schedule(&c, total - 1, total, spe);
+    dc_schedule last = dc_train_schedule(&rc, total - 1, total, spe);
     check_close(last.lr, min_lr, "lr(last)");
     check_close(last.weight_decay, (double)c.weight_decay_end, "wd(last)");
     check_close(last.momentum, (double)c.momentum_teacher_end, "momentum(last)");
     check_close(dc_cosine_schedule(0, 1, 2, 3), 3, "cosine over one step");
     check_close(dc_cosine_schedule(3, 7, 2, 3), 2.5, "cosine midpoint");
+    dc_train_recipe_clear(&rc);
 }
 
 /* ---- the augmentation fields ---- */

@@ -14,6 +14,7 @@
 
 #include "codegen.h"
 #include "commands.h"
+#include "config_recipe.h"
 #include "configs.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
@@ -157,24 +158,33 @@ static dc_status compile_config(const char *name, const char *const *overrides, 
     dc_graph *g;
     DC_TRY(dc_dinov2_build(&c, &opt, &g));
     print_parameter_counts(g);
-    /* The config travels with the artifact so `dinoc train` can run it. */
-    char *text = dc_config_text(&c), *producer = NULL;
-    if (!text || asprintf(&producer, "dinoc DINOv2 training step, config %s%s%s", name,
-                          DC_PLAN_CONFIG_MARKER, text) < 0) {
-        free(text);
+    /* The recipe travels with the artifact so `dinoc train` and `dinort
+     * train` can run it without the config. */
+    dc_train_recipe recipe;
+    char *producer = NULL, *recipe_text = NULL;
+    dc_status s = dc_train_recipe_from_config(&c, &recipe);
+    if (s == DC_OK && (!(recipe_text = dc_train_recipe_text(&recipe)) ||
+                       asprintf(&producer, "dinoc DINOv2 training step, config %s", name) < 0))
+        s = dc_error(DC_ERR_NOMEM, "producer and recipe text");
+    dc_train_recipe_clear(&recipe);
+    if (s != DC_OK) {
+        free(recipe_text);
         dc_graph_destroy(g);
-        return dc_error(DC_ERR_NOMEM, "producer text");
+        return s;
     }
-    free(text);
     dc_dinov2_training training = {.config = &c};
     dc_graph_transform step = {dc_dinov2_add_training, &training};
     popt->training = &step;
     popt->producer = producer;
-    dc_status s = dc_pipeline_compile(g, popt, plan);
+    s = dc_pipeline_compile(g, popt, plan);
     popt->training = NULL;
     popt->producer = NULL;
     free(producer);
     dc_graph_destroy(g);
+    if (s == DC_OK)
+        (*plan)->recipe = recipe_text;
+    else
+        free(recipe_text);
     return s;
 }
 

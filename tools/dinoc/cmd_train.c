@@ -2,42 +2,28 @@
  *             --out DIR [--resume] [--threads N] [--checkpoint-every N] [--seed S]
  *             [--progress bar|lines|none] [--no-plot] [--no-knn]
  *             [--knn-max-train N] [--knn-max-test N] [--profile] [--stop-on-collapse]
- * The DINOv2 training loop (tools/driver/trainer.h). SIGINT/SIGTERM finish the
+ * The DINOv2 training loop (tools/train/trainer.h, with the compiler:
+ * tools/driver/train_config.h). SIGINT/SIGTERM finish the
  * current step, write a checkpoint and exit 130/143; a second signal, or one
  * during the k-NN evaluation after the loop, ends the process at once (the last
- * complete checkpoint stays valid: writes are atomic). Collapse (tools/driver/collapse.h)
+ * complete checkpoint stays valid: writes are atomic). Collapse (tools/train/collapse.h)
  * is reported on the progress line and in the summary; --stop-on-collapse ends
  * the loop there with a checkpoint (exit 0, the k-NN and plot still follow).
  * Under mpirun every rank runs this; an error on one ends them all (MPI_Abort). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "dc_world.h"
-#include "trainer.h"
+#include "train_args.h"
+#include "train_config.h"
 
 #ifndef DINOC_VERSION
 #define DINOC_VERSION "dev"
 #endif
 
 enum { MAX_OVERRIDES = 128 };
-
-static volatile sig_atomic_t stop_signal = 0;
-
-/* The first signal asks the loop to stop after its step (with a checkpoint);
- * a second one, or any once the loop is over (stop_signal = -1), acts as if
- * there were no handler: the last checkpoint is complete either way. */
-static void on_signal(int sig)
-{
-    if (stop_signal) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_signal = sig;
-}
 
 static int parse_count(const char *s, long long *out)
 {
@@ -56,54 +42,21 @@ int cmd_train(int argc, char **argv)
      * after a run on two cores rather than ten on every image. */
     dc_train_options o = {.progress = DC_PROGRESS_AUTO, .plot = true, .knn = true,
                           .knn_max_train = 10000, .knn_max_test = 2000,
-                          .version = DINOC_VERSION, .stop = &stop_signal};
+                          .version = DINOC_VERSION};
     long long v;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        int shared = dc_train_parse_arg(argc, argv, &i, &o);
+        if (shared < 0)
+            return dinoc_usage("train");
+        if (shared > 0)
+            continue;
         if (!strcmp(a, "--config") && next)
             o.config = argv[++i];
-        else if (!strcmp(a, "--data") && next)
-            o.data = argv[++i];
-        else if (!strcmp(a, "--split") && next)
-            o.split = argv[++i];
-        else if ((!strcmp(a, "--out") || !strcmp(a, "-o")) && next)
-            o.out_dir = argv[++i];
-        else if (!strcmp(a, "--steps") && next && parse_count(next, &v) && ++i)
-            o.steps = v;
-        else if (!strcmp(a, "--epochs") && next && parse_count(next, &v) && v < 1 << 30 && ++i)
-            o.epochs = (int)v;
-        else if (!strcmp(a, "--threads") && next && parse_count(next, &v) && v < 4096 && ++i)
-            o.threads = (int)v;
         else if (!strcmp(a, "--knn-max-train") && next && parse_count(next, &v) && ++i)
             o.knn_max_train = v;
         else if (!strcmp(a, "--knn-max-test") && next && parse_count(next, &v) && ++i)
             o.knn_max_test = v;
-        else if (!strcmp(a, "--checkpoint-every") && next && parse_count(next, &v) && ++i)
-            o.checkpoint_every = v;
-        else if (!strcmp(a, "--seed") && next) {
-            char *end;
-            o.seed = strtoull(argv[++i], &end, 10);
-            o.seed_set = true;
-            if (*end)
-                return dinoc_usage("train");
-        } else if (!strcmp(a, "--progress") && next) {
-            const char *m = argv[++i];
-            if (!strcmp(m, "bar"))
-                o.progress = DC_PROGRESS_BAR;
-            else if (!strcmp(m, "lines"))
-                o.progress = DC_PROGRESS_LINES;
-            else if (!strcmp(m, "none"))
-                o.progress = DC_PROGRESS_NONE;
-            else
-                return dinoc_usage("train");
-        } else if (!strcmp(a, "--resume"))
-            o.resume = true;
-        else if (!strcmp(a, "--profile"))
-            o.profile = true;
-        else if (!strcmp(a, "--no-plot"))
-            o.plot = false;
-        else if (!strcmp(a, "--stop-on-collapse"))
-            o.stop_on_collapse = true;
         else if (!strcmp(a, "--no-knn"))
             o.knn = false;
         else if (a[0] != '-' && strchr(a, '=') && o.n_overrides < MAX_OVERRIDES)
@@ -116,14 +69,7 @@ int cmd_train(int argc, char **argv)
     if (!o.out_dir || (!o.config && !o.resume) || (o.steps && o.epochs))
         return dinoc_usage("train");
     o.overrides = overrides;
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    o.stop = dc_train_catch_signals();
 
     dc_train_result r;
     dc_status st = dc_train(&o, &r);

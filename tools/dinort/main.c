@@ -1,7 +1,8 @@
-/* dinort: the lean runtime program. It runs compiled artifacts (the shared
- * objects `dinoc compile -o STEP.so` writes, and .dnc plans) with libdinort
- * alone: no compiler, no LLVM, no protobuf, so it is what goes to the machine
- * that only runs.
+/* dinort: the lean runtime program. It runs and trains compiled artifacts
+ * (the shared objects `dinoc compile -o STEP.so` writes, and .dnc plans) with
+ * libdinort alone (and the training loop, libdinotrain, built on it): no
+ * compiler, no LLVM, no protobuf, so it is what goes to the machine that only
+ * runs.
  *
  *   dinort run STEP.so -i NAME=FILE ... [-i FILE.safetensors] -o DIR
  *              [--safetensors] [--steps N] [--threads N]
@@ -10,7 +11,16 @@
  * every tensor in it as the input of its name. Outputs: DIR/<name>.npy each,
  * or DIR/outputs.safetensors with --safetensors. --steps N runs the plan N
  * times (a training step advances its state each time) and prints each run's
- * scalar outputs. */
+ * scalar outputs.
+ *
+ *   dinort train STEP.so [--data DIR] [--steps N | --epochs N] --out DIR [--resume] ...
+ * The training loop of `dinoc train` (tools/train/trainer.h) over a step
+ * compiled with `dinoc compile --config NAME`, whose plan carries the recipe
+ * (schedules, augmentation, lengths): the same batches, metrics.csv,
+ * checkpoints and resume. SIGINT/SIGTERM stop it after the current step with
+ * a checkpoint (exit 130/143). Without the compiler there are no config
+ * overrides and no k-NN evaluation at the end (`dinoc knn` evaluates the
+ * checkpoint anywhere). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +32,8 @@
 #include "dc_npy.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
+#include "dc_world.h"
+#include "train_args.h"
 
 #ifndef DINOC_VERSION
 #define DINOC_VERSION "dev"
@@ -31,18 +43,27 @@ static const char usage_run[] =
     "dinort run STEP.so|PLAN.dnc -i NAME=FILE.npy|FILE.safetensors ... [-i FILE.safetensors]\n"
     "           -o DIR [--safetensors] [--steps N] [--threads N]";
 
+static const char usage_train[] = "dinort train STEP.so|STEP.dnc " DC_TRAIN_ARGS_USAGE;
+
 static void print_help(FILE *out)
 {
     fprintf(out, "dinort %s: run compiled dinoc artifacts (libdinort alone: no compiler, no LLVM)\n\n"
                  "usage:\n  %s\n      run the artifact on tensor files; outputs as DIR/<name>.npy "
-                 "(or DIR/outputs.safetensors)\n  dinort version\n  dinort help\n",
-            DINOC_VERSION, usage_run);
+                 "(or DIR/outputs.safetensors)\n  %s\n      train a step compiled with dinoc "
+                 "compile --config NAME: checkpoints and metrics.csv in DIR\n"
+                 "  dinort version\n  dinort help\n",
+            DINOC_VERSION, usage_run, usage_train);
+}
+
+static int usage_of(const char *text)
+{
+    fprintf(stderr, "usage: %s\n", text);
+    return 2;
 }
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: %s\n", usage_run);
-    return 2;
+    return usage_of(usage_run);
 }
 
 static int fail(const char *cmd)
@@ -294,6 +315,43 @@ static int cmd_run(int argc, char **argv)
     return rc;
 }
 
+static int cmd_train(int argc, char **argv)
+{
+    dc_train_options o = {.progress = DC_PROGRESS_AUTO, .plot = true, .version = DINOC_VERSION,
+                          .program = "dinort train"};
+    for (int i = 0; i < argc; i++) {
+        int shared = dc_train_parse_arg(argc, argv, &i, &o);
+        if (shared < 0)
+            return usage_of(usage_train);
+        if (shared == 0 && (argv[i][0] == '-' || o.config))
+            return usage_of(usage_train);
+        if (shared == 0)
+            o.config = argv[i];
+    }
+    if (!o.config || !o.out_dir || (o.steps && o.epochs))
+        return usage_of(usage_train);
+    o.stop = dc_train_catch_signals();
+    dc_train_result r;
+    dc_status st = dc_train_run(&o, NULL, &r);
+    if (st != DC_OK) {
+        if (dc_world_size() > 1) /* which process said it */
+            dc_error_context(st, "rank %d of %d", dc_world_rank(), dc_world_size());
+        int code = fail("train");
+        dc_world_abort(code); /* under mpirun the other ranks would wait for this one */
+        return code;
+    }
+    dc_world_finalize();
+    if (r.interrupted) {
+        fprintf(stderr, "dinort train: stopped by signal %d after step %lld; continue with --resume\n",
+                r.signal, (long long)r.steps_done);
+        return r.signal ? 128 + r.signal : 130;
+    }
+    if (r.stopped_on_collapse)
+        fprintf(stderr, "dinort train: stopped on collapse after step %lld of %lld\n",
+                (long long)r.steps_done, (long long)r.total_steps);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -315,9 +373,8 @@ int main(int argc, char **argv)
     if (cmd && strcmp(cmd, "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (cmd && strcmp(cmd, "train") == 0)
-        fprintf(stderr, "dinort train: not in this runtime yet; run a training step with "
-                        "'dinort run STEP.so --steps N' or train with 'dinoc train STEP.so'\n");
-    else if (cmd)
+        return cmd_train(argc - 2, argv + 2);
+    if (cmd)
         fprintf(stderr, "dinort: unknown command '%s'\n", cmd);
     print_help(stderr);
     return 2;

@@ -30,11 +30,6 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
                          const char *init_path, const char *batch_path, const char *out_dir,
                          dc_dinov2_step_options *opt);
 
-/* A compiled DINOv2 training step (`dinoc compile --config`) carries its
- * config in the plan's producer text, after this marker, so `dinoc train`
- * can run the artifact in place of a config. */
-#define DC_PLAN_CONFIG_MARKER "\nconfig:\n"
-
 /* The named config with overrides applied and checked. */
 dc_status dc_dinov2_config_load(const char *config, const char *const *overrides, int n_overrides,
                                 dc_dinov2_config *out);

@@ -1,7 +1,13 @@
-/* DINOv2 training (`dinoc train`): the compiled step (dc_dinov2_build with
- * training on, lowered in memory) run in a loop over the batcher's batches,
- * with the schedules of graphs/DINOV2.md §5.3, the last-layer freeze of §5.4,
- * progress, per-step metrics, checkpoints, resume and a loss plot.
+/* DINOv2 training (`dinoc train`, `dinort train`): a compiled training step
+ * run in a loop over the batcher's batches, with the schedules of
+ * graphs/DINOV2.md §5.3, the last-layer freeze of §5.4, progress, per-step
+ * metrics, checkpoints, resume and a loss plot.
+ *
+ * The loop needs no compiler: it builds into libdinotrain, which links
+ * libdinort alone. What it trains is either a compiled step (an artifact,
+ * .so or .dnc, whose plan carries the recipe: recipe.h) or, when the caller
+ * gives it a compiler (dc_train_compiler: dinoc's, tools/driver/train_config.h),
+ * a config compiled here, for this process's slice of the batch.
  *
  * Step counting follows Lightly's plain example (§5.1): step = epoch ·
  * steps_per_epoch + batch_index, from 0; total_steps = epochs ·
@@ -29,8 +35,8 @@
  * (seed, step), so it is "seed=S step=N"), "config" (dc_config_print text),
  * "data" (the folder), "dataset_size" (its images), "dinoc_version".
  *
- * Resuming loads the checkpoint into the graph before lowering (an error names
- * the first tensor of another config), checks the config text is the same,
+ * Resuming loads the checkpoint into the step's state (an error names the
+ * first tensor of another config), checks the config text is the same,
  * and continues at the stored step with the same total: the batches and the
  * schedule values are functions of the step, so an interrupted and resumed run
  * computes the same losses as an uninterrupted one with the same thread count.
@@ -47,9 +53,9 @@
 #include <stdio.h>
 
 #include "collapse.h"
-#include "dc_data.h"
+#include "dc_plan.h"
 #include "dc_status.h"
-#include "dinov2_config.h"
+#include "recipe.h"
 
 #define DC_TRAIN_CSV_HEADER \
     "step,epoch,lr,wd,teacher_temp,momentum,loss,dino_loss,ibot_loss,koleo_loss," \
@@ -73,13 +79,8 @@ typedef struct dc_schedule {
  *                         of steps), then teacher_temp
  *   momentum            = cosine(s, total, momentum_teacher, momentum_teacher_end) */
 double dc_cosine_schedule(int64_t step, int64_t max_steps, double start, double end);
-dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t total_steps,
+dc_schedule dc_train_schedule(const dc_train_recipe *c, int64_t step, int64_t total_steps,
                               int64_t steps_per_epoch);
-
-/* What the batcher of a run of config c makes: the step's shapes (batch,
- * crops, patch grid, masks, drop-path), the config's augmentation fields and
- * the normalisation `dinoc knn` evaluates with. */
-void dc_train_batch_spec(const dc_dinov2_config *c, dc_batch_spec *spec);
 
 typedef enum dc_progress {
     DC_PROGRESS_AUTO = 0, /* a bar when `progress_out` is a terminal, else lines */
@@ -89,8 +90,9 @@ typedef enum dc_progress {
 } dc_progress;
 
 typedef struct dc_train_options {
-    const char *config;            /* named config; NULL with resume: the checkpoint's */
-    const char *const *overrides;  /* "field=value" */
+    const char *config;            /* a compiled step (.so, .dnc), or with a compiler a named
+                                      config or YAML file; NULL with resume: the checkpoint's */
+    const char *const *overrides;  /* "field=value" (with a compiler; a compiled step refuses them) */
     int n_overrides;
     const char *data;              /* NULL: the checkpoint's (resume), else the config's default */
     const char *split;             /* NULL: "train" */
@@ -108,12 +110,14 @@ typedef struct dc_train_options {
     bool plot;                     /* draw losses.png with gnuplot at the end */
     bool knn;                      /* k-NN top-1 of the final teacher at the end, with
                                       the raw-pixel and random-backbone baselines
-                                      (tools/driver/knn.h; the data folder's test split) */
+                                      (tools/driver/knn.h; the data folder's test split;
+                                      with a compiler only) */
     int64_t knn_max_train, knn_max_test; /* images of each split used (0: all) */
     const char *version;           /* stored in checkpoints; NULL: "dev" */
+    const char *program;           /* names the run in messages; NULL: "dinoc train" */
     bool profile;                  /* print the time per kernel at the end */
     bool stop_on_collapse;         /* end the loop (with a checkpoint) once collapse is
-                                      detected (tools/driver/collapse.h); k-NN and the plot follow */
+                                      detected (tools/train/collapse.h); k-NN and the plot follow */
     /* Set (to the signal number) by a SIGINT/SIGTERM handler: the current step
      * finishes, a checkpoint is written and dc_train returns with
      * result->interrupted. When the loop is over (k-NN and the plot follow)
@@ -134,7 +138,7 @@ typedef struct dc_train_result {
     double ln_k;           /* the collapse reference: ln(head.output_dim) */
     bool interrupted;
     int signal;            /* the signal that interrupted, or 0 */
-    int collapse;          /* DC_COLLAPSE_* signs detected (tools/driver/collapse.h), 0: none */
+    int collapse;          /* DC_COLLAPSE_* signs detected (tools/train/collapse.h), 0: none */
     int64_t collapse_step; /* steps done when first detected */
     bool stopped_on_collapse; /* stop_on_collapse ended the run there */
     double teacher_similarity; /* the last step's teacher_cls_similarity (NaN: not computed,
@@ -143,16 +147,55 @@ typedef struct dc_train_result {
     double knn_accuracy, knn_baseline[2]; /* top-1 % (teacher; raw pixels, random
                                              backbone), when knn_done */
     int64_t knn_images[2];                /* train and test images used */
+    const char *knn_features;             /* what k-NN evaluated ("cls", ...) */
     char checkpoint[1024], metrics[1024], plot[1024];
 } dc_train_result;
 
-/* Trains; errors (bad config, missing or corrupt data, a checkpoint of
- * another config, a failed checkpoint write) name the file, tensor or field.
- * On an error after some steps the last checkpoint written stays valid. */
-dc_status dc_train(const dc_train_options *opt, dc_train_result *result);
+/* How this process computes its part of each batch (graphs/dinov2.h:
+ * dc_dinov2_slices): world_size processes, accum_steps micro-batches each;
+ * with shard_optimizer, this process (rank) keeps the AdamW moments of its
+ * share of the parameters. */
+typedef struct dc_train_slices {
+    int world_size, accum_steps;
+    bool shard_optimizer;
+    int rank;
+} dc_train_slices;
+
+/* What training from a config needs of the compiler; dinoc gives it
+ * (tools/driver/train_config.h), dinort trains compiled steps without. */
+typedef struct dc_train_compiler {
+    /* The recipe of opt->config (a name or a YAML file, not an artifact)
+     * with opt->overrides; of the config text `stored` of the file
+     * `checkpoint` when opt->config is NULL. Remembers the config for
+     * `compile`. */
+    dc_status (*recipe)(void *ctx, const dc_train_options *opt, const char *stored,
+                        const char *checkpoint, dc_train_recipe *out);
+    /* The training step of that config for `slices`, initial weights from
+     * `seed`, or the state of checkpoint `resume` when not NULL; its output
+     * "teacher_cls_similarity" too. The loop destroys the plan. */
+    dc_status (*compile)(void *ctx, const dc_train_slices *slices, uint64_t seed,
+                         const char *resume, dc_plan **out);
+    /* A checkpoint's config text read and printed again, so that fields added
+     * since it was written take their defaults rather than count as
+     * differences (malloc'ed), or NULL: the text as it is. */
+    char *(*reprint)(void *ctx, const char *stored);
+    /* k-NN of the checkpoint's teacher on `data` (opt->knn), filling the
+     * result's knn_* fields; a failure is a note, not an error. */
+    dc_status (*evaluate)(void *ctx, const dc_train_options *opt, const char *checkpoint,
+                          const char *data, dc_train_result *result);
+    void *ctx;
+} dc_train_compiler;
+
+/* Trains; errors (bad config, missing or corrupt data, an artifact that is not
+ * a training step, a checkpoint of another config, a failed checkpoint write)
+ * name the file, tensor or field. On an error after some steps the last
+ * checkpoint written stays valid. `compiler` may be NULL: opt->config must
+ * then be a compiled step. */
+dc_status dc_train_run(const dc_train_options *opt, const dc_train_compiler *compiler,
+                       dc_train_result *result);
 
 /* The default data folder of a config: Fashion-MNIST's Debian package for
  * "fashion-mnist" and "fashion-mnist-long", else NULL. */
-const char *dc_train_default_data(const dc_dinov2_config *c);
+const char *dc_train_default_data(const char *config_name);
 
 #endif

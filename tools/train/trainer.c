@@ -15,17 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "configs.h"
 #include "dc_artifact.h"
 #include "dc_atomic_file.h"
 #include "dc_data.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
 #include "dc_world.h"
-#include "dinov2.h"
-#include "dinov2_step.h"
-#include "knn.h"
-#include "pipeline.h"
 
 extern char **environ;
 
@@ -46,7 +41,7 @@ static int64_t clamp_steps(int64_t epochs, int64_t steps_per_epoch, int64_t tota
     return w < 0 ? 0 : w > total ? total : w;
 }
 
-dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t total_steps,
+dc_schedule dc_train_schedule(const dc_train_recipe *c, int64_t step, int64_t total_steps,
                               int64_t steps_per_epoch)
 {
     dc_schedule s;
@@ -68,9 +63,10 @@ dc_schedule dc_train_schedule(const dc_dinov2_config *c, int64_t step, int64_t t
     return s;
 }
 
-const char *dc_train_default_data(const dc_dinov2_config *c)
+const char *dc_train_default_data(const char *config_name)
 {
-    bool fmnist = c->name && (!strcmp(c->name, "fashion-mnist") || !strcmp(c->name, "fashion-mnist-long"));
+    const char *c = config_name ? config_name : "";
+    bool fmnist = !strcmp(c, "fashion-mnist") || !strcmp(c, "fashion-mnist-long");
     return fmnist ? FASHION_MNIST_DIR : NULL;
 }
 
@@ -155,37 +151,6 @@ static bool config_differs(const char *a, const char *b, char *what, size_t cap)
     return false;
 }
 
-/* ---- the data ---- */
-
-/* The batch layout of the config's step, the config's augmentation, and the
- * normalisation the one `dinoc knn` evaluates with (dc_config_normalization). */
-void dc_train_batch_spec(const dc_dinov2_config *c, dc_batch_spec *s)
-{
-    dc_batch_spec_defaults(s);
-    s->batch_size = c->batch_size;
-    s->channels = c->vit.in_chans;
-    s->global_size = c->vit.image_size;
-    s->local_size = c->local_crop_size;
-    s->n_local = c->n_local_views;
-    memcpy(s->global_scale, c->global_crop_scale, sizeof s->global_scale);
-    memcpy(s->local_scale, c->local_crop_scale, sizeof s->local_scale);
-    s->hflip_prob = c->hflip_prob;
-    s->jitter_prob = c->color_jitter_prob;
-    memcpy(s->jitter, c->color_jitter, sizeof s->jitter);
-    s->gray_prob = c->grayscale_prob;
-    memcpy(s->blur_prob, c->blur_prob, sizeof s->blur_prob);
-    memcpy(s->blur_sigma, c->blur_sigma, sizeof s->blur_sigma);
-    s->solarize_prob = c->solarize_prob;
-    dc_config_normalization(c, s->mean, s->std);
-    s->patch_size = c->vit.patch_size;
-    s->n_registers = c->vit.n_registers;
-    s->depth = c->vit.depth;
-    s->drop_path = c->vit.drop_path;
-    s->mask_probability = c->mask_probability;
-    memcpy(s->mask_ratio, c->mask_ratio, sizeof s->mask_ratio);
-    s->max_masked = dc_dinov2_max_masked(c);
-}
-
 /* ---- the run ---- */
 
 enum { N_SCALARS = 5, N_LOSSES = 4 };
@@ -196,14 +161,13 @@ static const char *const loss_names[N_LOSSES] = {"loss", "dino_loss", "ibot_loss
 typedef struct run {
     const dc_train_options *opt;
     dc_train_result *res;
-    dc_dinov2_config c;
-    char *config_text;
+    const dc_train_compiler *cc; /* NULL: the step is an artifact's */
+    dc_train_recipe c;
     const char *data;
     uint64_t seed;
     int64_t start, total, spe;
     dc_dataset *ds;
     dc_batcher *batcher;
-    dc_graph *g;
     const dc_plan *plan;   /* the step: compiled here, or the loaded artifact's */
     dc_plan *compiled;
     dc_artifact *artifact; /* dinoc train STEP.so|STEP.dnc */
@@ -215,7 +179,7 @@ typedef struct run {
      * the accumulators' sums. With accumulation the plan runs in two phases:
      * steps [0, phase_end) for every micro-batch, the rest once. */
     int rank, world;
-    dc_dinov2_slices slices;
+    dc_train_slices slices;
     int64_t first, slice;
     dc_tensor *slice_t[7], *accumulate;
     int n_slice_t, phase_end;
@@ -235,6 +199,12 @@ typedef struct run {
     char data_buf[1024];
 } run;
 
+/* The slices one optimizer step computes: processes times micro-batches. */
+static int n_slices(dc_train_slices s)
+{
+    return (s.world_size > 1 ? s.world_size : 1) * (s.accum_steps > 1 ? s.accum_steps : 1);
+}
+
 /* The processes of the run and the slice of each batch this one computes:
  * batch_size / world images per process, grad_accum_steps micro-batches of
  * them per optimizer step. */
@@ -243,15 +213,15 @@ static dc_status divide_batch(run *r)
     DC_TRY(dc_world_init());
     r->rank = dc_world_rank();
     r->world = dc_world_size();
-    int B = r->c.batch_size, N = r->c.grad_accum_steps;
+    int B = r->c.batch.batch_size, N = r->c.grad_accum_steps;
     if (B % (r->world * N) != 0)
         return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
                         "grad_accum_steps %d", B, r->world, N);
     if (r->plan && r->world * N > 1)
         return dc_error(DC_ERR_INVALID, "%s: a compiled step trains one process without gradient "
                         "accumulation; with %d processes and grad_accum_steps %d, train from the "
-                        "config (--config NAME)", r->opt->config, r->world, N);
-    r->slices = (dc_dinov2_slices){r->world, N, r->c.optimizer_sharding && r->world > 1, r->rank};
+                        "config (dinoc train --config NAME)", r->opt->config, r->world, N);
+    r->slices = (dc_train_slices){r->world, N, r->c.optimizer_sharding && r->world > 1, r->rank};
     r->slice = B / (r->world * N);
     r->first = (int64_t)r->rank * (B / r->world);
     if (r->rank != 0)
@@ -264,24 +234,37 @@ static dc_status open_data(run *r)
     const char *split = r->opt->split ? r->opt->split : "train";
     DC_TRY(dc_dataset_open(r->data, split, &r->ds));
     int64_t n = dc_dataset_size(r->ds);
-    if (n < r->c.batch_size)
+    if (n < r->c.batch.batch_size)
         return dc_error(DC_ERR_INVALID, "%s (%s): %" PRId64 " readable images, fewer than one batch "
-                        "of %d", r->data, split, n, r->c.batch_size);
-    dc_batch_spec spec;
-    dc_train_batch_spec(&r->c, &spec);
-    if (dc_dinov2_slice_count(r->slices) > 1) {
+                        "of %d", r->data, split, n, r->c.batch.batch_size);
+    dc_batch_spec spec = r->c.batch;
+    if (n_slices(r->slices) > 1) {
         spec.slice_first = (int)r->first;
-        spec.slice_count = r->c.batch_size / r->world;
-        int64_t m = dc_dinov2_max_masked_slice(&r->c, r->slices);
-        DC_TRY(dc_batch_slice_tensors(&spec, r->slice, m, r->slice_t, &r->n_slice_t));
-        DC_TRY(dc_tensor_create(&r->accumulate, "accumulate", DC_F32, 0, NULL));
+        spec.slice_count = r->c.batch.batch_size / r->world;
     }
     int threads = r->opt->threads >= 4 ? r->opt->threads / 4 : 1;
     DC_TRY(dc_batcher_create(r->ds, &spec, r->seed, threads, &r->batcher));
     r->spe = r->c.epoch_length > 0 ? r->c.epoch_length : dc_batcher_steps_per_epoch(r->batcher);
     if (r->spe <= 0)
-        return dc_error(DC_ERR_INVALID, "%s: no complete batch of %d images", r->data, r->c.batch_size);
+        return dc_error(DC_ERR_INVALID, "%s: no complete batch of %d images", r->data, r->c.batch.batch_size);
     return DC_OK;
+}
+
+/* The inputs of one slice of the batch (divide_batch), with as many masked
+ * tokens (M) as the step's ibot_index holds. */
+static dc_status make_slices(run *r)
+{
+    if (n_slices(r->slices) <= 1)
+        return DC_OK;
+    const dc_plan *p = r->plan;
+    int64_t m = 0;
+    for (int i = 0; i < p->n_inputs; i++)
+        if (strcmp(p->inputs[i].name, "ibot_index") == 0 && p->buffers[p->inputs[i].buffer].rank == 1)
+            m = p->buffers[p->inputs[i].buffer].dims[0];
+    if (m < 1)
+        return dc_error(DC_ERR_INVALID, "the training step has no input 'ibot_index' [M]");
+    DC_TRY(dc_batch_slice_tensors(&r->c.batch, r->slice, m, r->slice_t, &r->n_slice_t));
+    return dc_tensor_create(&r->accumulate, "accumulate", DC_F32, 0, NULL);
 }
 
 /* The plan's STATE buffers that own their bytes (in-place updates alias them). */
@@ -336,9 +319,7 @@ static dc_status feed(run *r, int64_t step, int micro, const dc_schedule *sch)
     int n;
     DC_TRY(dc_batcher_get(r->batcher, step, &ts, &n));
     if (r->n_slice_t) {
-        dc_batch_spec spec;
-        dc_train_batch_spec(&r->c, &spec);
-        DC_TRY(dc_batch_slice(&spec, ts, n, r->first + micro * r->slice, r->slice, r->slice_t,
+        DC_TRY(dc_batch_slice(&r->c.batch, ts, n, r->first + micro * r->slice, r->slice, r->slice_t,
                               r->n_slice_t));
         ts = r->slice_t;
         n = r->n_slice_t;
@@ -489,7 +470,7 @@ static dc_status save_checkpoint(run *r, int64_t steps_done, dc_tensor *const *s
     const char *keys[] = {"format", "step", "epoch", "total_steps", "steps_per_epoch", "seed",
                           "rng", "config", "data", "dataset_size", "dinoc_version"};
     const char *values[] = {DC_CHECKPOINT_FORMAT, step, epoch, total, spe, seed, rng,
-                            r->config_text, r->data, images,
+                            r->c.config_text, r->data, images,
                             r->opt->version ? r->opt->version : "dev"};
     dc_status s = dc_safetensors_save(r->path_ckpt, state, n_state, keys, values,
                                       (int)(sizeof keys / sizeof keys[0]));
@@ -676,25 +657,15 @@ static void draw_plot(run *r)
 }
 
 /* k-NN top-1 of the final checkpoint's teacher, beside the raw-pixel and
- * random-backbone baselines (tools/driver/knn.h). An IDX folder holds the test
- * split too; a folder of images needs DIR/test (else the note says why). */
+ * random-backbone baselines, by the compiler's evaluate (tools/driver/knn.h).
+ * An IDX folder holds the test split too; a folder of images needs DIR/test
+ * (else the note says why). */
 static void evaluate_knn(run *r)
 {
-    dc_knn_result k;
-    dc_knn_options ko = {.baselines = true, .threads = r->opt->threads,
-                         .max_train = r->opt->knn_max_train, .max_test = r->opt->knn_max_test};
     if (r->mode != DC_PROGRESS_NONE)
         fprintf(r->progress, "k-NN evaluation of %s ...\n", r->path_ckpt);
-    if (dc_knn_evaluate_opts(r->path_ckpt, r->data, r->data, &ko, &k) == DC_OK) {
-        r->res->knn_done = true;
-        r->res->knn_images[0] = k.n_train;
-        r->res->knn_images[1] = k.n_test;
-        r->res->knn_accuracy = 100 * k.top1;
-        r->res->knn_baseline[0] = 100 * k.top1_raw;
-        r->res->knn_baseline[1] = 100 * k.top1_random;
-    } else {
+    if (r->cc->evaluate(r->cc->ctx, r->opt, r->path_ckpt, r->data, r->res) != DC_OK)
         fprintf(r->progress, "k-NN skipped: %s\n", dc_error_message());
-    }
 }
 
 static void print_summary(run *r)
@@ -711,7 +682,7 @@ static void print_summary(run *r)
     fprintf(out, "  last step: loss %.4f = dino %.4f + ibot %.4f + koleo %.4f\n", res->loss,
             res->dino_loss, res->ibot_loss, res->koleo_loss);
     fprintf(out, "  collapse reference: ln K = %.4f (K = %d); a DINO or iBOT term stuck at it means a "
-            "uniform output, one near 0 a constant one\n", res->ln_k, r->c.head.output_dim);
+            "uniform output, one near 0 a constant one\n", res->ln_k, r->c.head_output_dim);
     if (!isnan(res->teacher_similarity))
         fprintf(out, "  teacher cls similarity (mean pairwise cosine over the batch): %.4f\n",
                 res->teacher_similarity);
@@ -731,16 +702,16 @@ static void print_summary(run *r)
         fprintf(out, "  k-NN top-1: %.2f%% (baselines: raw pixels %.2f%%, random backbone %.2f%%; "
                 "%s features, k 20, %" PRId64 " train and %" PRId64 " test images)\n",
                 res->knn_accuracy, res->knn_baseline[0], res->knn_baseline[1],
-                dc_knn_features_name(r->c.knn_features), res->knn_images[0], res->knn_images[1]);
+                res->knn_features ? res->knn_features : "", res->knn_images[0], res->knn_images[1]);
     fprintf(out, "  checkpoint: %s\n  log:        %s (every step's schedule values, losses, images/s)\n",
             res->checkpoint, res->metrics);
     if (res->plot[0])
         fprintf(out, "  plot:       %s\n", res->plot);
 }
 
-/* `dinoc train STEP.so|STEP.dnc`: the plan as compiled, its config from the producer
- * text (dinoc compile --config writes it there). Overrides would change the
- * compiled step, so they are refused. */
+/* `dinoc train STEP.so|STEP.dnc`, `dinort train STEP.so`: the plan as
+ * compiled, with the recipe dinoc compile --config stored in it. Overrides
+ * would change the compiled step, so they are refused. */
 static dc_status load_artifact(run *r, const char *path)
 {
     if (r->opt->n_overrides)
@@ -748,12 +719,10 @@ static dc_status load_artifact(run *r, const char *path)
                         "them (dinoc compile --config NAME FIELD=VALUE...)", path);
     DC_TRY(dc_artifact_open(path, &r->artifact));
     r->plan = dc_artifact_plan(r->artifact);
-    const char *text = strstr(r->plan->producer, DC_PLAN_CONFIG_MARKER);
-    if (!text)
+    if (!r->plan->recipe || !r->plan->recipe[0])
         return dc_error(DC_ERR_INVALID, "%s: not a DINOv2 training step (compile it with dinoc "
                         "compile --config NAME)", path);
-    dc_status s = dc_config_from_text(text + strlen(DC_PLAN_CONFIG_MARKER), &r->c);
-    return s == DC_OK ? DC_OK : dc_error_context(s, "%s: its config", path);
+    return dc_train_recipe_parse(r->plan->recipe, path, &r->c);
 }
 
 /* Settles config, seed, data and lengths; on resume, from the checkpoint. */
@@ -778,24 +747,20 @@ static dc_status setup(run *r, dc_safetensors **ckpt)
     const char *stored = *ckpt ? dc_safetensors_meta(*ckpt, "config") : NULL;
     if (*ckpt && !stored)
         return dc_error(DC_ERR_INVALID, "%s: metadata 'config' is missing", r->path_ckpt);
-    if (o->config && is_artifact(o->config)) {
+    if (!r->cc || (o->config && is_artifact(o->config))) {
+        if (!o->config)
+            return dc_error(DC_ERR_INVALID, "no compiled training step given (STEP.so)");
+        if (!r->cc && access(o->config, F_OK) != 0)
+            return dc_error(DC_ERR_IO, "%s: %s (a compiled training step is needed: dinoc compile "
+                            "--config NAME -o STEP.so makes one)", o->config, strerror(errno));
         DC_TRY(load_artifact(r, o->config));
-    } else if (o->config) {
-        DC_TRY(dc_dinov2_config_load(o->config, o->overrides, o->n_overrides, &r->c));
-    } else if (stored) {
-        dc_status cs = dc_config_from_text(stored, &r->c);
-        if (cs != DC_OK)
-            return dc_error_context(cs, "%s: metadata 'config'", r->path_ckpt);
-        for (int i = 0; i < o->n_overrides; i++)
-            DC_TRY(dc_config_override(&r->c, o->overrides[i]));
-        DC_TRY(dc_config_validate(&r->c));
+    } else if (o->config || stored) {
+        DC_TRY(r->cc->recipe(r->cc->ctx, o, o->config ? NULL : stored, r->path_ckpt, &r->c));
     } else {
         return dc_error(DC_ERR_INVALID, "no config given (--config NAME)");
     }
     if (o->epochs > 0)
-        r->c.epochs = o->epochs;
-    if (!(r->config_text = dc_config_text(&r->c)))
-        return dc_error(DC_ERR_NOMEM, "config text");
+        DC_TRY(dc_train_recipe_set_epochs(&r->c, o->epochs));
 
     r->seed = o->seed;
     if (*ckpt && !o->seed_set) {
@@ -808,7 +773,7 @@ static dc_status setup(run *r, dc_safetensors **ckpt)
         r->data = r->data_buf;
     }
     if (!r->data)
-        r->data = dc_train_default_data(&r->c);
+        r->data = dc_train_default_data(r->c.name);
     if (!r->data)
         return dc_error(DC_ERR_INVALID, "config '%s' has no default dataset: pass --data DIR", r->c.name);
     return DC_OK;
@@ -860,16 +825,6 @@ static dc_status load_session_state(run *r)
     }
     dc_safetensors_destroy(st);
     return s;
-}
-
-/* The DINOv2 training step, then (when resuming) the checkpoint's state,
- * optimizer moments included, which exist only once the step is made. */
-static dc_status make_step(dc_graph *g, void *ctx)
-{
-    const run *r = ctx;
-    dc_dinov2_training t = {.config = &r->c, .slices = r->slices};
-    DC_TRY(dc_dinov2_add_training(g, &t));
-    return r->opt->resume ? dc_load_state(g, r->path_ckpt) : DC_OK;
 }
 
 /* Whether plan buffer b shares bytes with one of the buffers[0, n). */
@@ -935,15 +890,9 @@ static dc_status find_phases(run *r)
 static dc_status compile(run *r)
 {
     if (!r->plan) { /* an artifact was loaded already */
-        dc_dinov2_options gopt = {.training = false, .seed = r->seed, .teacher_similarity = true,
-                                  .slices = r->slices};
-        DC_TRY(dc_dinov2_build(&r->c, &gopt, &r->g));
-        dc_graph_transform step = {make_step, r};
-        DC_TRY(dc_pipeline_compile(r->g, &(dc_pipeline_options){.training = &step}, &r->compiled));
+        DC_TRY(r->cc->compile(r->cc->ctx, &r->slices, r->seed,
+                              r->opt->resume ? r->path_ckpt : NULL, &r->compiled));
         r->plan = r->compiled;
-        /* The plan owns everything the session needs. */
-        dc_graph_destroy(r->g);
-        r->g = NULL;
         DC_TRY(dc_session_create(r->plan, r->opt->threads, &r->sess));
         DC_TRY(collect_state(r));
         dc_plan_release_contents(r->compiled); /* the session holds its own copy */
@@ -956,6 +905,7 @@ static dc_status compile(run *r)
     if (r->opt->profile)
         dc_session_set_profile(r->sess, true);
     DC_TRY(find_phases(r));
+    DC_TRY(make_slices(r));
     return find_io(r);
 }
 
@@ -990,7 +940,7 @@ static dc_status train_loop(run *r)
          * computes them over the whole batch (KoLeo: the mean of the slices'). */
         if (r->world > 1)
             DC_TRY(dc_world_allreduce_f64(sums, N_LOSSES + 2));
-        double slices = (double)dc_dinov2_slice_count(r->slices);
+        double slices = (double)n_slices(r->slices);
         double loss[N_LOSSES];
         for (int i = 0; i < N_LOSSES; i++)
             loss[i] = sums[i] / slices;
@@ -1002,7 +952,7 @@ static dc_status train_loop(run *r)
         double t = now_seconds(), dt = t - t_prev;
         t_prev = t;
         done_here++;
-        double ips = dt > 0 ? r->c.batch_size / dt : 0;
+        double ips = dt > 0 ? r->c.batch.batch_size / dt : 0;
         r->rate_ema = done_here == 1 ? ips : 0.9 * r->rate_ema + 0.1 * ips;
         if (r->metrics)
             fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.1f\n",
@@ -1016,7 +966,7 @@ static dc_status train_loop(run *r)
         res->ibot_loss = loss[2];
         res->koleo_loss = loss[3];
         res->step_seconds = (t - t0) / (double)done_here;
-        res->images_per_s = (double)(done_here * r->c.batch_size) / (t - t0);
+        res->images_per_s = (double)(done_here * r->c.batch.batch_size) / (t - t0);
         res->teacher_similarity = similarity;
         int reached = dc_collapse_update(&r->collapse, step, loss[1], loss[2], similarity);
         if (reached && !res->collapse)
@@ -1058,7 +1008,6 @@ static void run_destroy(run *r)
     dc_session_destroy(r->sess);
     dc_plan_destroy(r->compiled);
     dc_artifact_close(r->artifact);
-    dc_graph_destroy(r->g);
     dc_batcher_destroy(r->batcher);
     dc_dataset_close(r->ds);
     for (int i = 0; i < N_SCALARS; i++)
@@ -1068,15 +1017,16 @@ static void run_destroy(run *r)
     dc_tensor_destroy(r->accumulate);
     free(r->state);
     free(r->state_ptrs);
-    free(r->config_text);
+    dc_train_recipe_clear(&r->c);
 }
 
-dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
+dc_status dc_train_run(const dc_train_options *opt, const dc_train_compiler *compiler,
+                       dc_train_result *result)
 {
     memset(result, 0, sizeof *result);
     if (!opt->out_dir)
         return dc_error(DC_ERR_INVALID, "no output folder (--out DIR)");
-    run r = {.opt = opt, .res = result};
+    run r = {.opt = opt, .res = result, .cc = compiler};
     r.progress = opt->progress_out ? opt->progress_out : stderr;
     r.mode = opt->progress;
     if (r.mode == DC_PROGRESS_AUTO)
@@ -1099,11 +1049,8 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         /* The stored text read and printed again: fields added since it was
          * written take their defaults rather than count as differences. */
         const char *stored = dc_safetensors_meta(ckpt, "config");
-        dc_dinov2_config stored_config;
-        char *reprinted = dc_config_from_text(stored, &stored_config) == DC_OK
-                              ? dc_config_text(&stored_config)
-                              : NULL;
-        if (s == DC_OK && config_differs(reprinted ? reprinted : stored, r.config_text, what,
+        char *reprinted = r.cc && r.cc->reprint ? r.cc->reprint(r.cc->ctx, stored) : NULL;
+        if (s == DC_OK && config_differs(reprinted ? reprinted : stored, r.c.config_text, what,
                                          sizeof what))
             s = dc_error(DC_ERR_INVALID, "%s: another config: %s", r.path_ckpt, what);
         free(reprinted);
@@ -1114,7 +1061,7 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
     result->total_steps = r.total;
     result->steps_per_epoch = r.spe;
     result->epochs = r.spe > 0 ? (int)((r.total + r.spe - 1) / r.spe) : 0;
-    result->ln_k = log((double)r.c.head.output_dim);
+    result->ln_k = log((double)r.c.head_output_dim);
     result->teacher_similarity = NAN;
     dc_collapse_init(&r.collapse, result->ln_k, r.total,
                      clamp_steps(r.c.warmup_epochs, r.spe, r.total));
@@ -1131,14 +1078,14 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         s = dc_world_allreduce_f64(moments, r.world);
     }
     if (s == DC_OK && r.mode != DC_PROGRESS_NONE) {
-        fprintf(r.progress, "dinoc train: config %s, %s (%" PRId64 " images), %" PRId64 " steps of %d "
-                "images per epoch, ", r.c.name, r.data, dc_dataset_size(r.ds), r.spe, r.c.batch_size);
+        fprintf(r.progress, "%s: config %s, %s (%" PRId64 " images), %" PRId64 " steps of %d "
+                "images per epoch, ", opt->program ? opt->program : "dinoc train", r.c.name, r.data, dc_dataset_size(r.ds), r.spe, r.c.batch.batch_size);
         if (r.start < r.total)
             fprintf(r.progress, "steps %" PRId64 "..%" PRId64 ", out %s\n", r.start + 1, r.total,
                     opt->out_dir);
         else
             fprintf(r.progress, "all %" PRId64 " steps done already, out %s\n", r.total, opt->out_dir);
-        if (dc_dinov2_slice_count(r.slices) > 1)
+        if (n_slices(r.slices) > 1)
             fprintf(r.progress, "  %d process%s x %d micro-batch%s of %" PRId64 " images per step; "
                     "plan memory per process: %.1f MB working, %.1f MB state\n", r.world,
                     r.world > 1 ? "es" : "", r.slices.accum_steps, r.slices.accum_steps > 1 ? "es" : "",
@@ -1157,7 +1104,7 @@ dc_status dc_train(const dc_train_options *opt, dc_train_result *result)
         s = train_loop(&r);
     if (opt->stop && !*opt->stop)
         *opt->stop = -1; /* the loop is over: a signal now need not wait for anything */
-    if (s == DC_OK && opt->knn && !result->interrupted && r.rank == 0)
+    if (s == DC_OK && opt->knn && r.cc && r.cc->evaluate && !result->interrupted && r.rank == 0)
         evaluate_knn(&r);
     if (s == DC_OK && opt->plot && r.rank == 0)
         draw_plot(&r);
