@@ -154,7 +154,7 @@ static void test_buckets_one_process(void)
         DC_ASSERT_OK(dc_session_set_input(sess, names[k], in[k]));
     for (int run = 0; sess && run < 2; run++) {
         DC_ASSERT_OK(dc_session_run(sess));
-        for (int k = 0; ref[k] && k < 3; k++) {
+        for (int k = 0; k < 3 && ref[k]; k++) {
             dc_tensor *got = NULL;
             DC_ASSERT_OK(dc_session_get_output(sess, k, &got));
             const float *x = in[k]->data, *r = ref[k]->data, *y = got ? got->data : NULL;
