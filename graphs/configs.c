@@ -94,6 +94,7 @@ static const struct field {
     FIELD("epoch_length", F_INT, epoch_length),
     FIELD("grad_accum_steps", F_INT, grad_accum_steps),
     FIELD("optimizer_sharding", F_BOOL, optimizer_sharding),
+    FIELD("allreduce_bucket_mb", F_FLOAT, allreduce_bucket_mb),
     ENUM_FIELD("knn_features", knn_features, knn_features_names),
 #undef FIELD
 #undef ENUM_FIELD
@@ -127,7 +128,7 @@ static void lightly_example(dc_dinov2_config *c)
         .layerwise_decay = 1.0f, .patch_embed_lr_mult = 1.0f, .clip_grad = 0.0f,
         .freeze_last_layer_epochs = 0, /* Lightly's freeze is a no-op (§7.2) */
         .wd_on_all_params = true, .epochs = 50, .knn_features = DC_KNN_BOTH,
-        .grad_accum_steps = 1,
+        .grad_accum_steps = 1, .allreduce_bucket_mb = 25.0f,
     };
     dc_vit_preset("vit-s/16", &c->vit);
     c->vit.drop_path = 0.1f;
@@ -385,6 +386,8 @@ dc_status dc_config_validate(const dc_dinov2_config *c)
     REQUIRE(c->grad_accum_steps >= 1 && c->batch_size % c->grad_accum_steps == 0,
             "config '%s': grad_accum_steps %d must be >= 1 and divide batch_size %d", c->name,
             c->grad_accum_steps, c->batch_size);
+    REQUIRE(c->allreduce_bucket_mb > 0, "config '%s': allreduce_bucket_mb %g must be positive",
+            c->name, c->allreduce_bucket_mb);
     /* The augmentation's ranges, named as the fields are (the batcher checks them again). */
     const struct {
         const char *name;

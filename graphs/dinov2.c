@@ -38,8 +38,9 @@ int64_t dc_dinov2_max_masked_slice(const dc_dinov2_config *c, dc_dinov2_slices s
 static const char *const center_statistics[3] = {"dino_center_batch_mean", "ibot_center_batch_sum",
                                                  "ibot_center_batch_count"};
 
-/* Bytes of gradients per AllReduce step (PyTorch DDP's default bucket). */
-#define ALL_REDUCE_BUCKET_BYTES ((int64_t)25 << 20)
+/* The first all-reduce bucket holds at most this many bytes, as in PyTorch
+ * DDP: the sum of the last layers' gradients starts early in the backward. */
+#define FIRST_BUCKET_BYTES ((int64_t)1 << 20)
 
 /* The models of one side (student or teacher). */
 typedef struct side {
@@ -270,9 +271,62 @@ static dc_value *accumulate(dc_graph *g, dc_value *x, const char *name, dc_value
     return total;
 }
 
-/* values[i] ← scale · Σ over the processes (world > 1, AllReduce in buckets
- * of about ALL_REDUCE_BUCKET_BYTES) or scale · values[i] (one process). */
-static void mean_over_slices(dc_graph *g, dc_value **values, int n, dc_dinov2_slices slices)
+/* values[0, n) ← scale · Σ over the processes, by one blocking AllReduce
+ * (after the last micro-batch, with accumulation). */
+static void reduce_blocking(dc_graph *g, dc_value **values, int n, float scale, int world)
+{
+    dc_node *node = dc_node_begin(g, "AllReduce", "ai.dinoc", values, n, n);
+    if (dc_build_status(g) == DC_OK) {
+        record(g, dc_node_set_float(node, g, "scale", scale));
+        record(g, dc_node_set_int(node, g, "world_size", world));
+    }
+    dc_node_finish(g, node);
+    for (int i = 0; i < n && dc_build_status(g) == DC_OK; i++)
+        values[i] = node->outputs[i];
+}
+
+/* The same as an AllReduceStart, which the plan moves to just after the last
+ * of the values is computed, and an AllReduceWait before the first step that
+ * reads a sum (passes/schedule_collectives.h); the sums come out flat and
+ * are viewed in the values' shapes again. */
+static void reduce_overlapped(dc_graph *g, dc_value **values, int n, float scale, int world)
+{
+    int64_t *sizes = calloc((size_t)n, sizeof *sizes);
+    if (!sizes) {
+        record(g, dc_error(DC_ERR_NOMEM, "all-reduce bucket of %d tensors", n));
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        sizes[i] = dc_type_numel(&values[i]->type);
+    dc_node *start = dc_node_begin(g, "AllReduceStart", "ai.dinoc", values, n, 1);
+    if (dc_build_status(g) == DC_OK)
+        record(g, dc_node_set_int(start, g, "world_size", world));
+    dc_value *bucket = dc_node_finish(g, start);
+    dc_node *wait = dc_build_status(g) == DC_OK
+                        ? dc_node_begin(g, "AllReduceWait", "ai.dinoc", &bucket, 1, n)
+                        : NULL;
+    if (dc_build_status(g) == DC_OK) {
+        record(g, dc_node_set_ints(wait, g, "sizes", sizes, n));
+        record(g, dc_node_set_float(wait, g, "scale", scale));
+        dc_node_finish(g, wait);
+    }
+    for (int i = 0; i < n && dc_build_status(g) == DC_OK; i++) {
+        int64_t dims[DC_MAX_RANK];
+        for (int d = 0; d < values[i]->type.rank; d++)
+            dims[d] = values[i]->type.dims[d].size;
+        values[i] = dc_reshape(g, wait->outputs[i], dims, values[i]->type.rank);
+    }
+    free(sizes);
+}
+
+/* values[i] ← scale · Σ over the processes (world > 1) or scale · values[i]
+ * (one process). The sums go in buckets of about bucket_bytes (the first up
+ * to FIRST_BUCKET_BYTES) made from the last value to the first, as DDP does:
+ * the last layers' gradients are complete first in the backward. Without
+ * accumulation each bucket is summed while the backward goes on; with it, a
+ * blocking AllReduce runs after the last micro-batch. */
+static void mean_over_slices(dc_graph *g, dc_value **values, int n, dc_dinov2_slices slices,
+                             int64_t bucket_bytes)
 {
     float scale = 1.0f / (float)dc_dinov2_slice_count(slices);
     if (slices.world_size <= 1) {
@@ -282,21 +336,17 @@ static void mean_over_slices(dc_graph *g, dc_value **values, int n, dc_dinov2_sl
     }
     if (!dc_graph_opset(g, "ai.dinoc"))
         record(g, dc_graph_set_opset(g, "ai.dinoc", 1));
-    for (int first = 0; first < n && dc_build_status(g) == DC_OK;) {
-        int end = first;
+    for (int end = n; end > 0 && dc_build_status(g) == DC_OK;) {
+        int64_t cap = end == n && FIRST_BUCKET_BYTES < bucket_bytes ? FIRST_BUCKET_BYTES : bucket_bytes;
+        int first = end;
         int64_t bytes = 0;
-        while (end < n && (end == first || bytes < ALL_REDUCE_BUCKET_BYTES))
-            bytes += (int64_t)dc_type_numel(&values[end++]->type) * 4;
-        dc_node *node = dc_node_begin(g, "AllReduce", "ai.dinoc", values + first, end - first,
-                                      end - first);
-        if (dc_build_status(g) == DC_OK) {
-            record(g, dc_node_set_float(node, g, "scale", scale));
-            record(g, dc_node_set_int(node, g, "world_size", slices.world_size));
-        }
-        dc_node_finish(g, node);
-        for (int i = first; i < end && dc_build_status(g) == DC_OK; i++)
-            values[i] = node->outputs[i - first];
-        first = end;
+        while (first > 0 && (first == end || bytes < cap))
+            bytes += (int64_t)dc_type_numel(&values[--first]->type) * 4;
+        if (slices.accum_steps > 1)
+            reduce_blocking(g, values + first, end - first, scale, slices.world_size);
+        else
+            reduce_overlapped(g, values + first, end - first, scale, slices.world_size);
+        end = first;
     }
 }
 
@@ -317,8 +367,9 @@ static dc_value *take_output(dc_graph *g, const char *name)
  * slices of the batch (dinov2.h): grads[i] becomes the mean gradient, and
  * center_stats the DINO mean and the iBOT sum and count of the whole batch
  * (all NULL under Sinkhorn-Knopp, which has no centers). */
-static dc_status combine_slices(dc_graph *g, dc_dinov2_slices slices, dc_value *const *params,
-                                dc_value **grads, int n, dc_value *center_stats[3])
+static dc_status combine_slices(dc_graph *g, dc_dinov2_slices slices, int64_t bucket_bytes,
+                                dc_value *const *params, dc_value **grads, int n,
+                                dc_value *center_stats[3])
 {
     dc_value *stats[3];
     for (int k = 0; k < 3; k++)
@@ -332,7 +383,7 @@ static dc_status combine_slices(dc_graph *g, dc_dinov2_slices slices, dc_value *
         all[i] = keep ? accumulate(g, grads[i], params[i]->name, keep) : grads[i];
     for (int k = 0; k < n_stats; k++)
         all[n + k] = keep ? accumulate(g, stats[k], center_statistics[k], keep) : stats[k];
-    mean_over_slices(g, all, n + n_stats, slices);
+    mean_over_slices(g, all, n + n_stats, slices, bucket_bytes);
     for (int i = 0; i < n; i++)
         grads[i] = all[i];
     for (int k = 0; k < n_stats; k++)
@@ -455,7 +506,8 @@ static dc_status add_training(dc_graph *g, const dc_dinov2_config *c, bool grad_
             grads[kept++] = grads[i];
         }
     if (s == DC_OK && dc_dinov2_slice_count(slices) > 1)
-        s = combine_slices(g, slices, sp, grads, kept, center_stats);
+        s = combine_slices(g, slices, (int64_t)((double)c->allreduce_bucket_mb * (1 << 20)), sp,
+                           grads, kept, center_stats);
     if (s == DC_OK && !(groups = param_groups(c, sp, kept)))
         s = dc_error(DC_ERR_NOMEM, "param groups");
     /* Lightly's benchmark clips the norm of all student gradients; the official

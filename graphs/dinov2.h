@@ -48,7 +48,11 @@ int64_t dc_dinov2_max_masked(const dc_dinov2_config *c);
  *     (f32 []): 1 keeps the sum for the next micro-batch, 0 (the last one)
  *     resets it once this step has used it;
  *   - with world_size > 1, sums the (accumulated) gradients and statistics
- *     over the processes with AllReduce steps, in buckets of about 25 MB;
+ *     over the processes in buckets of about allreduce_bucket_mb (the first
+ *     up to 1 MB), from the last parameters to the first: without
+ *     accumulation as AllReduceStart/AllReduceWait pairs that the plan
+ *     overlaps with the backward (passes/schedule_collectives.h), with it as
+ *     blocking AllReduce steps after the last micro-batch;
  *   - scales the sums by 1 / (world_size · accum_steps): the mean over the
  *     slices, which for equal slices is the whole batch's gradient and mean;
  *   - then clips, runs AdamW, the teacher's EMA and the center updates once.

@@ -95,6 +95,11 @@ typedef struct dc_dinov2_config {
      * parameters and updates those (ZeRO stage 1, graphs/dinov2.h); the
      * trained weights are the same. No effect in one process. */
     bool optimizer_sharding;
+    /* Under MPI, the gradients are summed in buckets of about this many MB
+     * (PyTorch DDP's bucket_cap_mb; 25), taken from the last parameters to
+     * the first, and each bucket's sum runs while the rest of the backward
+     * does (graphs/dinov2.h). Smaller buckets start sooner. */
+    float allreduce_bucket_mb;
 } dc_dinov2_config;
 
 #endif

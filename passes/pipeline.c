@@ -10,6 +10,7 @@
 #include "fuse.h"
 #include "infer_shapes.h"
 #include "lower.h"
+#include "schedule_collectives.h"
 
 typedef struct run_state {
     dc_graph *g;
@@ -28,6 +29,7 @@ typedef enum pass_id {
     MAKE_TRAINING_STEP,
     FUSE_FINAL,
     LOWER,
+    SCHEDULE_COLLECTIVES,
     PLAN_MEMORY,
     N_PASSES
 } pass_id;
@@ -84,6 +86,12 @@ static dc_status run_lower(run_state *r)
     return dc_lower(r->g, r->opt->producer, r->opt->explain, &r->lowered);
 }
 
+static dc_status run_schedule_collectives(run_state *r)
+{
+    dc_lowered *l = &r->lowered;
+    return dc_schedule_collectives(l->plan, l->alias, l->in_place, r->opt->explain);
+}
+
 static dc_status run_plan_memory(run_state *r)
 {
     dc_plan *p = r->lowered.plan;
@@ -103,16 +111,17 @@ static const struct {
     [MAKE_TRAINING_STEP] = {"make-training-step", run_training},
     [FUSE_FINAL] = {"fuse-final", run_fuse_final},
     [LOWER] = {"lower", run_lower},
+    [SCHEDULE_COLLECTIVES] = {"schedule-collectives", run_schedule_collectives},
     [PLAN_MEMORY] = {"plan-memory", run_plan_memory},
 };
 
 static const pass_id inference_order[] = {
     INFER_SHAPES, FOLD_CONSTANTS, ELIMINATE_DEAD_CODE, CSE, FUSE_FORWARD, FUSE_FINAL, LOWER,
-    PLAN_MEMORY,
+    SCHEDULE_COLLECTIVES, PLAN_MEMORY,
 };
 static const pass_id training_order[] = {
     INFER_SHAPES,        CSE, FUSE_FORWARD, MAKE_TRAINING_STEP, INFER_SHAPES, FOLD_CONSTANTS,
-    ELIMINATE_DEAD_CODE, CSE, FUSE_FINAL,   LOWER,              PLAN_MEMORY,
+    ELIMINATE_DEAD_CODE, CSE, FUSE_FINAL,   LOWER,              SCHEDULE_COLLECTIVES, PLAN_MEMORY,
 };
 
 static const dc_pipeline_options defaults = {0};
@@ -170,7 +179,7 @@ static void print_after(const run_state *r, pass_id id)
         return;
     FILE *out = opt->print_to ? opt->print_to : stdout;
     fprintf(out, "# IR after %s\n", passes[id].name);
-    if (id == LOWER)
+    if (id == LOWER || id == SCHEDULE_COLLECTIVES)
         print_steps(r->lowered.plan, out);
     else if (id == PLAN_MEMORY)
         dc_plan_memory_print(r->lowered.plan, out);

@@ -6,16 +6,19 @@
  *
  * The passes run in a fixed order, which dc_pipeline_order prints:
  *   inference graph:  infer-shapes, fold-constants, eliminate-dead-code, cse,
- *                     fuse-forward, fuse-final, lower, plan-memory
+ *                     fuse-forward, fuse-final, lower, schedule-collectives,
+ *                     plan-memory
  *   training step:    infer-shapes, cse, fuse-forward, make-training-step,
  *                     infer-shapes, fold-constants, eliminate-dead-code, cse,
- *                     fuse-final, lower, plan-memory
+ *                     fuse-final, lower, schedule-collectives, plan-memory
  * A training step is made in the middle (autodiff, optimizer, EMA) so that the
  * fused ops of the forward stage have their gradient rules applied: their
  * backward is fused too. Constants are folded and dead code removed only after
  * it: until the step is made, parameters are ordinary initializers that folding
  * would bake in, and state that only the step reads (the teacher's copy of a
- * student-only parameter, updated by the EMA) would look dead. */
+ * student-only parameter, updated by the EMA) would look dead. The steps of
+ * the lowered plan are reordered once, for the all-reduce to overlap the
+ * backward (schedule_collectives.h), before memory is planned. */
 #ifndef DC_PIPELINE_H
 #define DC_PIPELINE_H
 
@@ -43,11 +46,12 @@ typedef struct dc_pipeline_options {
     const char *producer;   /* free text stored in the plan; NULL: "dinoc" */
     /* The IR after every run of the pass of this name goes to print_to (NULL:
      * stdout): the graph as text after a graph pass, the steps after
-     * "lower", the placement after "plan-memory". */
+     * "lower" and "schedule-collectives", the placement after "plan-memory". */
     const char *print_after;
     FILE *print_to;
     FILE *log;              /* if not NULL: the pass order, then what each pass changed */
-    FILE *explain;          /* lowering's choice of kernel per step */
+    FILE *explain;          /* lowering's choice of kernel per step, where each
+                               all-reduce bucket starts and waits */
     dc_memory_stats *memory;/* if not NULL, receives the memory plan's numbers */
 } dc_pipeline_options;
 

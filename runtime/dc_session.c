@@ -10,6 +10,7 @@
 #include <malloc.h>
 #endif
 
+#include "dc_world.h"
 #include "kernels/kernel_context.h"
 
 typedef struct session_step {
@@ -247,6 +248,9 @@ dc_status dc_session_run_steps(dc_session *s, int first, int end)
         session_step *ss = &s->steps[i];
         double t0 = s->profile ? now_ms() : 0;
         dc_status st = ss->kernel->run(ss->state);
+        /* All-reduces started by earlier steps advance only inside MPI calls. */
+        if (st == DC_OK)
+            st = dc_world_progress();
         if (s->profile)
             ss->profile_ms += now_ms() - t0;
         if (st != DC_OK)

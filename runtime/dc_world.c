@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef DINOC_MPI
 #include <mpi.h>
@@ -37,6 +38,17 @@ int dc_world_size(void)
 }
 
 #ifdef DINOC_MPI
+
+/* The non-blocking operations in flight, oldest first: the bytes each works
+ * on and its requests (one per piece of at most INT_MAX / 2 elements). */
+typedef struct in_flight {
+    const void *data;
+    MPI_Request *requests;
+    int n_requests;
+} in_flight;
+
+static in_flight *flights;
+static int n_flights, flights_cap;
 
 static dc_status mpi_error(int code, const char *what)
 {
@@ -75,6 +87,11 @@ void dc_world_finalize(void)
     MPI_Finalized(&finalized);
     if (!finalized)
         MPI_Finalize();
+    for (int i = 0; i < n_flights; i++)
+        free(flights[i].requests);
+    free(flights);
+    flights = NULL;
+    n_flights = flights_cap = 0;
     joined = false;
     world_rank = 0;
     world_size = 1;
@@ -108,6 +125,69 @@ dc_status dc_world_allreduce_f32(float *data, int64_t n)
 dc_status dc_world_allreduce_f64(double *data, int64_t n)
 {
     return world_size > 1 ? allreduce(data, n, MPI_DOUBLE, sizeof(double)) : DC_OK;
+}
+
+dc_status dc_world_start_allreduce_f32(float *data, int64_t n)
+{
+    if (world_size == 1)
+        return DC_OK;
+    for (int i = 0; i < n_flights; i++)
+        if (flights[i].data == data)
+            return dc_error(DC_ERR_INVALID, "all-reduce of %lld floats started on bytes an unfinished "
+                            "one still uses (rank %d)", (long long)n, world_rank);
+    if (n_flights == flights_cap) {
+        int cap = flights_cap ? 2 * flights_cap : 16;
+        in_flight *grown = realloc(flights, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return dc_error(DC_ERR_NOMEM, "%d all-reduce operations in flight", cap);
+        flights = grown;
+        flights_cap = cap;
+    }
+    const int64_t piece = INT_MAX / 2;
+    in_flight *f = &flights[n_flights];
+    *f = (in_flight){.data = data, .requests = calloc((size_t)((n + piece - 1) / piece) + 1,
+                                                      sizeof *f->requests)};
+    if (!f->requests)
+        return dc_error(DC_ERR_NOMEM, "all-reduce of %lld floats", (long long)n);
+    n_flights++; /* even when a piece fails to start: dc_world_wait finishes the others */
+    for (int64_t at = 0; at < n; at += piece) {
+        int count = n - at > piece ? (int)piece : (int)(n - at);
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, data + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                &f->requests[f->n_requests]);
+        if (rc != MPI_SUCCESS)
+            return mpi_error(rc, "Iallreduce");
+        f->n_requests++;
+    }
+    return DC_OK;
+}
+
+dc_status dc_world_wait(const void *data)
+{
+    for (int i = 0; i < n_flights; i++) {
+        if (flights[i].data != data)
+            continue;
+        in_flight f = flights[i];
+        memmove(flights + i, flights + i + 1, (size_t)(n_flights - i - 1) * sizeof *flights);
+        n_flights--;
+        int rc = f.n_requests ? MPI_Waitall(f.n_requests, f.requests, MPI_STATUSES_IGNORE)
+                              : MPI_SUCCESS;
+        free(f.requests);
+        return rc == MPI_SUCCESS ? DC_OK : mpi_error(rc, "Waitall");
+    }
+    return DC_OK;
+}
+
+dc_status dc_world_progress(void)
+{
+    /* MPI_Test on one request runs the progress engine for all of them. */
+    for (int i = 0; i < n_flights; i++)
+        for (int k = 0; k < flights[i].n_requests; k++)
+            if (flights[i].requests[k] != MPI_REQUEST_NULL) {
+                int done = 0;
+                int rc = MPI_Test(&flights[i].requests[k], &done, MPI_STATUS_IGNORE);
+                return rc == MPI_SUCCESS ? DC_OK : mpi_error(rc, "Test");
+            }
+    return DC_OK;
 }
 
 dc_status dc_world_broadcast(void *data, int64_t n, int root)
@@ -182,6 +262,24 @@ dc_status dc_world_allreduce_f64(double *data, int64_t n)
 {
     (void)data;
     (void)n;
+    return DC_OK;
+}
+
+dc_status dc_world_start_allreduce_f32(float *data, int64_t n)
+{
+    (void)data;
+    (void)n;
+    return DC_OK;
+}
+
+dc_status dc_world_wait(const void *data)
+{
+    (void)data;
+    return DC_OK;
+}
+
+dc_status dc_world_progress(void)
+{
     return DC_OK;
 }
 

@@ -32,6 +32,18 @@ int dc_world_size(void);      /* 1 before dc_world_init or without a launcher */
 /* In place, over every process: data[i] = Σ_ranks data[i]. */
 dc_status dc_world_allreduce_f32(float *data, int64_t n);
 dc_status dc_world_allreduce_f64(double *data, int64_t n);
+/* Non-blocking, in place: starts data[i] = Σ_ranks data[i] (MPI_Iallreduce)
+ * and returns at once; the bytes belong to the operation until
+ * dc_world_wait(data). Every process must start its collectives in the same
+ * order. Nothing happens in a world of one. */
+dc_status dc_world_start_allreduce_f32(float *data, int64_t n);
+/* Waits for the operation started on `data` and forgets it; returns at once
+ * when none is in flight there. */
+dc_status dc_world_wait(const void *data);
+/* Lets the operations in flight advance: Open MPI progresses non-blocking
+ * collectives only inside MPI calls, so a session calls this between steps.
+ * One MPI_Test; nothing at all when no operation is in flight. */
+dc_status dc_world_progress(void);
 /* The bytes data[0, n) of rank `root` on every process. */
 dc_status dc_world_broadcast(void *data, int64_t n, int root);
 /* Every process contributes counts[rank] f32 at data + offsets[rank]

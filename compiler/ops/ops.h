@@ -34,7 +34,7 @@
     /* training.c (domain ai.dinoc) */                                             \
     DC_OP(AdamW) DC_OP(EMA)                                                        \
     /* collective.c (domain ai.dinoc) */                                           \
-    DC_OP(AllReduce) DC_OP(AllGather)                                              \
+    DC_OP(AllReduce) DC_OP(AllReduceStart) DC_OP(AllReduceWait) DC_OP(AllGather)  \
     /* gradient ops (domain ai.dinoc): scatter.c, conv_grad.c, resize.c */         \
     DC_OP(ScatterAdd) DC_OP(ConvGradInput) DC_OP(ConvGradWeight) DC_OP(ResizeGrad)  \
     /* fused ops (domain ai.dinoc), formed by passes/fuse/: fused.c */             \

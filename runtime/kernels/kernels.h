@@ -105,7 +105,11 @@
     DC_KERNEL(dc_kernel_c_LayerNormGrad)
 
 /* Collectives over the processes of a data-parallel run (runtime/kernels/mpi_*.c). */
-#define DC_KERNELS_MPI DC_KERNEL(dc_kernel_mpi_AllReduce) DC_KERNEL(dc_kernel_mpi_AllGather)
+#define DC_KERNELS_MPI                        \
+    DC_KERNEL(dc_kernel_mpi_AllReduce)        \
+    DC_KERNEL(dc_kernel_mpi_AllReduceStart)   \
+    DC_KERNEL(dc_kernel_mpi_AllReduceWait)    \
+    DC_KERNEL(dc_kernel_mpi_AllGather)
 
 #define DC_KERNELS DC_KERNELS_DNNL DC_KERNELS_C DC_KERNELS_MPI
 

@@ -7,6 +7,16 @@
  * shared by every AllReduce step of the process (MPI is process-wide and
  * steps run one at a time), sized for the largest bucket.
  *
+ * AllReduceStart(x1..xn) -> (bucket), f32, bucket [Σ numel x_k]: the x_k
+ * packed one after another, then summed over the processes in place without
+ * waiting (dc_world_start_allreduce_f32): until its AllReduceWait the bucket's
+ * bytes belong to MPI, which the memory plan guarantees (the wait reads the
+ * bucket, so it stays live and unshared). One tensor may be its own bucket
+ * (written in place: no copy).
+ * AllReduceWait(bucket) -> (y1..yn), f32, y_k [numel_k] = scale · the k-th part
+ * of the bucket, once the sum is complete. The session advances the
+ * operations in flight between steps (dc_world_progress).
+ *
  * AllGather(x1..xn) -> (y1..yn), f32, y_k = x_k of rank owners[k]: one
  * MPI_Bcast per tensor from its owner straight into y_k (no packing, so no
  * second copy of the parameters). */
@@ -132,6 +142,129 @@ static dc_status all_reduce_run(void *state)
 const dc_kernel dc_kernel_mpi_AllReduce = {"mpi.AllReduce", "AllReduce", all_reduce_check,
                                            all_reduce_prepare, all_reduce_run, all_reduce_release,
                                            NULL};
+
+typedef struct bucket_state {
+    int n;
+    float **parts; /* AllReduceStart: its inputs; AllReduceWait: its outputs */
+    int64_t *numel, total;
+    float *bucket;
+    float scale;
+} bucket_state;
+
+/* n f32 tensors on one side of the step and their bucket on the other. */
+static dc_status bucket_check(const char *op, const dc_plan_buffer *const *parts, int n,
+                              const dc_plan_buffer *bucket)
+{
+    if (!bucket || bucket->dtype != DC_F32)
+        return dc_error(DC_ERR_UNSUPPORTED, "%s: the bucket must be an f32 tensor", op);
+    uint64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        if (!parts[k] || parts[k]->dtype != DC_F32)
+            return dc_error(DC_ERR_UNSUPPORTED, "%s: tensor %d must be f32", op, k);
+        total += parts[k]->nbytes;
+    }
+    if (total != bucket->nbytes)
+        return dc_error(DC_ERR_UNSUPPORTED, "%s: the tensors hold %llu bytes, the bucket %llu", op,
+                        (unsigned long long)total, (unsigned long long)bucket->nbytes);
+    return DC_OK;
+}
+
+static dc_status start_check(const dc_kernel_args *a)
+{
+    const dc_plan_step *st = a->step;
+    if (st->n_inputs < 1 || st->n_outputs != 1)
+        return dc_error(DC_ERR_UNSUPPORTED, "AllReduceStart: %d inputs and %d outputs, expected n and 1",
+                        st->n_inputs, st->n_outputs);
+    return bucket_check("AllReduceStart", a->in, st->n_inputs, a->out[0]);
+}
+
+static dc_status wait_check(const dc_kernel_args *a)
+{
+    const dc_plan_step *st = a->step;
+    if (st->n_inputs != 1 || st->n_outputs < 1)
+        return dc_error(DC_ERR_UNSUPPORTED, "AllReduceWait: %d inputs and %d outputs, expected 1 and n",
+                        st->n_inputs, st->n_outputs);
+    return bucket_check("AllReduceWait", a->out, st->n_outputs, a->in[0]);
+}
+
+/* Also when a run stopped between a start and its wait: MPI must be done
+ * with the bucket before the session frees it. */
+static void bucket_release(void *state)
+{
+    bucket_state *s = state;
+    if (!s)
+        return;
+    dc_world_wait(s->bucket);
+    free(s->parts);
+    free(s->numel);
+    free(s);
+}
+
+static dc_status bucket_prepare(const dc_kernel_args *a, const dc_plan_buffer *const *descs,
+                                void *const *parts, int n, void *bucket, void **out)
+{
+    const dc_plan_attr *world = attr(a->step, "world_size", DC_PLAN_ATTR_INT);
+    const dc_plan_attr *scale = attr(a->step, "scale", DC_PLAN_ATTR_FLOAT);
+    if (world && world->i != dc_world_size())
+        return dc_error(DC_ERR_INVALID, "%s: the step was compiled for %lld processes, this run has "
+                        "%d (recompile for this world)", a->step->op_type, (long long)world->i,
+                        dc_world_size());
+    bucket_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dc_error(DC_ERR_NOMEM, "%s", a->step->op_type);
+    s->n = n;
+    s->bucket = bucket;
+    s->scale = scale ? scale->f : 1.0f;
+    s->parts = calloc((size_t)n, sizeof *s->parts);
+    s->numel = calloc((size_t)n, sizeof *s->numel);
+    if (!s->parts || !s->numel) {
+        bucket_release(s);
+        return dc_error(DC_ERR_NOMEM, "%s of %d tensors", a->step->op_type, n);
+    }
+    for (int k = 0; k < n; k++) {
+        s->parts[k] = parts[k];
+        s->numel[k] = (int64_t)(descs[k]->nbytes / sizeof(float));
+        s->total += s->numel[k];
+    }
+    *out = s;
+    return DC_OK;
+}
+
+static dc_status start_prepare(const dc_kernel_args *a, void **out)
+{
+    return bucket_prepare(a, a->in, a->in_data, a->step->n_inputs, a->out_data[0], out);
+}
+
+static dc_status wait_prepare(const dc_kernel_args *a, void **out)
+{
+    return bucket_prepare(a, a->out, a->out_data, a->step->n_outputs, a->in_data[0], out);
+}
+
+static dc_status start_run(void *state)
+{
+    const bucket_state *s = state;
+    int64_t at = 0;
+    for (int k = 0; k < s->n; at += s->numel[k++])
+        if (s->numel[k] && s->parts[k] != s->bucket + at)
+            memmove(s->bucket + at, s->parts[k], (size_t)s->numel[k] * sizeof(float));
+    return dc_world_start_allreduce_f32(s->bucket, s->total);
+}
+
+static dc_status wait_run(void *state)
+{
+    const bucket_state *s = state;
+    DC_TRY(dc_world_wait(s->bucket));
+    int64_t at = 0;
+    for (int k = 0; k < s->n; at += s->numel[k++])
+        for (int64_t i = 0; i < s->numel[k]; i++)
+            s->parts[k][i] = s->scale * s->bucket[at + i];
+    return DC_OK;
+}
+
+const dc_kernel dc_kernel_mpi_AllReduceStart = {"mpi.AllReduceStart", "AllReduceStart", start_check,
+                                                start_prepare, start_run, bucket_release, NULL};
+const dc_kernel dc_kernel_mpi_AllReduceWait = {"mpi.AllReduceWait", "AllReduceWait", wait_check,
+                                               wait_prepare, wait_run, bucket_release, NULL};
 
 typedef struct all_gather_state {
     int n;

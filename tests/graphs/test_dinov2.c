@@ -21,6 +21,9 @@
  * clip_grad_norm_, interpolate_offset, efficient stochastic depth; a shared
  * head, and separate heads at step 4).
  *
+ * Also: the step for a slice of the batch (accumulators, all-reduce,
+ * sharding), and where a 2-process step's all-reduce buckets sit in its plan.
+ *
  * One exemption: the attention's key bias (the middle third of qkv.bias) has
  * an exactly zero gradient (softmax over the keys is shift invariant), so in
  * float32 it is round-off of ~1e-9 — the size of AdamW's eps. On a first step
@@ -38,6 +41,7 @@
 #include "dc_safetensors.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
+#include "pipeline.h"
 #include "test_util.h"
 
 #define REF_DIR DINOC_SOURCE_DIR "/tests/models/dinov2_ref/"
@@ -300,7 +304,8 @@ static void count_slicing(const dc_graph *g, int *reduce, int *accum, int *gathe
 {
     *reduce = *accum = *gather = 0;
     for (int i = 0; i < g->n_nodes; i++) {
-        *reduce += strcmp(g->nodes[i]->op_type, "AllReduce") == 0;
+        *reduce += strcmp(g->nodes[i]->op_type, "AllReduce") == 0 ||
+                   strcmp(g->nodes[i]->op_type, "AllReduceStart") == 0;
         *gather += strcmp(g->nodes[i]->op_type, "AllGather") == 0;
     }
     for (int i = 0; i < g->n_initializers; i++) {
@@ -348,6 +353,132 @@ static void test_slices(void)
         dc_graph_destroy(g[k]);
 }
 
+/* Whether plan buffers a and b share bytes. */
+static bool share_bytes(const dc_plan *p, int a, int b)
+{
+    const dc_plan_buffer *x = &p->buffers[a], *y = &p->buffers[b];
+    return x->region == y->region && x->nbytes && y->nbytes && x->offset < y->offset + y->nbytes &&
+           y->offset < x->offset + x->nbytes;
+}
+
+/* Whether step s has an argument in [first, end) sharing bytes with one of
+ * step t's arguments in [tfirst, tend). */
+static bool args_share(const dc_plan *p, int s, int first, int end, int t, int tfirst, int tend)
+{
+    const dc_plan_step *a = &p->steps[s], *b = &p->steps[t];
+    for (int i = first; i < end; i++)
+        for (int k = tfirst; k < tend; k++)
+            if (a->args[i] >= 0 && b->args[k] >= 0 && share_bytes(p, a->args[i], b->args[k]))
+                return true;
+    return false;
+}
+
+/* Where an all-reduce bucket sits in a compiled plan: its start and wait,
+ * the last step before the start that writes one of its inputs, the first
+ * after the wait that reads one of its sums, and how many steps in between
+ * touched the bucket's bytes (none may: MPI owns them). */
+typedef struct bucket_place {
+    int start, wait, last_writer, first_reader, trespassers;
+} bucket_place;
+
+static int bucket_places(const dc_plan *p, bucket_place *out, int max)
+{
+    int n = 0;
+    for (int s = 0; s < p->n_steps && n < max; s++) {
+        const dc_plan_step *st = &p->steps[s];
+        if (strcmp(st->op_type, "AllReduceStart") != 0)
+            continue;
+        bucket_place b = {.start = s, .wait = -1, .last_writer = -1, .first_reader = p->n_steps};
+        int bucket = st->args[st->n_inputs];
+        for (int i = s - 1; i >= 0 && b.last_writer < 0; i--)
+            if (args_share(p, i, p->steps[i].n_inputs, p->steps[i].n_inputs + p->steps[i].n_outputs,
+                           s, 0, st->n_inputs))
+                b.last_writer = i;
+        for (int w = s + 1; w < p->n_steps && b.wait < 0; w++) {
+            const dc_plan_step *ws = &p->steps[w];
+            if (strcmp(ws->op_type, "AllReduceWait") == 0 && ws->args[0] == bucket)
+                b.wait = w;
+            else
+                for (int a = 0; a < ws->n_inputs + ws->n_outputs; a++)
+                    b.trespassers += ws->args[a] >= 0 && share_bytes(p, ws->args[a], bucket);
+        }
+        const dc_plan_step *ws = b.wait >= 0 ? &p->steps[b.wait] : NULL;
+        for (int i = b.wait + 1; ws && i < p->n_steps && b.first_reader == p->n_steps; i++)
+            if (args_share(p, i, 0, p->steps[i].n_inputs, b.wait, 1, 1 + ws->n_outputs))
+                b.first_reader = i;
+        out[n++] = b;
+    }
+    return n;
+}
+
+/* Rank 0's plan of a step over 2 processes without accumulation. */
+static dc_plan *two_process_plan(const char *config, float bucket_mb, bool shard)
+{
+    dc_dinov2_config c;
+    DC_ASSERT_OK(dc_config_named(config, &c));
+    c.allreduce_bucket_mb = bucket_mb;
+    dc_dinov2_slices slices = {.world_size = 2, .accum_steps = 1, .shard_optimizer = shard};
+    dc_dinov2_options o = {.seed = 1, .slices = slices};
+    dc_graph *g = NULL;
+    DC_ASSERT_OK(dc_dinov2_build(&c, &o, &g));
+    dc_dinov2_training t = {.config = &c, .slices = slices};
+    dc_graph_transform step = {dc_dinov2_add_training, &t};
+    dc_plan *plan = NULL;
+    if (g)
+        DC_ASSERT_OK(dc_pipeline_compile(g, &(dc_pipeline_options){.training = &step}, &plan));
+    dc_graph_destroy(g);
+    return plan;
+}
+
+/* Checks every bucket of the plan and prints where they sit; returns how many
+ * start before the last gradient is written (the backward is still running). */
+static int check_buckets(const dc_plan *p, const char *what, int *n_buckets)
+{
+    bucket_place b[64];
+    int n = p ? bucket_places(p, b, 64) : 0, early = 0, done = -1;
+    for (int k = 0; k < n; k++)
+        done = b[k].last_writer > done ? b[k].last_writer : done;
+    fprintf(stderr, "\n    %s: %d steps, the last gradient written at step %d;", what,
+            p ? p->n_steps : 0, done);
+    for (int k = 0; k < n; k++) {
+        fprintf(stderr, "\n      bucket %d: start %d (last input written at %d), wait %d (first reader %d)",
+                k, b[k].start, b[k].last_writer, b[k].wait, b[k].first_reader);
+        early += b[k].start < done;
+        CU_ASSERT(b[k].last_writer >= 0 && b[k].last_writer < b[k].start);
+        for (int i = b[k].last_writer + 1; i < b[k].start; i++) /* right after it, or after other starts */
+            CU_ASSERT_STRING_EQUAL(p->steps[i].op_type, "AllReduceStart");
+        CU_ASSERT(b[k].start < b[k].wait && b[k].wait < b[k].first_reader &&
+                  b[k].first_reader < p->n_steps);
+        for (int i = b[k].wait + 1; i < b[k].first_reader; i++)
+            CU_ASSERT_STRING_EQUAL(p->steps[i].op_type, "AllReduceWait");
+        CU_ASSERT_EQUAL(b[k].trespassers, 0);
+    }
+    *n_buckets = n;
+    return early;
+}
+
+/* The 2-process step's all-reduce overlaps the backward: with buckets of
+ * 20 KB the test-tiny gradients make several, made from the last parameters
+ * to the first, and all but the last start before the backward ends; each
+ * waits just before the first step that reads its sums, and no step in
+ * between touches a bucket's bytes. The same holds with a sharded optimizer;
+ * fashion-mnist's positions (buckets of 25 MB, the first of 1 MB) are printed. */
+static void test_overlapped_all_reduce(void)
+{
+    int n = 0;
+    for (int shard = 0; shard < 2; shard++) {
+        dc_plan *p = two_process_plan("test-tiny", 0.02f, shard);
+        int early = check_buckets(p, shard ? "test-tiny, 20 KB buckets, sharded" : "test-tiny, 20 KB buckets", &n);
+        CU_ASSERT(n >= 2);
+        CU_ASSERT(early >= n - 1);
+        dc_plan_destroy(p);
+    }
+    dc_plan *p = two_process_plan("fashion-mnist", 25.0f, false);
+    check_buckets(p, "fashion-mnist, 2 processes", &n);
+    CU_ASSERT(n >= 1);
+    dc_plan_destroy(p);
+}
+
 void register_graphs_dinov2(void)
 {
     static const dc_test_case tests[] = {
@@ -363,6 +494,8 @@ void register_graphs_dinov2(void)
         {"official with separate heads, step 4, matches the official step", test_official_separate},
         {"official takes the official rules and prints them as a note", test_official_rules},
         {"a step for a slice of the batch: accumulators, AllReduce, sharding", test_slices},
+        {"the 2-process step's all-reduce buckets start in the backward, wait before readers",
+         test_overlapped_all_reduce},
         {NULL, NULL},
     };
     dc_add_suite("graphs_dinov2", tests);

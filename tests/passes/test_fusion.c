@@ -341,14 +341,15 @@ static void test_pipeline_order(void)
 {
     const char *names[16];
     int n = dc_pipeline_order(NULL, names, 16);
-    CU_ASSERT_EQUAL(n, 8);
+    CU_ASSERT_EQUAL(n, 9);
     const char *want[] = {"infer-shapes", "fold-constants", "eliminate-dead-code", "cse",
-                          "fuse-forward", "fuse-final", "lower", "plan-memory"};
-    for (int i = 0; i < n && i < 8; i++)
+                          "fuse-forward", "fuse-final", "lower", "schedule-collectives",
+                          "plan-memory"};
+    for (int i = 0; i < n && i < 9; i++)
         CU_ASSERT_STRING_EQUAL(names[i], want[i]);
     dc_graph_transform t = {NULL, NULL};
     n = dc_pipeline_order(&(dc_pipeline_options){.training = &t}, names, 16);
-    CU_ASSERT_EQUAL(n, 11);
+    CU_ASSERT_EQUAL(n, 12);
     CU_ASSERT_STRING_EQUAL(names[3], "make-training-step");
     CU_ASSERT(dc_pipeline_has_pass("cse") && !dc_pipeline_has_pass("fuse"));
 }
@@ -366,7 +367,8 @@ static void test_pipeline_log(void)
     DC_ASSERT_OK(dc_pipeline_compile(g, &opt, &plan));
     fclose(f);
     const char *want = "passes: infer-shapes, fold-constants, eliminate-dead-code, cse, "
-                       "fuse-forward (off), fuse-final (off), lower, plan-memory\n"
+                       "fuse-forward (off), fuse-final (off), lower, schedule-collectives, "
+                       "plan-memory\n"
                        "cse: 2 nodes removed\n"
                        "# IR after cse\n"
                        "graph cse (ir 8, opset 17)\n";

@@ -1,8 +1,9 @@
 /* Data-parallel training and gradient accumulation, end to end: `dinoc train`
  * on 1 process, on 1 process with grad_accum_steps=2, and on 2 processes
- * under mpirun (one thread each) must train the same model (graphs/dinov2.h,
- * the slices of a batch). Needs mpirun; without it the MPI cases say so and
- * pass nothing. */
+ * under mpirun (one thread each, the all-reduce overlapping the backward)
+ * must train the same model (graphs/dinov2.h, the slices of a batch). Needs
+ * mpirun; without it the MPI cases say so and pass nothing. Also `dinoc
+ * compile --ranks`, which needs no mpirun. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -273,8 +274,9 @@ static double compare_checkpoints(const char *want_dir, const char *got_dir, dou
 
 static const char *const five_steps[] = {"--steps", "5"};
 
-/* 1 process × batch 4, 1 process with 2 micro-batches of 2, 2 processes × 2:
- * the same loss terms at every step and the same final checkpoint. */
+/* 1 process × batch 4, 1 process with 2 micro-batches of 2, 2 processes × 2
+ * (the gradients in one bucket, or in several of 20 KB overlapping the
+ * backward): the same loss terms at every step and the same final checkpoint. */
 static void test_slices_train_alike(void)
 {
     const char *accum[] = {"--steps", "5", "grad_accum_steps=2"};
@@ -292,6 +294,12 @@ static void test_slices_train_alike(void)
     check_losses("one", "two", 1e-5);
     d = compare_checkpoints("one", "two", 1e-4, &exempt);
     fprintf(stderr, "\n    2 ranks: largest difference %.2g of a tensor's max", d);
+    /* Buckets of 20 KB: several all-reduces in flight during the backward. */
+    const char *small[] = {"--steps", "5", "allreduce_bucket_mb=0.02"};
+    CU_ASSERT_EQUAL(train("two_buckets", 2, small, 3), 0);
+    check_losses("one", "two_buckets", 1e-5);
+    d = compare_checkpoints("one", "two_buckets", 1e-4, &exempt);
+    fprintf(stderr, "\n    2 ranks, 20 KB buckets: largest difference %.2g of a tensor's max", d);
     const char *both[] = {"--steps", "5", "grad_accum_steps=2", "batch_size=8"};
     CU_ASSERT_EQUAL(train("two_accum", 2, both, 4), 0);
     const char *b8[] = {"--steps", "5", "batch_size=8"};
@@ -387,16 +395,17 @@ static int read_moment_bytes(const char *out, double bytes[2])
     return found;
 }
 
-/* optimizer_sharding=true on 2 ranks: each keeps half the moments, the
- * checkpoint is the whole state and equals the unsharded run's; it resumes
- * on 2 ranks sharded, and on 1 rank. */
+/* optimizer_sharding=true on 2 ranks (and buckets of 20 KB): each keeps half
+ * the moments, the checkpoint is the whole state and equals the unsharded
+ * run's; it resumes on 2 ranks sharded, and on 1 rank. */
 static void test_sharded_optimizer(void)
 {
     if (!have_mpirun("sharding"))
         return;
-    const char *sharded[] = {"--steps", "5", "optimizer_sharding=true", "--progress", "lines"};
+    const char *sharded[] = {"--steps", "5", "optimizer_sharding=true", "allreduce_bucket_mb=0.02",
+                             "--progress", "lines"};
     const char *plain[] = {"--steps", "5", "--progress", "lines"};
-    CU_ASSERT_EQUAL(train("sharded", 2, sharded, 5), 0);
+    CU_ASSERT_EQUAL(train("sharded", 2, sharded, 6), 0);
     CU_ASSERT_EQUAL(train("replicated", 2, plain, 4), 0);
     int64_t exempt;
     double d = compare_checkpoints("replicated", "sharded", 1e-6, &exempt);
@@ -423,6 +432,45 @@ static void test_sharded_optimizer(void)
     CU_ASSERT_EQUAL(train("ref_sharded_resumed", 0, ref_resume, 3), 0);
     compare_checkpoints("ref_sharded_resumed", "sharded_resumed", 1e-4, &exempt);
     compare_checkpoints("ref_sharded_resumed", "sharded_resumed_one", 1e-4, &exempt);
+}
+
+/* The text of root/<name>, into buf (empty when it cannot be read). */
+static void read_log(const char *name, char *buf, size_t cap)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, cap - 1, f);
+        buf[n] = 0;
+        fclose(f);
+    }
+}
+
+/* `dinoc compile --config --ranks 2 --explain` compiles rank 0's step and
+ * says where each all-reduce bucket starts and waits; a process count that
+ * does not divide the batch is refused, naming both. */
+static void test_compile_ranks_explain(void)
+{
+    char cmd[1024], text[1 << 16];
+    snprintf(cmd, sizeof cmd, "'%s' compile --config test-tiny vit.in_chans=1 batch_size=4 "
+             "allreduce_bucket_mb=0.02 --ranks 2 -o '%s/r2.dnc' --explain > '%s/r2.log' 2>&1",
+             DINOC_BINARY, root, root);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    read_log("r2.log", text, sizeof text);
+    int buckets = 0;
+    for (const char *p = text; (p = strstr(p, "schedule-collectives: bucket")); p++)
+        buckets++;
+    fprintf(stderr, "\n    --ranks 2 --explain: %d buckets", buckets);
+    CU_ASSERT(buckets >= 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "wrote its last input; waits at step"));
+    snprintf(cmd, sizeof cmd, "'%s' compile --config test-tiny batch_size=4 --ranks 3 -o "
+             "'%s/r3.dnc' > '%s/r3.log' 2>&1", DINOC_BINARY, root, root);
+    int status = system(cmd);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    read_log("r3.log", text, sizeof text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "batch_size 4 is not divisible by 3 processes"));
 }
 
 /* A checkpoint written before the grad_accum_steps and optimizer_sharding
@@ -474,4 +522,6 @@ void register_tools_mpi(void)
     CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);
     CU_add_test(s, "optimizer_sharding: half the moments per rank, same weights", test_sharded_optimizer);
     CU_add_test(s, "a checkpoint from before these fields resumes", test_resume_older_checkpoint);
+    CU_add_test(s, "compile --ranks 2 --explain shows each bucket's start and wait",
+                test_compile_ranks_explain);
 }

@@ -1,5 +1,5 @@
 /* dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [TRAINING OPTIONS]]
- * dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]
+ * dinoc compile --config NAME [FIELD=VALUE...] [--ranks N] -o OUT.dnc [--explain]
  * (both: [--no-fuse] [--print-after PASS]; -o OUT.so [--target T]: a shared
  * object with generated kernels, codegen.h):
  * compile an ONNX model, or a config's DINOv2 training step, through the pass
@@ -148,13 +148,23 @@ static void print_parameter_counts(const dc_graph *g)
            " trained (teacher: the same again, updated by EMA)\n", backbone, heads, backbone + heads);
 }
 
-/* dinoc compile --config NAME [FIELD=VALUE...]: the DINOv2 training step. */
+/* dinoc compile --config NAME [FIELD=VALUE...] [--ranks N]: the DINOv2
+ * training step; with N > 1, rank 0's step of a run on N processes, as
+ * `mpirun -np N dinoc train` compiles it (to look at: all-reduce buckets,
+ * memory per process; only one process trains from an artifact). */
 static dc_status compile_config(const char *name, const char *const *overrides, int n_overrides,
-                                dc_pipeline_options *popt, dc_plan **plan)
+                                int ranks, dc_pipeline_options *popt, dc_plan **plan)
 {
     dc_dinov2_config c;
     DC_TRY(dc_dinov2_config_load(name, overrides, n_overrides, &c));
-    dc_dinov2_options opt = {.training = false, .seed = 0};
+    dc_dinov2_slices slices = {0};
+    if (ranks > 1) {
+        if (c.batch_size % (ranks * c.grad_accum_steps) != 0)
+            return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
+                            "grad_accum_steps %d", c.batch_size, ranks, c.grad_accum_steps);
+        slices = (dc_dinov2_slices){ranks, c.grad_accum_steps, c.optimizer_sharding, 0};
+    }
+    dc_dinov2_options opt = {.training = false, .seed = 0, .slices = slices};
     dc_graph *g;
     DC_TRY(dc_dinov2_build(&c, &opt, &g));
     print_parameter_counts(g);
@@ -172,7 +182,7 @@ static dc_status compile_config(const char *name, const char *const *overrides, 
         dc_graph_destroy(g);
         return s;
     }
-    dc_dinov2_training training = {.config = &c};
+    dc_dinov2_training training = {.config = &c, .slices = slices};
     dc_graph_transform step = {dc_dinov2_add_training, &training};
     popt->training = &step;
     popt->producer = producer;
@@ -192,7 +202,7 @@ int cmd_compile(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *config = NULL, *overrides[64], *print_after = NULL,
                *target = NULL;
-    int explain = 0, train = 0, n_overrides = 0, no_fuse = 0;
+    int explain = 0, train = 0, n_overrides = 0, no_fuse = 0, ranks = 1;
     train_request t = {.opt = {.frozen = t.frozen,
                                .adamw = {.groups = t.groups, .clip_groups = t.clip_groups}}};
     for (int i = 0; i < argc; i++) {
@@ -210,6 +220,8 @@ int cmd_compile(int argc, char **argv)
             target = argv[++i];
         else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && !config)
             config = argv[++i];
+        else if (strcmp(argv[i], "--ranks") == 0 && i + 1 < argc && ranks == 1)
+            ranks = atoi(argv[++i]);
         else if (config && strchr(argv[i], '=') && argv[i][0] != '-' && n_overrides < 64)
             overrides[n_overrides++] = argv[i];
         else if (argv[i][0] != '-' && !model)
@@ -219,7 +231,8 @@ int cmd_compile(int argc, char **argv)
     }
     size_t out_len = out ? strlen(out) : 0;
     bool shared_object = out_len > 3 && strcmp(out + out_len - 3, ".so") == 0;
-    if (!(model || config) || (model && config) || !out || (target && !shared_object))
+    if (!(model || config) || (model && config) || !out || (target && !shared_object) ||
+        ranks < 1 || ranks > 1 << 16 || (ranks > 1 && !config))
         return dinoc_usage("compile");
     if (print_after && !dc_pipeline_has_pass(print_after)) {
         fprintf(stderr, "dinoc compile: --print-after: no pass named '%s'\n", print_after);
@@ -231,7 +244,7 @@ int cmd_compile(int argc, char **argv)
     dc_pipeline_options popt = {.training = train ? &training : NULL, .no_fuse = no_fuse,
                                 .print_after = print_after, .log = stdout,
                                 .explain = explain ? stdout : NULL, .memory = &mem};
-    dc_status s = config ? compile_config(config, overrides, n_overrides, &popt, &plan)
+    dc_status s = config ? compile_config(config, overrides, n_overrides, ranks, &popt, &plan)
                          : dc_compile_onnx(model, NULL, 0, NULL, &popt, &plan);
     for (int i = 0; i < t.opt.adamw.n_groups; i++)
         free((char *)t.groups[i].pattern);

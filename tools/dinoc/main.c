@@ -23,11 +23,13 @@ static const dinoc_command commands[] = {
      "dinoc compile MODEL.onnx -o OUT.dnc [--explain] [--train [--loss NAME] [--freeze PATTERN]...\n"
      "               [--group PATTERN:lr_scale=X,decay=0|1]... [--clip NORM | --clip-group PATTERN:NORM...]\n"
      "               [--betas B1,B2] [--eps E]]\n"
-     "       dinoc compile --config NAME [FIELD=VALUE...] -o OUT.dnc [--explain]\n"
+     "       dinoc compile --config NAME [FIELD=VALUE...] [--ranks N] -o OUT.dnc [--explain]\n"
+     "       (--ranks N: rank 0's step of a run on N processes, to inspect)\n"
      "       both forms: [--no-fuse] [--print-after PASS] (PASS: infer-shapes, fold-constants,\n"
      "       eliminate-dead-code, cse, fuse-forward, make-training-step, fuse-final, lower,\n"
-     "       plan-memory); -o OUT.so [--target native|x86-64-v2|x86-64-v3|x86-64-v4] writes a\n"
-     "       shared object with LLVM-generated kernels for the steps the generator supports",
+     "       schedule-collectives, plan-memory); -o OUT.so [--target native|x86-64-v2|x86-64-v3|\n"
+     "       x86-64-v4] writes a shared object with LLVM-generated kernels for the steps the\n"
+     "       generator supports",
      cmd_compile},
     {"run", "run an ONNX model or a compiled artifact (.so, .dnc) once on tensor files",
      "dinoc run MODEL.onnx|STEP.so|OUT.dnc -i NAME=FILE ... [--scalar NAME=X] -o DIR [--npy] [--threads N] [--repeat N] [--profile]\n"

@@ -131,17 +131,25 @@ static const char *skip_comments(const char *s)
     return s;
 }
 
+/* Whether lines a and b both set `key` ("key = "). */
+static bool both_set(const char *a, const char *b, const char *key)
+{
+    size_t n = strlen(key);
+    return strncmp(a, key, n) == 0 && strncmp(b, key, n) == 0 && strncmp(a + n, " = ", 3) == 0 &&
+           strncmp(b + n, " = ", 3) == 0;
+}
+
 /* The first line where two config texts differ, ignoring `epochs` (a resumed
- * run may be extended), `optimizer_sharding` (where the moments live, not
- * what they are) and comments. Returns false when they agree. */
+ * run may be extended), `optimizer_sharding` and `allreduce_bucket_mb` (where
+ * the moments live and how the sums travel, not what they are) and comments.
+ * Returns false when they agree. */
 static bool config_differs(const char *a, const char *b, char *what, size_t cap)
 {
     while ((a = skip_comments(a), b = skip_comments(b), *a || *b)) {
         size_t na = strcspn(a, "\n"), nb = strcspn(b, "\n");
-        bool epochs = (strncmp(a, "epochs = ", 9) == 0 && strncmp(b, "epochs = ", 9) == 0) ||
-                      (strncmp(a, "optimizer_sharding = ", 21) == 0 &&
-                       strncmp(b, "optimizer_sharding = ", 21) == 0);
-        if (!epochs && (na != nb || strncmp(a, b, na) != 0)) {
+        bool ignored = both_set(a, b, "epochs") || both_set(a, b, "optimizer_sharding") ||
+                       both_set(a, b, "allreduce_bucket_mb");
+        if (!ignored && (na != nb || strncmp(a, b, na) != 0)) {
             snprintf(what, cap, "checkpoint has '%.*s', this run '%.*s'", (int)na, a, (int)nb, b);
             return true;
         }
