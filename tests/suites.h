@@ -28,6 +28,7 @@
     DC_SUITE(runtime_grad_kernels) \
     DC_SUITE(pass_training) \
     DC_SUITE(pass_fusion) \
+    DC_SUITE(pass_plan_memory) \
     DC_SUITE(graphs_heads_losses) \
     DC_SUITE(graphs_vit) \
     DC_SUITE(graphs_dinov2) \
