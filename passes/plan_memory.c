@@ -1,6 +1,11 @@
 /* Memory planning: liveness over the step schedule, in-place reuse, then
  * best-fit offsets in one arena (the approach of ggml-alloc and XLA's buffer
- * assignment, without their fragmentation heuristics). */
+ * assignment). The blocks are placed in two orders, greedy by size and greedy
+ * by breadth (Pisarchyk and Lee, "Efficient memory management for deep neural
+ * net inference", 2020), and the smaller arena is kept, as neither wins
+ * everywhere: fashion-mnist's training step fits its largest live set exactly
+ * by breadth (2.8% less than by size), ViT-S/16's is 2% above it by size and
+ * 11% by breadth. */
 #include "plan_memory.h"
 
 #include <inttypes.h>
@@ -20,6 +25,10 @@ typedef struct block {
     uint64_t size, offset;
     int start, end;
     int rep; /* the first root of the chain */
+    /* The largest live set (bytes) of a step in [start, end], and the first
+     * step that has it: the order of greedy by breadth. */
+    uint64_t crowd;
+    int crowd_step;
 } block;
 
 static const char *const region_names[3] = {"ARENA", "CONST", "STATE"};
@@ -129,6 +138,18 @@ static int by_size_desc(const void *pa, const void *pb)
     return a->rep < b->rep ? -1 : a->rep > b->rep;
 }
 
+/* Greedy by breadth: the steps with the most live bytes first, each step's
+ * blocks largest first (a block goes with the first such step it is live at). */
+static int by_crowd_desc(const void *pa, const void *pb)
+{
+    const block *a = pa, *b = pb;
+    if (a->crowd != b->crowd)
+        return a->crowd > b->crowd ? -1 : 1;
+    if (a->crowd_step != b->crowd_step)
+        return a->crowd_step < b->crowd_step ? -1 : 1;
+    return by_size_desc(pa, pb);
+}
+
 static int by_offset(const void *pa, const void *pb)
 {
     const block *a = *(const block *const *)pa, *b = *(const block *const *)pb;
@@ -172,6 +193,50 @@ static int collect_blocks(const dc_plan *p, const int32_t *alias, const liveness
     return n;
 }
 
+/* The bytes live at each step 0..n_steps (graph outputs live at n_steps) into
+ * live[], each block's crowd, and the largest live set: no placement can
+ * need fewer bytes. */
+static uint64_t crowd_blocks(block *blocks, int n_blocks, int n_steps, uint64_t *live)
+{
+    memset(live, 0, ((size_t)n_steps + 2) * sizeof *live);
+    for (int k = 0; k < n_blocks; k++) { /* as differences, then summed */
+        live[blocks[k].start] += blocks[k].size;
+        live[blocks[k].end + 1] -= blocks[k].size;
+    }
+    uint64_t most = 0;
+    for (int s = 0; s <= n_steps; s++) {
+        if (s)
+            live[s] += live[s - 1];
+        if (live[s] > most)
+            most = live[s];
+    }
+    for (int k = 0; k < n_blocks; k++) {
+        block *b = &blocks[k];
+        b->crowd = 0;
+        b->crowd_step = b->start;
+        for (int s = b->start; s <= b->end; s++)
+            if (live[s] > b->crowd) {
+                b->crowd = live[s];
+                b->crowd_step = s;
+            }
+    }
+    return most;
+}
+
+/* Sorts `blocks` by `order`, places each in turn; returns the arena size. */
+static uint64_t place_in_order(block *blocks, int n_blocks, int (*order)(const void *, const void *),
+                               block **scratch)
+{
+    qsort(blocks, (size_t)n_blocks, sizeof *blocks, order);
+    uint64_t peak = 0;
+    for (int k = 0; k < n_blocks; k++) {
+        place_block(&blocks[k], blocks, k, scratch);
+        if (blocks[k].offset + blocks[k].size > peak)
+            peak = blocks[k].offset + blocks[k].size;
+    }
+    return peak;
+}
+
 /* Writes the blocks' offsets to their roots, then the roots' to their views. */
 static uint64_t assign_offsets(dc_plan *p, const int32_t *alias, const int *owner,
                                const block *blocks, int n_blocks, int *block_of_rep)
@@ -200,23 +265,28 @@ dc_status dc_plan_memory(dc_plan *p, const int32_t *alias, const uint32_t *in_pl
     liveness *lv = malloc(n * sizeof *lv);
     int *owner = malloc(n * sizeof *owner), *chain_end = malloc(n * sizeof *chain_end);
     int *block_of_rep = malloc(n * sizeof *block_of_rep);
-    block *blocks = malloc(n * sizeof *blocks);
+    block *blocks = malloc(n * sizeof *blocks), *other = malloc(n * sizeof *other);
     block **scratch = malloc(n * sizeof *scratch);
+    uint64_t *live = malloc(((size_t)p->n_steps + 2) * sizeof *live);
     dc_status s = DC_OK;
-    if (!lv || !owner || !chain_end || !block_of_rep || !blocks || !scratch) {
+    if (!lv || !owner || !chain_end || !block_of_rep || !blocks || !other || !scratch || !live) {
         s = dc_error(DC_ERR_NOMEM, "memory plan of %d buffers", p->n_buffers);
         goto done;
     }
     compute_liveness(p, alias, lv);
     int n_inplace = chain_in_place(p, alias, in_place, lv, owner, chain_end);
     int n_blocks = collect_blocks(p, alias, lv, owner, chain_end, blocks);
-    qsort(blocks, (size_t)n_blocks, sizeof *blocks, by_size_desc);
-    for (int k = 0; k < n_blocks; k++)
-        place_block(&blocks[k], blocks, k, scratch);
+    uint64_t live_bytes = crowd_blocks(blocks, n_blocks, p->n_steps, live);
+    memcpy(other, blocks, (size_t)n_blocks * sizeof *blocks);
+    uint64_t by_size = place_in_order(blocks, n_blocks, by_size_desc, scratch);
+    uint64_t by_breadth = place_in_order(other, n_blocks, by_crowd_desc, scratch);
+    if (by_breadth < by_size) /* ties keep greedy by size */
+        memcpy(blocks, other, (size_t)n_blocks * sizeof *blocks);
     p->region_bytes[DC_REGION_ARENA] = assign_offsets(p, alias, owner, blocks, n_blocks, block_of_rep);
     if (stats) {
         *stats = (dc_memory_stats){.peak_bytes = p->region_bytes[DC_REGION_ARENA],
-                                   .n_inplace = n_inplace};
+                                   .live_bytes = live_bytes, .by_size_bytes = by_size,
+                                   .by_breadth_bytes = by_breadth, .n_inplace = n_inplace};
         for (int i = 0; i < p->n_buffers; i++)
             if (root_of(alias, i) == i && p->buffers[i].region == DC_REGION_ARENA) {
                 stats->naive_bytes += align_up(p->buffers[i].nbytes);
@@ -229,7 +299,9 @@ done:
     free(chain_end);
     free(block_of_rep);
     free(blocks);
+    free(other);
     free(scratch);
+    free(live);
     return s;
 }
 

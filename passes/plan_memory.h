@@ -6,8 +6,10 @@
  * Identity, ...) is a buffer of its own that aliases its root's bytes, so its
  * uses extend the root's lifetime. Buffers whose lifetimes do not overlap may
  * share bytes; a step may write its output over an input that dies at that
- * step (in place) when its op's registry entry allows it (in_place_inputs). Offsets are found by best fit, largest
- * buffers first, each at a multiple of DC_PLAN_ALIGN. */
+ * step (in place) when its op's registry entry allows it (in_place_inputs).
+ * Offsets are found by best fit, each at a multiple of DC_PLAN_ALIGN, in two
+ * orders (largest buffers first; the buffers of the steps with the most live
+ * bytes first), keeping the smaller arena. */
 #ifndef DC_PLAN_MEMORY_H
 #define DC_PLAN_MEMORY_H
 
@@ -20,6 +22,8 @@
 typedef struct dc_memory_stats {
     uint64_t peak_bytes;  /* the planned ARENA size, region_bytes[ARENA] */
     uint64_t naive_bytes; /* every ARENA root buffer in its own bytes, DC_PLAN_ALIGN-rounded */
+    uint64_t live_bytes;  /* the most bytes live at one step: no arena can be smaller */
+    uint64_t by_size_bytes, by_breadth_bytes; /* the arena of each placement order */
     int n_roots;          /* ARENA buffers that are not views */
     int n_inplace;        /* steps that write their output over a dying input */
 } dc_memory_stats;

@@ -87,10 +87,26 @@ dc_status dc_kernel_context_create(int threads, dc_kernel_context **out)
     return DC_OK;
 }
 
+dc_status dc_kernel_context_reserve_scratchpad(dc_kernel_context *ctx, size_t bytes)
+{
+    ctx->scratchpad_sum += bytes;
+    if (bytes <= ctx->scratchpad_bytes)
+        return DC_OK;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded);
+    if (!p)
+        return dc_error(DC_ERR_NOMEM, "oneDNN scratchpad of %zu bytes", bytes);
+    free(ctx->scratchpad);
+    ctx->scratchpad = p;
+    ctx->scratchpad_bytes = rounded;
+    return DC_OK;
+}
+
 void dc_kernel_context_destroy(dc_kernel_context *ctx)
 {
     if (!ctx)
         return;
+    free(ctx->scratchpad);
     if (ctx->stream)
         dnnl_stream_destroy(ctx->stream);
     if (ctx->engine)

@@ -341,6 +341,13 @@ void dc_session_print_profile(const dc_session *s, FILE *out)
     }
 }
 
+void dc_session_memory_use(const dc_session *s, dc_session_memory *out)
+{
+    *out = (dc_session_memory){.scratchpad_bytes = s->ctx->scratchpad_bytes,
+                               .scratchpad_sum = s->ctx->scratchpad_sum};
+    memcpy(out->region_bytes, s->plan->region_bytes, sizeof out->region_bytes);
+}
+
 dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out)
 {
     *out = NULL;

@@ -39,6 +39,15 @@ dc_status dc_session_time_runs(dc_session *s, int repeat, double *median_ms, dou
 void dc_session_set_profile(dc_session *s, bool on);
 void dc_session_print_profile(const dc_session *s, FILE *out);
 
+/* The memory a session holds, for reports (`dinoc step`): its regions, and
+ * the one oneDNN scratchpad its primitives share. */
+typedef struct dc_session_memory {
+    uint64_t region_bytes[3]; /* ARENA, CONST, STATE */
+    uint64_t scratchpad_bytes;
+    uint64_t scratchpad_sum;  /* what one scratchpad per primitive would take */
+} dc_session_memory;
+void dc_session_memory_use(const dc_session *s, dc_session_memory *out);
+
 /* A copy of output `index` (named as in the plan). */
 dc_status dc_session_get_output(dc_session *s, int index, dc_tensor **out);
 

@@ -29,6 +29,7 @@
     DC_SUITE(pass_training) \
     DC_SUITE(pass_fusion) \
     DC_SUITE(pass_schedule_collectives) \
+    DC_SUITE(pass_plan_memory) \
     DC_SUITE(graphs_heads_losses) \
     DC_SUITE(graphs_vit) \
     DC_SUITE(graphs_dinov2) \

@@ -303,12 +303,15 @@ static dc_status add_exec(const dc_kernel_args *a, dc_dnnl_state *st,
         }
         ex->args[ex->nargs++] = (dnnl_exec_arg_t){binds[i].arg, mem};
     }
-    /* User scratchpad: allocated once here, so no run allocates. */
+    /* User scratchpad: the session's shared one, so no run allocates and the
+     * primitives together need only the largest one's bytes. */
     const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    ex->scratchpad = NULL;
     if (spmd && dnnl_memory_desc_get_size(spmd) > 0) {
-        dnnl_memory_t sp;
-        DC_TRY(dc_dnnl_memory(a, st, spmd, NULL, &sp));
-        ex->args[ex->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, sp};
+        DC_TRY(dc_kernel_context_reserve_scratchpad(a->ctx, dnnl_memory_desc_get_size(spmd)));
+        DC_TRY(dc_dnnl_memory(a, st, spmd, a->ctx->scratchpad, &ex->scratchpad));
+        ex->scratchpad_at = a->ctx->scratchpad;
+        ex->args[ex->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, ex->scratchpad};
     }
     DC_DNNL_TRY(a, dnnl_primitive_create(&ex->prim, pd));
     ex->once = once;
@@ -364,6 +367,13 @@ dc_status dc_dnnl_run(void *state)
         dc_dnnl_exec *ex = &st->exec[i];
         if (ex->once && ex->done)
             continue;
+        /* A later step's prepare may have grown (moved) the shared scratchpad. */
+        if (ex->scratchpad && ex->scratchpad_at != st->ctx->scratchpad) {
+            dnnl_status_t s = dnnl_memory_set_data_handle(ex->scratchpad, st->ctx->scratchpad);
+            if (s != dnnl_success)
+                return dc_dnnl_fail(st->step, s, "dnnl_memory_set_data_handle");
+            ex->scratchpad_at = st->ctx->scratchpad;
+        }
         dnnl_status_t s =
             dnnl_primitive_execute(ex->prim, st->ctx->stream, ex->nargs, ex->args);
         if (s != dnnl_success)

@@ -28,6 +28,10 @@ typedef struct dc_dnnl_exec {
     dnnl_exec_arg_t args[DC_DNNL_MAX_ARGS];
     bool once;  /* run at the first run only (reorder of CONST weights) */
     bool done;
+    /* The primitive's scratchpad: a memory over the context's shared one
+     * (kernel_context.h), and where it points, to re-point it when that moved. */
+    dnnl_memory_t scratchpad;
+    void *scratchpad_at;
 } dc_dnnl_exec;
 
 typedef struct dc_dnnl_state dc_dnnl_state;

@@ -21,7 +21,18 @@ struct dc_kernel_context {
     const dc_artifact *artifact;
     dnnl_engine_t engine; /* dnnl_cpu, index 0 */
     dnnl_stream_t stream; /* in-order; dnnl kernels wait on it before returning from run */
+    /* One scratchpad for every oneDNN primitive of the session: they run one
+     * at a time, so it needs the largest primitive's bytes, not their sum.
+     * Prepare grows it (dc_kernel_context_reserve_scratchpad); a primitive's
+     * scratchpad memory is re-pointed at it when it moved (dnnl_util.c). */
+    void *scratchpad;
+    size_t scratchpad_bytes;
+    size_t scratchpad_sum; /* what one scratchpad per primitive would take */
 };
+
+/* Makes ctx->scratchpad at least `bytes` long (64-byte aligned). The old
+ * block is freed, not copied: a scratchpad holds nothing between runs. */
+dc_status dc_kernel_context_reserve_scratchpad(dc_kernel_context *ctx, size_t bytes);
 
 /* Re-applies ctx->threads to the calling thread's OpenMP settings
  * (omp_set_num_threads is per thread, so a run from another thread needs it). */

@@ -13,6 +13,7 @@
 #include "dc_kernel.h"
 #include "dc_session.h"
 #include "kernels/dnnl_util.h"
+#include "kernels/kernel_context.h"
 #include "test_util.h"
 
 /* ------------------------------------------------------------ plan builder */
@@ -998,6 +999,49 @@ static void test_table_and_describe(void)
     tp_free(&t);
 }
 
+/* The primitives of one context share one scratchpad (kernel_context.h):
+ * after a later prepare grew it (so it moved), a primitive prepared before
+ * still runs right, on the new block (a stale pointer would be a read of
+ * freed memory under ASan). Whether a given MatMul needs a scratchpad at all
+ * depends on the oneDNN implementation, so the bound is checked, not a size. */
+static void test_shared_scratchpad(void)
+{
+    tp t;
+    tp_init(&t, "dnnl.MatMul", "MatMul");
+    tp_in(&t, 3, (int64_t[]){4, 24, 96});
+    tp_in(&t, 2, (int64_t[]){96, 40});
+    tp_out(&t, 3, (int64_t[]){4, 24, 40});
+    tp_finish(&t);
+    dc_kernel_context *ctx;
+    DC_ASSERT_OK(dc_kernel_context_create(2, &ctx));
+    enum { N = 4 * 24 * 40 };
+    float *y = calloc(N, sizeof *y);
+    double *ref = calloc(N, sizeof *ref), *mag = calloc(N, sizeof *mag);
+    const dc_plan_buffer *bufs[3] = {&t.bufs[0], &t.bufs[1], &t.bufs[2]};
+    void *data[3] = {t.host[0], t.host[1], y};
+    dc_kernel_args a = {&t.step, bufs, bufs + 2, data, data + 2, ctx};
+    const dc_kernel *k = dc_kernel_find("dnnl.MatMul");
+    void *state = NULL;
+    DC_ASSERT_OK(k->prepare(&a, &state));
+    size_t own = ctx->scratchpad_sum;
+    CU_ASSERT(ctx->scratchpad_bytes >= own);
+    void *before = ctx->scratchpad;
+    DC_ASSERT_OK(dc_kernel_context_reserve_scratchpad(ctx, ctx->scratchpad_bytes + (1 << 20)));
+    CU_ASSERT(ctx->scratchpad != before);
+    CU_ASSERT(ctx->scratchpad_bytes >= own + (1 << 20));
+    if (state && y && ref && mag) {
+        DC_ASSERT_OK(k->run(state));
+        ref_matmul(t.host[0], 3, t.bufs[0].dims, t.host[1], 2, t.bufs[1].dims, ref, mag);
+        CU_ASSERT(close_all("MatMul after the scratchpad moved", y, ref, mag, N, 1e-5));
+        k->release(state);
+    }
+    free(y);
+    free(ref);
+    free(mag);
+    dc_kernel_context_destroy(ctx);
+    tp_free(&t);
+}
+
 /* ------------------------------------------------------------ micro-benchmark */
 
 static int cmp_double(const void *a, const void *b)
@@ -1063,6 +1107,7 @@ void register_runtime_dnnl_kernels(void)
         {"Reduce{Sum,Mean,Max,Min}", test_reduce},
         {"Reduce: refusals", test_reduce_refusals},
         {"kernel table, direct prepare/run, describe", test_table_and_describe},
+        {"one scratchpad shared, re-pointed when it grows", test_shared_scratchpad},
         {"bench (DINOC_BENCH=1)", test_bench},
         {NULL, NULL},
     };

@@ -266,9 +266,10 @@ int cmd_compile(int argc, char **argv)
             printf("state: %" PRIu64 " bytes (parameters, moments, centers)\n",
                    plan->region_bytes[DC_REGION_STATE]);
         print_backends(plan);
-        printf("memory: planned peak %" PRIu64 " bytes (sum of intermediates %" PRIu64
-               " bytes, %d steps in place), constants %" PRIu64 " bytes\n",
-               mem.peak_bytes, mem.naive_bytes, mem.n_inplace, plan->region_bytes[DC_REGION_CONST]);
+        printf("memory: planned peak %" PRIu64 " bytes (largest live set %" PRIu64
+               " bytes, sum of intermediates %" PRIu64 " bytes, %d steps in place), constants %"
+               PRIu64 " bytes\n", mem.peak_bytes, mem.live_bytes, mem.naive_bytes, mem.n_inplace,
+               plan->region_bytes[DC_REGION_CONST]);
     }
     dc_plan_destroy(plan);
     return s == DC_OK ? 0 : dinoc_fail("compile");

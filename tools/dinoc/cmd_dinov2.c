@@ -140,6 +140,12 @@ int cmd_step(int argc, char **argv)
         DC_OK)
         return dinoc_fail("step");
     printf("%s: losses.json, gradients.safetensors, state.safetensors\n", a.out);
+    const dc_session_memory *m = &opt.memory;
+    printf("memory: arena %.1f MB, state %.1f MB, constants %.1f MB, oneDNN scratchpad %.1f MB "
+           "(one per primitive: %.1f MB)\n", (double)m->region_bytes[DC_REGION_ARENA] / 1e6,
+           (double)m->region_bytes[DC_REGION_STATE] / 1e6,
+           (double)m->region_bytes[DC_REGION_CONST] / 1e6, (double)m->scratchpad_bytes / 1e6,
+           (double)m->scratchpad_sum / 1e6);
     if (a.repeat > 0)
         printf("time: median_ms=%.3f min_ms=%.3f over %d runs\n", opt.median_ms, opt.min_ms,
                a.repeat);

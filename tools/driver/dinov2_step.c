@@ -212,6 +212,8 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
                       : dc_session_create(plan, opt ? opt->threads : 0, &sess);
     if (s == DC_OK)
         dc_plan_release_contents(plan);
+    if (s == DC_OK && opt)
+        dc_session_memory_use(sess, &opt->memory);
     if (s == DC_OK)
         s = set_batch(sess, plan, batch_path);
     bool profile = opt && opt->profile, timed = opt && opt->repeat > 0;

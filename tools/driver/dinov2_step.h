@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 
+#include "dc_session.h"
 #include "dinov2_config.h"
 #include "ir.h"
 
@@ -24,6 +25,7 @@ typedef struct dc_dinov2_step_options {
     int repeat;
     bool profile; /* print the time per kernel of the timed steps (of the first if none) */
     double median_ms, min_ms; /* out */
+    dc_session_memory memory; /* out: the session's regions and scratchpad */
 } dc_dinov2_step_options;
 
 dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
