@@ -46,6 +46,7 @@
     DC_SUITE(codegen_eltwise) \
     DC_SUITE(codegen_training) \
     DC_SUITE(codegen_reduce) \
-    DC_SUITE(codegen_copy)
+    DC_SUITE(codegen_copy) \
+    DC_SUITE(codegen_index)
 
 #endif

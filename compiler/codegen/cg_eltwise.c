@@ -1,6 +1,7 @@
 /* Element-wise kernels: FusedElementwise programs of any length, the plain
  * element-wise ops (each a one-instruction program), Gelu and GeluGrad
- * (fixed programs), all f32 with numpy broadcasting and shapes baked in.
+ * (fixed programs), all f32 with numpy broadcasting (cg_broadcast.c) and
+ * shapes baked in; Add, Sub, Mul, Div on other types go to cg_typed_eltwise.c.
  *
  *   x0[...], x1[...], ... f32, each broadcasting to y's shape -> y f32
  *
@@ -19,7 +20,7 @@
 #include "dc_eltwise_program.h"
 
 /* MAX_INPUTS: a fused group reads at most this many tensors. */
-enum { TILE = 4096, MAX_INPUTS = 64 };
+enum { TILE = 4096, MAX_INPUTS = CG_MAX_BCAST_INPUTS };
 
 typedef struct ew_program {
     int n_in, n_const, n_ins;
@@ -107,86 +108,29 @@ static bool integer_exponent(const ew_program *pr, int64_t operand, int *e)
     return true;
 }
 
-typedef struct ew_shape {
-    int rank;
-    int64_t dims[DC_MAX_RANK];
-    int64_t strides[MAX_INPUTS][DC_MAX_RANK]; /* [input][dim], elements, 0 = broadcast */
-    int64_t inner, outer;
-} ew_shape;
-
-static const char *shape_of(const dc_plan *p, const dc_plan_step *st, ew_shape *sh, char *buf,
+/* The broadcast layout (cg_broadcast.c) of an f32 step. */
+static const char *shape_of(const dc_plan *p, const dc_plan_step *st, cg_bcast *sh, char *buf,
                             size_t cap)
 {
-    if (st->n_outputs != 1) {
-        snprintf(buf, cap, "%s: %d outputs, expected 1", st->op_type, st->n_outputs);
-        return buf;
-    }
-    if (st->n_inputs > MAX_INPUTS || st->n_inputs < 1) {
-        snprintf(buf, cap, "%s: %d inputs (1 to %d generated)", st->op_type, st->n_inputs,
-                 MAX_INPUTS);
-        return buf;
-    }
     const dc_plan_buffer *Y = cg_buffer(p, st, st->n_inputs);
-    if (!Y || Y->dtype != DC_F32) {
+    if (st->n_outputs == 1 && Y && Y->dtype != DC_F32) {
         snprintf(buf, cap, "%s: the output is not f32", st->op_type);
         return buf;
     }
-    int rank = Y->rank;
-    int64_t s[MAX_INPUTS][DC_MAX_RANK];
-    for (int k = 0; k < st->n_inputs; k++) {
+    for (int k = 0; k < st->n_inputs && k < MAX_INPUTS; k++) {
         const dc_plan_buffer *X = cg_buffer(p, st, k);
-        if (!X || X->dtype != DC_F32) {
-            snprintf(buf, cap, "%s: input %d is %s", st->op_type, k, X ? "not f32" : "missing");
+        if (X && X->dtype != DC_F32) {
+            snprintf(buf, cap, "%s: input %d is not f32", st->op_type, k);
             return buf;
         }
-        if (X->rank > rank) {
-            snprintf(buf, cap, "%s: input %d has a higher rank than the output", st->op_type, k);
-            return buf;
-        }
-        int64_t stride = 1;
-        for (int d = rank - 1; d >= 0; d--) {
-            int xd = d - (rank - X->rank);
-            int64_t size = xd >= 0 ? X->dims[xd] : 1;
-            if (size != 1 && size != Y->dims[d]) {
-                snprintf(buf, cap, "%s: input %d does not broadcast to the output", st->op_type, k);
-                return buf;
-            }
-            s[k][d] = size == 1 ? 0 : stride;
-            stride *= size;
-        }
     }
-    if (!sh)
-        return NULL;
-    int r = 0;
-    for (int d = 0; d < rank; d++) {
-        bool merge = r > 0;
-        for (int k = 0; merge && k < st->n_inputs; k++)
-            merge = s[k][r - 1] == s[k][d] * Y->dims[d];
-        if (merge) {
-            sh->dims[r - 1] *= Y->dims[d];
-            for (int k = 0; k < st->n_inputs; k++)
-                sh->strides[k][r - 1] = s[k][d];
-        } else {
-            sh->dims[r] = Y->dims[d];
-            for (int k = 0; k < st->n_inputs; k++)
-                sh->strides[k][r] = s[k][d];
-            r++;
-        }
-    }
-    if (r == 0) {
-        sh->dims[0] = 1;
-        for (int k = 0; k < st->n_inputs; k++)
-            sh->strides[k][0] = 0;
-        r = 1;
-    }
-    sh->rank = r;
-    sh->inner = sh->dims[r - 1];
-    sh->outer = sh->inner ? cg_numel(Y) / sh->inner : 0;
-    return NULL;
+    return cg_bcast_shape(p, st, sh, buf, cap);
 }
 
 static const char *eltwise_refusal(const dc_plan *p, const dc_plan_step *st, char *buf, size_t cap)
 {
+    if (cg_typed_eltwise_wants(p, st))
+        return cg_typed_eltwise_refusal(p, st, buf, cap);
     ew_program pr;
     int64_t fixed[3];
     if (program_of(st, &pr, fixed, buf, cap))
@@ -203,7 +147,8 @@ static const char *eltwise_refusal(const dc_plan *p, const dc_plan_step *st, cha
             return buf;
         }
     }
-    return shape_of(p, st, NULL, buf, cap);
+    cg_bcast sh;
+    return shape_of(p, st, &sh, buf, cap);
 }
 
 /* x^e for a small integer e by repeated squaring (1/x^-e for e < 0). */
@@ -254,7 +199,7 @@ static LLVMValueRef emit_op(dc_codegen *cg, const ew_program *pr, const int64_t 
 }
 
 /* One block of `t` (vector or scalar) at row position i: load, compute, store. */
-static void emit_block(dc_codegen *cg, const ew_program *pr, const ew_shape *sh, LLVMTypeRef t,
+static void emit_block(dc_codegen *cg, const ew_program *pr, const cg_bcast *sh, LLVMTypeRef t,
                        LLVMValueRef *base, LLVMValueRef *off, LLVMValueRef *bcast,
                        LLVMValueRef y, LLVMValueRef y_off, LLVMValueRef i, LLVMValueRef *reg)
 {
@@ -274,14 +219,15 @@ static void emit_block(dc_codegen *cg, const ew_program *pr, const ew_shape *sh,
 static dc_status eltwise_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *st,
                               const char *symbol, int64_t *extent)
 {
+    if (cg_typed_eltwise_wants(p, st))
+        return cg_typed_eltwise_emit(cg, p, st, symbol, extent);
     ew_program pr;
     int64_t fixed[3];
     char buf[256];
-    ew_shape sh;
+    cg_bcast sh;
     program_of(st, &pr, fixed, buf, sizeof buf);
     shape_of(p, st, &sh, buf, sizeof buf);
-    int64_t tiles = (sh.inner + TILE - 1) / TILE;
-    *extent = sh.outer * tiles;
+    *extent = sh.outer * ((sh.inner + TILE - 1) / TILE);
 
     LLVMValueRef begin, end;
     cg_kernel_begin(cg, symbol, &begin, &end);
@@ -295,25 +241,9 @@ static dc_status eltwise_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_st
     LLVMValueRef y = cg_arg(cg, pr.n_in);
 
     cg_loop tl;
-    LLVMValueRef tile = cg_loop_begin(cg, &tl, begin, end, 1);
-    LLVMValueRef row = LLVMBuildUDiv(B, tile, cg_i64(cg, tiles), "row");
-    LLVMValueRef c0 = LLVMBuildMul(B, LLVMBuildURem(B, tile, cg_i64(cg, tiles), ""),
-                                   cg_i64(cg, TILE), "c0");
-    LLVMValueRef c1 = LLVMBuildAdd(B, c0, cg_i64(cg, TILE), "");
-    c1 = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, c1, cg_i64(cg, sh.inner), ""), c1,
-                         cg_i64(cg, sh.inner), "c1");
-    /* Each input's offset at the start of the row, from the row's index. */
-    for (int k = 0; k < pr.n_in; k++)
-        off[k] = cg_i64(cg, 0);
-    LLVMValueRef rest = row;
-    for (int d = sh.rank - 2; d >= 0; d--) {
-        LLVMValueRef idx = LLVMBuildURem(B, rest, cg_i64(cg, sh.dims[d]), "");
-        rest = LLVMBuildUDiv(B, rest, cg_i64(cg, sh.dims[d]), "");
-        for (int k = 0; k < pr.n_in; k++)
-            if (sh.strides[k][d])
-                off[k] = LLVMBuildAdd(B, off[k],
-                                      LLVMBuildMul(B, idx, cg_i64(cg, sh.strides[k][d]), ""), "");
-    }
+    LLVMValueRef tile = cg_loop_begin(cg, &tl, begin, end, 1), row, c0, c1;
+    cg_bcast_tile(cg, &sh, TILE, tile, &row, &c0, &c1);
+    cg_bcast_row_offsets(cg, &sh, row, off);
     for (int k = 0; k < pr.n_in; k++)
         bcast[k] = sh.strides[k][sh.rank - 1] ? NULL : cg_load(cg, cg->f32, base[k], off[k]);
     LLVMValueRef y_off = LLVMBuildMul(B, row, cg_i64(cg, sh.inner), "");
@@ -333,7 +263,7 @@ static dc_status eltwise_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_st
     return DC_OK;
 }
 
-#define EW(op) {op, eltwise_refusal, eltwise_emit}
+#define EW(op) {op, eltwise_refusal, eltwise_emit, false}
 const cg_family cg_eltwise_families[] = {
     EW("FusedElementwise"), EW("Add"),  EW("Sub"),  EW("Mul"),        EW("Div"),
     EW("Pow"),              EW("Neg"),  EW("Abs"),  EW("Sqrt"),       EW("Reciprocal"),

@@ -58,6 +58,10 @@ LLVMValueRef cg_reduce_max(dc_codegen *cg, LLVMValueRef v);
  * builder in its entry block and sets *begin, *end. */
 void cg_kernel_begin(dc_codegen *cg, const char *symbol, LLVMValueRef *begin, LLVMValueRef *end);
 void cg_kernel_end(dc_codegen *cg);
+/* Any exported function of type fty whose first parameter is the args
+ * pointer (the kernels, the index checks): the target's attributes, the
+ * builder in its entry block. */
+void cg_function_begin(dc_codegen *cg, const char *symbol, LLVMTypeRef fty);
 /* The data pointer of argument i (args[i]). */
 LLVMValueRef cg_arg(dc_codegen *cg, int i);
 /* &base[index] for a float pointer and an i64 index. */
@@ -106,6 +110,43 @@ LLVMValueRef cg_erf(dc_codegen *cg, LLVMValueRef x);
 LLVMValueRef cg_tanh(dc_codegen *cg, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(dc_codegen *cg, LLVMValueRef x);
 
+/* ---- numpy broadcasting (cg_broadcast.c) ---- */
+
+enum { CG_MAX_BCAST_INPUTS = 64 };
+/* The output's dims merged where every input walks two adjacent dims as one,
+ * leaving [outer rows, inner]; strides in elements, 0 = broadcast. */
+typedef struct cg_bcast {
+    int rank, n_in;
+    int64_t dims[DC_MAX_RANK];
+    int64_t strides[CG_MAX_BCAST_INPUTS][DC_MAX_RANK]; /* [input][dim] */
+    int64_t inner, outer;
+} cg_bcast;
+/* The layout of a step's inputs broadcast to its one output, whatever their
+ * dtypes; NULL, or why not. */
+const char *cg_bcast_shape(const dc_plan *p, const dc_plan_step *st, cg_bcast *sh, char *buf,
+                           size_t cap);
+/* Tile `tile` of the rows cut in tiles of at most tile_size elements: its
+ * row and its columns [c0, c1). */
+void cg_bcast_tile(dc_codegen *cg, const cg_bcast *sh, int64_t tile_size, LLVMValueRef tile,
+                   LLVMValueRef *row, LLVMValueRef *c0, LLVMValueRef *c1);
+/* Each input's element offset at the start of output row `row`. */
+void cg_bcast_row_offsets(dc_codegen *cg, const cg_bcast *sh, LLVMValueRef row, LLVMValueRef *off);
+
+/* ---- indices into an axis (cg_index.c) ---- */
+
+/* The index check of a step whose family has index_check is the function
+ * SYMBOL_check (cg_index.c says what it returns). */
+#define CG_INDEX_CHECK_SUFFIX "_check"
+/* indices[j] (i32 or i64) as i64; v < 0 ? v + n : v; whether a wrapped
+ * index is in [0, n). */
+LLVMValueRef cg_load_index(dc_codegen *cg, LLVMValueRef base, LLVMValueRef j, bool i64);
+LLVMValueRef cg_wrap_index(dc_codegen *cg, LLVMValueRef v, int64_t n);
+LLVMValueRef cg_index_in_range(dc_codegen *cg, LLVMValueRef wrapped, int64_t n);
+/* Emits KERNEL_SYMBOL_check for indices args[idx_arg] of `count` elements
+ * into an axis of length n. */
+void cg_emit_index_check(dc_codegen *cg, const char *kernel_symbol, int idx_arg, int64_t count,
+                         bool i64, int64_t n);
+
 /* ---- kernels: one family per file ---- */
 
 /* Why a step of this family cannot be generated (NULL: it can), and its
@@ -115,6 +156,9 @@ typedef struct cg_family {
     const char *(*refusal)(const dc_plan *p, const dc_plan_step *st, char *buf, size_t cap);
     dc_status (*emit)(dc_codegen *cg, const dc_plan *p, const dc_plan_step *st,
                       const char *symbol, int64_t *extent);
+    /* The emitter also makes SYMBOL_check (cg_index.c), which the step names
+     * in its llvm_index_check attribute. */
+    bool index_check;
 } cg_family;
 
 extern const cg_family cg_eltwise_families[];
@@ -131,6 +175,25 @@ extern const cg_family cg_copy_families[];
 extern const int cg_n_copy_families;
 extern const cg_family cg_join_families[];
 extern const int cg_n_join_families;
+extern const cg_family cg_typed_eltwise_families[];
+extern const int cg_n_typed_eltwise_families;
+extern const cg_family cg_argmax_families[];
+extern const int cg_n_argmax_families;
+extern const cg_family cg_gather_families[];
+extern const int cg_n_gather_families;
+extern const cg_family cg_scatter_families[];
+extern const int cg_n_scatter_families;
+
+/* Add, Sub, Mul, Div on other types than f32 are cg_typed_eltwise.c's: whether
+ * this step is one, its refusal and emitter (cg_eltwise.c hands them over). */
+bool cg_typed_eltwise_wants(const dc_plan *p, const dc_plan_step *st);
+const char *cg_typed_eltwise_refusal(const dc_plan *p, const dc_plan_step *st, char *buf,
+                                     size_t cap);
+dc_status cg_typed_eltwise_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *st,
+                                const char *symbol, int64_t *extent);
+
+/* Whether the generated kernel of op_type comes with an index check. */
+bool cg_has_index_check(const char *op_type);
 
 /* The buffer of a step's argument (NULL if omitted or out of range). */
 const dc_plan_buffer *cg_buffer(const dc_plan *p, const dc_plan_step *st, int arg);

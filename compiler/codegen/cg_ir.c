@@ -136,10 +136,8 @@ LLVMValueRef cg_reduce_max(dc_codegen *cg, LLVMValueRef v)
     return reduce_tree(cg, v, 1);
 }
 
-void cg_kernel_begin(dc_codegen *cg, const char *symbol, LLVMValueRef *begin, LLVMValueRef *end)
+void cg_function_begin(dc_codegen *cg, const char *symbol, LLVMTypeRef fty)
 {
-    LLVMTypeRef params[3] = {cg->ptr, cg->i64, cg->i64};
-    LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, 3, 0);
     cg->fn = LLVMAddFunction(cg->mod, symbol, fty);
     LLVMSetLinkage(cg->fn, LLVMExternalLinkage);
     LLVMSetVisibility(cg->fn, LLVMDefaultVisibility);
@@ -156,9 +154,15 @@ void cg_kernel_begin(dc_codegen *cg, const char *symbol, LLVMValueRef *begin, LL
     LLVMAddAttributeAtIndex(cg->fn, LLVMAttributeFunctionIndex,
                             LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
     cg->args = LLVMGetParam(cg->fn, 0);
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry"));
+}
+
+void cg_kernel_begin(dc_codegen *cg, const char *symbol, LLVMValueRef *begin, LLVMValueRef *end)
+{
+    LLVMTypeRef params[3] = {cg->ptr, cg->i64, cg->i64};
+    cg_function_begin(cg, symbol, LLVMFunctionType(cg->void_t, params, 3, 0));
     *begin = LLVMGetParam(cg->fn, 1);
     *end = LLVMGetParam(cg->fn, 2);
-    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry"));
 }
 
 void cg_kernel_end(dc_codegen *cg)

@@ -44,6 +44,23 @@ static dc_status rewrite_step(dc_plan_step *st, const char *symbol, int64_t exte
     return s;
 }
 
+/* A step that reads indices names its index check too (cg_index.c). */
+static dc_status add_index_check(dc_plan_step *st, const char *symbol)
+{
+    char *name = strdup("llvm_index_check"), *check = NULL;
+    if (asprintf(&check, "%s%s", symbol, CG_INDEX_CHECK_SUFFIX) < 0)
+        check = NULL;
+    dc_status s = name && check ? add_attr(st, (dc_plan_attr){.name = name,
+                                                              .type = DC_PLAN_ATTR_STRING,
+                                                              .s = check})
+                                : dc_error(DC_ERR_NOMEM, "step '%s'", st->node);
+    if (s != DC_OK) {
+        free(name);
+        free(check);
+    }
+    return s;
+}
+
 /* Why step i is left to its kernel, or NULL when it is generated. */
 static const char *skip_reason(const dc_plan *plan, int i, const dc_codegen_options *opt,
                                char *buf, size_t cap)
@@ -83,6 +100,8 @@ dc_status dc_codegen_plan(dc_codegen *cg, dc_plan *plan, const dc_codegen_option
                     "parallel iterations)\n", i, st->node, st->op_type, st->op_type, st->kernel,
                     symbol, (long long)extent);
         DC_TRY(rewrite_step(st, symbol, extent));
+        if (cg_has_index_check(st->op_type))
+            DC_TRY(add_index_check(st, symbol));
         ++*n_generated;
     }
     return DC_OK;

@@ -1,7 +1,7 @@
 /* Transpose, Slice and Expand as one strided copy with the strides baked in
- * (the C kernels do the same at run time), for elements of 1, 2, 4 or 8
- * bytes, copied as integers of that width (any dtype: bits are moved, not
- * converted).
+ * (the C kernels do the same at run time), and Identity as a plain one, for
+ * elements of 1, 2, 4 or 8 bytes, copied as integers of that width (any
+ * dtype: bits are moved, not converted).
  *
  *   Y[o0, o1, ...] = X[base + Σ o_k·s_k]   (s_k may be 0 or negative)
  *
@@ -9,7 +9,8 @@
  * are merged, leaving [outer rows, inner]; the parallel dimension is tiles
  * of at most TILE elements of one output row. Where the row is contiguous
  * in X too (s_inner = 1) the tile is copied in vectors. Y never overlaps X
- * (the C kernels refuse it), so any split gives the same result. */
+ * (the C kernels refuse it), so any split gives the same result; only
+ * Identity's Y may be X's very bytes, each element then copied onto itself. */
 #include <stdio.h>
 #include <string.h>
 
@@ -137,9 +138,13 @@ static const char *copy_check(const dc_plan *p, const dc_plan_step *st, copy_sha
     }
     int64_t dims[DC_MAX_RANK], s[DC_MAX_RANK], base = 0;
     bool expand = strcmp(st->op_type, "Expand") == 0;
-    int rank = expand ? Y->rank : X->rank;
-    const char *why;
-    if (strcmp(st->op_type, "Transpose") == 0)
+    bool identity = strcmp(st->op_type, "Identity") == 0;
+    int rank = expand ? Y->rank : identity ? 1 : X->rank;
+    const char *why = NULL;
+    if (identity) { /* Y holds X's elements in any shape: one flat row */
+        dims[0] = cg_numel(X);
+        s[0] = 1;
+    } else if (strcmp(st->op_type, "Transpose") == 0)
         why = transpose_shape(st, X, dims, s, buf, cap);
     else if (strcmp(st->op_type, "Slice") == 0)
         why = slice_shape(st, X, dims, s, &base, buf, cap);
@@ -150,11 +155,11 @@ static const char *copy_check(const dc_plan *p, const dc_plan_step *st, copy_sha
     int64_t n = 1;
     for (int d = 0; d < rank; d++)
         n *= dims[d];
-    if (rank != Y->rank || n != cg_numel(Y)) {
+    if ((rank != Y->rank && !identity) || n != cg_numel(Y)) {
         snprintf(buf, cap, "%s: the output's shape is not the op's", st->op_type);
         return buf;
     }
-    for (int d = 0; d < rank; d++)
+    for (int d = 0; d < rank && !identity; d++)
         if (dims[d] != Y->dims[d]) {
             snprintf(buf, cap, "%s: the output's shape is not the op's", st->op_type);
             return buf;
@@ -255,8 +260,9 @@ static dc_status copy_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step 
 }
 
 const cg_family cg_copy_families[] = {
-    {"Transpose", copy_refusal, copy_emit},
-    {"Slice", copy_refusal, copy_emit},
-    {"Expand", copy_refusal, copy_emit},
+    {"Transpose", copy_refusal, copy_emit, false},
+    {"Slice", copy_refusal, copy_emit, false},
+    {"Expand", copy_refusal, copy_emit, false},
+    {"Identity", copy_refusal, copy_emit, false},
 };
-const int cg_n_copy_families = 3;
+const int cg_n_copy_families = 4;

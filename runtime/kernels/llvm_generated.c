@@ -5,15 +5,23 @@
  * It is called as fn(args, begin, end) with args the step's argument data
  * (inputs, then outputs; NULL for an omitted optional one) and [begin, end) a
  * contiguous chunk of [0, llvm_extent): one chunk per OpenMP thread, so any
- * split gives the same result and each thread touches one slice. */
+ * split gives the same result and each thread touches one slice.
+ *
+ * A step that reads indices (Gather, ScatterAdd) also names its index check
+ * in llvm_index_check: check(args, bad) runs first and, for an index out of
+ * range, the step fails as its c.* kernel does, with the same message. */
 #include <omp.h>
 #include <stdlib.h>
 
 #include "dc_artifact.h"
 #include "kernel_context.h"
 
+/* 0, or 1 with bad = {index, its position in indices, axis length}. */
+typedef int32_t (*index_check_fn)(void *const *args, int64_t *bad);
+
 typedef struct generated_state {
     dc_generated_kernel fn;
+    index_check_fn check; /* NULL: the step reads no indices */
     void *const *args;
     int64_t extent;
     int threads;
@@ -38,10 +46,18 @@ static dc_status generated_prepare(const dc_kernel_args *a, void **state)
                      "the shared object (.so) that holds it: compile with -o NAME.so and run that");
     if (s == DC_OK && !(g->fn = dc_artifact_kernel(a->ctx->artifact, g->symbol)))
         s = dc_error(DC_ERR_INVALID, "the artifact has no function %s", g->symbol);
+    const char *check = dc_step_string(a->step, "llvm_index_check", NULL);
+    dc_generated_kernel check_fn = check && s == DC_OK ? dc_artifact_kernel(a->ctx->artifact, check)
+                                                       : NULL;
+    if (s == DC_OK && check && !check_fn)
+        s = dc_error(DC_ERR_INVALID, "the artifact has no function %s", check);
     if (s != DC_OK) {
         free(g);
         return s;
     }
+    /* dlsym gave it as a kernel; it is an index check (the void(void) step
+     * between the two function types keeps -Wcast-function-type quiet). */
+    g->check = check_fn ? (index_check_fn)(void (*)(void))check_fn : NULL;
     /* The session keeps in_data (inputs then outputs, one array) until release. */
     g->args = a->in_data;
     g->threads = a->ctx->threads > 0 ? a->ctx->threads : 1;
@@ -52,6 +68,11 @@ static dc_status generated_prepare(const dc_kernel_args *a, void **state)
 static dc_status generated_run(void *state)
 {
     const generated_state *g = state;
+    int64_t bad[3];
+    if (g->check && g->check(g->args, bad))
+        return dc_error(DC_ERR_INVALID, "index %lld (indices element %lld) out of range [%lld, %lld)",
+                        (long long)bad[0], (long long)bad[1], -(long long)bad[2],
+                        (long long)bad[2]);
     int64_t n = g->extent;
     int threads = (int64_t)g->threads < n ? g->threads : (int)n;
     if (threads <= 1) {

@@ -1,6 +1,7 @@
-/* Generated Transpose, Slice and Expand against the c.* kernels, bit for
- * bit: random permutations and shapes, slices with negative steps and
- * clamped bounds, broadcasts; elements of 1, 2, 4 and 8 bytes. */
+/* Generated Transpose, Slice, Expand and Identity against the c.* kernels,
+ * bit for bit: random permutations and shapes, slices with negative steps
+ * and clamped bounds, broadcasts, reshaping copies; elements of 1, 2, 4 and
+ * 8 bytes. */
 #include <stdint.h>
 
 #include "codegen_test_util.h"
@@ -102,6 +103,13 @@ static void test_copies(void)
                                                    cgt_buffer(p, DC_F32, 3, ey)});
         cgt_step(p, "Expand", 1, 1, (const int[]){cgt_buffer(p, DC_I64, 1, ex2),
                                                    cgt_buffer(p, DC_I64, 3, ey)});
+        /* Identity into the same elements shaped otherwise, of 1 to 8 bytes. */
+        for (int c = 0; c < 4; c++) {
+            int64_t x[3] = {3, 1 + c, 5 + 4 * c}, y[1] = {x[0] * x[1] * x[2]};
+            int a[2] = {cgt_buffer(p, types[c], 3, x), cgt_buffer(p, types[c], c % 2 ? 1 : 3,
+                                                                  c % 2 ? y : x)};
+            cgt_step(p, "Identity", 1, 1, a);
+        }
         int n_generated;
         cgt_so so = {0};
         if (cgt_generate(p, targets[t], &so, &n_generated)) {

@@ -1,7 +1,7 @@
 /* Generated element-wise kernels against the c.* kernels and against double
  * precision: random shapes with broadcasting, size-1 dims and odd tails, for
- * every target this machine runs; the vector width in the IR; refusals and
- * errors. */
+ * every target this machine runs; Where, Equal and integer/f64 arithmetic
+ * byte for byte; the vector width in the IR; refusals and errors. */
 #include <stdint.h>
 
 #include "codegen_test_util.h"
@@ -333,7 +333,7 @@ static void test_refusals_and_errors(void)
     int f = cgt_buffer(p, DC_F32, 1, d), g = cgt_buffer(p, DC_F32, 1, d);
     int h = cgt_buffer(p, DC_F64, 1, d);
     cgt_step(p, "Pow", 2, 1, (const int[]){f, g, g});
-    cgt_step(p, "Add", 2, 1, (const int[]){h, h, h});
+    cgt_step(p, "Sqrt", 1, 1, (const int[]){h, h});
     cgt_step(p, "Gather", 1, 1, (const int[]){f, g});
     dc_plan_step *st = cgt_step(p, "FusedElementwise", 1, 1, (const int[]){f, g});
     cgt_attr_ints(st, "program", 3, (const int64_t[]){DC_EW_ADD, 0, 7});
@@ -341,6 +341,8 @@ static void test_refusals_and_errors(void)
     CU_ASSERT(cgt_refused(p, 1, "f32"));
     CU_ASSERT(cgt_refused(p, 2, "Gather"));
     CU_ASSERT(cgt_refused(p, 3, "operand 7"));
+    cgt_step(p, "Attention", 1, 1, (const int[]){f, g});
+    CU_ASSERT(cgt_refused(p, 4, "sgemm"));
     /* Refused steps keep their c.* kernel; a missing compiler is an error that says so. */
     setenv("DINOC_CC", "/nonexistent/cc", 1);
     int n_generated = -1;
@@ -356,6 +358,95 @@ static void test_refusals_and_errors(void)
     dc_plan_destroy(p);
 }
 
+/* A value of type t drawn from a small set, so that ties, zeros, -1 (integer
+ * Div), NaN and the integers' extremes come up often; bools are 0, 1 or 2. */
+static void random_value(uint64_t *rng, dc_dtype t, void *data, int64_t j)
+{
+    int64_t v = (int64_t)(cgt_rand(rng) % 7) - 3;
+    bool extreme = cgt_rand(rng) % 8 == 0;
+    switch (t) {
+    case DC_F32: ((float *)data)[j] = extreme ? NAN : (float)v / 2; break;
+    case DC_F64: ((double *)data)[j] = extreme ? NAN : (double)v / 3; break;
+    case DC_I8: ((int8_t *)data)[j] = extreme ? INT8_MIN : (int8_t)v; break;
+    case DC_I16: ((int16_t *)data)[j] = extreme ? INT16_MIN : (int16_t)(v * 300); break;
+    case DC_I32: ((int32_t *)data)[j] = extreme ? INT32_MIN : (int32_t)v; break;
+    case DC_I64: ((int64_t *)data)[j] = extreme ? INT64_MIN : v * 5000000000ll; break;
+    case DC_U8: ((uint8_t *)data)[j] = extreme ? UINT8_MAX : (uint8_t)(v + 3); break;
+    case DC_U16: ((uint16_t *)data)[j] = extreme ? UINT16_MAX : (uint16_t)(v + 3); break;
+    case DC_U32: ((uint32_t *)data)[j] = extreme ? UINT32_MAX : (uint32_t)(v + 3); break;
+    case DC_U64: ((uint64_t *)data)[j] = extreme ? UINT64_MAX : (uint64_t)(v + 3); break;
+    case DC_BOOL: ((uint8_t *)data)[j] = (uint8_t)((v + 3) % 3); break;
+    default: break;
+    }
+}
+
+/* Where, Equal, and Add/Sub/Mul/Div on types other than f32, random shapes
+ * with broadcasting: bytes equal to the c.* kernels'. */
+static void test_typed_ops(void)
+{
+    static const char *const ops[] = {"Where", "Equal", "Add", "Sub", "Mul", "Div"};
+    static const dc_dtype arith[] = {DC_F64, DC_I8, DC_I16, DC_I32, DC_I64,
+                                     DC_U8,  DC_U16, DC_U32, DC_U64};
+    static const dc_dtype any[] = {DC_F32, DC_F64, DC_I64, DC_I32, DC_U8, DC_BOOL, DC_I16};
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 77;
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        /* A size-1 dim after merged ones (f32 Add: cg_eltwise.c, same layout). */
+        int64_t y[4] = {1, 1, 7, 1}, x[3] = {1, 7, 1};
+        cgt_step(p, "Add", 2, 1, (const int[]){cgt_buffer(p, DC_F32, 4, y),
+                                                cgt_buffer(p, DC_F32, 3, x),
+                                                cgt_buffer(p, DC_F32, 4, y)});
+        for (int c = 0; c < 60; c++) {
+            int op = c % 6, n_in = op == 0 ? 3 : 2, args[4];
+            dc_dtype ty = op >= 2 ? arith[cgt_rand(&rng) % 9] : any[cgt_rand(&rng) % 7];
+            int64_t dims[DC_MAX_RANK], in_dims[DC_MAX_RANK];
+            int rank = random_shape(&rng, dims);
+            for (int k = 0; k < n_in; k++) { /* the last input has the output's shape */
+                int r = k == n_in - 1 ? rank : broadcast_shape(&rng, rank, dims, in_dims);
+                args[k] = cgt_buffer(p, op == 0 && k == 0 ? DC_BOOL : ty, r,
+                                     k == n_in - 1 ? dims : in_dims);
+            }
+            args[n_in] = cgt_buffer(p, op == 1 ? DC_BOOL : ty, rank, dims);
+            cgt_step(p, ops[op], n_in, 1, args);
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i++) {
+                const dc_plan_step *st = &p->steps[i];
+                int n = st->n_inputs + 1;
+                void *gen[4], *ref[4];
+                size_t bytes[4];
+                for (int a = 0; a < n; a++) {
+                    const dc_plan_buffer *b = &p->buffers[st->args[a]];
+                    bytes[a] = (size_t)numel(b) * dc_dtype_size(b->dtype);
+                    ref[a] = malloc(bytes[a] ? bytes[a] : 1);
+                    gen[a] = malloc(bytes[a] ? bytes[a] : 1);
+                    for (int64_t j = 0; j < numel(b); j++)
+                        random_value(&rng, b->dtype, ref[a], j);
+                    memcpy(gen[a], ref[a], bytes[a]);
+                }
+                cgt_run_oracle(p, i, ref);
+                cgt_run_generated(&so, p, i, gen, 1 + i % 3);
+                bool same = memcmp(gen[n - 1], ref[n - 1], bytes[n - 1]) == 0;
+                CU_ASSERT(same);
+                if (!same)
+                    fprintf(stderr, "\n    step %d %s on %s differs", i, st->op_type,
+                            dc_dtype_name(p->buffers[st->args[1]].dtype));
+                for (int a = 0; a < n; a++) {
+                    free(gen[a]);
+                    free(ref[a]);
+                }
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
 void register_codegen_eltwise(void)
 {
     static const dc_test_case tests[] = {
@@ -363,6 +454,7 @@ void register_codegen_eltwise(void)
         {"plain_ops", test_plain_ops},
         {"math_accuracy", test_math_accuracy},
         {"vector_width", test_vector_width},
+        {"typed_ops", test_typed_ops},
         {"refusals_and_errors", test_refusals_and_errors},
         {NULL, NULL},
     };
