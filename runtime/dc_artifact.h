@@ -21,6 +21,10 @@
  * An llvm.* step keeps its op type and attributes and adds "llvm_symbol"
  * (STRING, the function) and "llvm_extent" (INT, its iteration count); the
  * runtime splits [0, llvm_extent) over its threads in contiguous chunks.
+ * A step that reads indices (Gather, ScatterAdd) also names, in
+ * "llvm_index_check", `int32_t SYMBOL_check(void *const *args, int64_t *bad)`:
+ * the runtime calls it first and fails the step on an index out of range
+ * (compiler/codegen/ARTIFACT.md has the whole contract).
  *
  * Nothing the object exports is trusted: each datum's size is the one the
  * object's dynamic symbol table gives, strings must end inside it, the plan
