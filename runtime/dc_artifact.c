@@ -345,22 +345,42 @@ static dc_status open_shared_object(dc_artifact *a, const char *path)
     return DC_OK;
 }
 
+typedef enum artifact_kind { NOT_AN_ARTIFACT, SHARED_OBJECT, PLAN_FILE } artifact_kind;
+
+/* Told by the file's first bytes, whatever its name. */
+static artifact_kind sniff(FILE *f)
+{
+    unsigned char magic[8];
+    size_t got = fread(magic, 1, sizeof magic, f);
+    if (got >= 4 && memcmp(magic, "\x7f" "ELF", 4) == 0)
+        return SHARED_OBJECT;
+    return got == 8 && memcmp(magic, "DINOCPLN", 8) == 0 ? PLAN_FILE : NOT_AN_ARTIFACT;
+}
+
+bool dc_artifact_is_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    artifact_kind kind = f ? sniff(f) : NOT_AN_ARTIFACT;
+    if (f)
+        fclose(f);
+    return kind != NOT_AN_ARTIFACT;
+}
+
 dc_status dc_artifact_open(const char *path, dc_artifact **out)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
         return dc_error(DC_ERR_IO, "%s: %s", path, strerror(errno));
-    unsigned char magic[8];
-    size_t got = fread(magic, 1, sizeof magic, f);
+    artifact_kind kind = sniff(f);
     fclose(f);
     dc_artifact *a = calloc(1, sizeof *a);
     if (!a)
         return dc_error(DC_ERR_NOMEM, "%s", path);
     dc_status s;
-    if (got >= 4 && memcmp(magic, "\x7f" "ELF", 4) == 0)
+    if (kind == SHARED_OBJECT)
         s = open_shared_object(a, path);
-    else if (got == 8 && memcmp(magic, "DINOCPLN", 8) == 0)
+    else if (kind == PLAN_FILE)
         s = dc_plan_read(path, &a->plan);
     else
         s = dc_error(DC_ERR_PARSE, "%s: not a dinoc artifact (neither a shared object made by "

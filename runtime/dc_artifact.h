@@ -34,6 +34,7 @@
 #ifndef DC_ARTIFACT_H
 #define DC_ARTIFACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,9 @@ typedef void (*dc_generated_kernel)(void *const *args, int64_t begin, int64_t en
  * "DINOCPLN" magic). Every failure is a one-line message that starts with
  * `path`: "step.so: compiled for x86-64-v4, this CPU lacks avx512f". */
 dc_status dc_artifact_open(const char *path, dc_artifact **out);
+/* Whether `path` starts as an artifact does (either magic): a file to open
+ * with dc_artifact_open rather than, say, a config name or a YAML file. */
+bool dc_artifact_is_file(const char *path);
 /* Unloads the shared object; no session made from the artifact may remain. */
 void dc_artifact_close(dc_artifact *a);
 

@@ -37,6 +37,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codegen.h"
+#include "compile_step.h"
 #include "configs.h"
 #include "dc_safetensors.h"
 #include "dinov2.h"
@@ -219,15 +221,46 @@ static int read_overrides(const char *cas, char lines[][128], const char *ptrs[]
     return n;
 }
 
-static void run_case(const char *cas, const char *config)
+/* The config's step compiled ahead of time into dir/step<suffix> (".so":
+ * generated kernels, ".dnc": a plan file), as `dinoc compile --config` does. */
+static dc_status compile_ahead(const char *config, const char *const *overrides, int n,
+                               const char *dir, const char *suffix, char *path, size_t cap)
+{
+    dc_plan *plan;
+    DC_TRY(dc_dinov2_compile_step(config, overrides, n, 1, &(dc_pipeline_options){0}, &plan));
+    snprintf(path, cap, "%s/step%s", dir, suffix);
+    dc_status s = strcmp(suffix, ".so") == 0
+                      ? dc_codegen_write_artifact(plan, &(dc_codegen_options){0}, path, &(int){0})
+                      : dc_plan_write(plan, path);
+    dc_plan_destroy(plan);
+    return s;
+}
+
+/* The step of `config` (compiled_suffix NULL), or of it compiled ahead of
+ * time: then the same state and losses, no gradients out, and overrides
+ * refused. */
+static void run_case_as(const char *cas, const char *config, const char *compiled_suffix)
 {
     char lines[MAX_OVERRIDES][128], init[1024], batch_path[1024], dir[] = "/tmp/dinoc_dinov2_XXXXXX";
+    char step_path[1100] = "";
     const char *overrides[MAX_OVERRIDES];
     int n = read_overrides(cas, lines, overrides);
     snprintf(init, sizeof init, REF_DIR "%s/init.safetensors", cas);
     snprintf(batch_path, sizeof batch_path, REF_DIR "%s/batch.safetensors", cas);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-    dc_status s = dc_dinov2_step(config, overrides, n, init, batch_path, dir, NULL);
+    dc_status s;
+    if (compiled_suffix) {
+        DC_ASSERT_OK(s = compile_ahead(config, overrides, n, dir, compiled_suffix, step_path,
+                                       sizeof step_path));
+        const char *one[] = {"lr=0.5"};
+        CU_ASSERT_EQUAL(dc_dinov2_step(step_path, one, 1, init, batch_path, dir, NULL),
+                        DC_ERR_INVALID);
+        CU_ASSERT(strstr(dc_error_message(), "recompile") != NULL);
+        if (s == DC_OK)
+            s = dc_dinov2_step(step_path, NULL, 0, init, batch_path, dir, NULL);
+    } else {
+        s = dc_dinov2_step(config, overrides, n, init, batch_path, dir, NULL);
+    }
     DC_ASSERT_OK(s);
     dc_safetensors *batch = NULL, *expected_state = NULL;
     DC_ASSERT_OK(dc_safetensors_load(batch_path, &batch));
@@ -238,7 +271,12 @@ static void run_case(const char *cas, const char *config)
         const dc_tensor *step = dc_safetensors_get(expected_state, "optimizer.step");
         int first_step = step && dc_tensor_get_i64(step, 0) == 1;
         check_losses(cas, dir);
-        check_file(cas, "gradients.safetensors", dir, batch, first_step);
+        snprintf(path, sizeof path, "%s/gradients.safetensors", dir);
+        if (compiled_suffix) {
+            CU_ASSERT(access(path, F_OK) != 0);
+        } else {
+            check_file(cas, "gradients.safetensors", dir, batch, first_step);
+        }
         check_file(cas, "state.safetensors", dir, batch, first_step);
     }
     dc_safetensors_destroy(batch);
@@ -248,8 +286,12 @@ static void run_case(const char *cas, const char *config)
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         unlink(path);
     }
+    if (step_path[0])
+        unlink(step_path);
     rmdir(dir);
 }
+
+static void run_case(const char *cas, const char *config) { run_case_as(cas, config, NULL); }
 
 static void test_tiny(void) { run_case("test-tiny", "test-tiny"); }
 static void test_sinkhorn(void) { run_case("test-sinkhorn", "test-sinkhorn"); }
@@ -257,6 +299,10 @@ static void test_tiny_bm(void) { run_case("test-tiny-bm", "test-tiny"); }
 static void test_tiny_module_clip(void) { run_case("test-tiny-module-clip", "test-tiny"); }
 static void test_sinkhorn_module_clip(void) { run_case("test-sinkhorn-module-clip", "test-sinkhorn"); }
 static void test_official(void) { run_case("official-tiny", "official"); }
+/* Compiled ahead of time: a shared object of generated kernels given AdamW
+ * moments at step 3, and a plan file. */
+static void test_tiny_bm_compiled(void) { run_case_as("test-tiny-bm", "test-tiny", ".so"); }
+static void test_sinkhorn_compiled(void) { run_case_as("test-sinkhorn", "test-sinkhorn", ".dnc"); }
 static void test_official_separate(void) { run_case("official-tiny-separate", "official"); }
 
 /* `official` takes the official code's rules, Lightly's configs keep theirs,
@@ -492,6 +538,10 @@ void register_graphs_dinov2(void)
         {"official (registers, SwiGLU, Sinkhorn, shared head) matches the official step",
          test_official},
         {"official with separate heads, step 4, matches the official step", test_official_separate},
+        {"test-tiny-bm compiled ahead of time to a shared object (dinoc step STEP.so) matches "
+         "torch", test_tiny_bm_compiled},
+        {"test-sinkhorn compiled ahead of time to a plan file matches torch",
+         test_sinkhorn_compiled},
         {"official takes the official rules and prints them as a note", test_official_rules},
         {"a step for a slice of the batch: accumulators, AllReduce, sharding", test_slices},
         {"the 2-process step's all-reduce buckets start in the backward, wait before readers",

@@ -14,10 +14,7 @@
 
 #include "codegen.h"
 #include "commands.h"
-#include "config_recipe.h"
-#include "configs.h"
-#include "dinov2.h"
-#include "dinov2_step.h"
+#include "compile_step.h"
 #include "pipeline.h"
 #include "run_model.h"
 #include "training.h"
@@ -130,74 +127,6 @@ static void print_backends(const dc_plan *plan)
     printf("%s\n", n ? "" : " none");
 }
 
-/* Student parameters by part: "student.backbone." and the heads. */
-static void print_parameter_counts(const dc_graph *g)
-{
-    uint64_t backbone = 0, heads = 0;
-    for (int i = 0; i < g->n_initializers; i++) {
-        const dc_value *v = g->initializers[i];
-        if (!v->is_state || strncmp(v->name, "student.", 8) != 0 || strstr(v->name, ".exp_avg"))
-            continue;
-        uint64_t n = dc_tensor_numel(v->constant);
-        if (strncmp(v->name, "student.backbone.", 17) == 0)
-            backbone += n;
-        else
-            heads += n;
-    }
-    printf("parameters: %" PRIu64 " per backbone, %" PRIu64 " in the student heads, %" PRIu64
-           " trained (teacher: the same again, updated by EMA)\n", backbone, heads, backbone + heads);
-}
-
-/* dinoc compile --config NAME [FIELD=VALUE...] [--ranks N]: the DINOv2
- * training step; with N > 1, rank 0's step of a run on N processes, as
- * `mpirun -np N dinoc train` compiles it (to look at: all-reduce buckets,
- * memory per process; only one process trains from an artifact). */
-static dc_status compile_config(const char *name, const char *const *overrides, int n_overrides,
-                                int ranks, dc_pipeline_options *popt, dc_plan **plan)
-{
-    dc_dinov2_config c;
-    DC_TRY(dc_dinov2_config_load(name, overrides, n_overrides, &c));
-    dc_dinov2_slices slices = {0};
-    if (ranks > 1) {
-        if (c.batch_size % (ranks * c.grad_accum_steps) != 0)
-            return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
-                            "grad_accum_steps %d", c.batch_size, ranks, c.grad_accum_steps);
-        slices = (dc_dinov2_slices){ranks, c.grad_accum_steps, c.optimizer_sharding, 0};
-    }
-    dc_dinov2_options opt = {.training = false, .seed = 0, .slices = slices};
-    dc_graph *g;
-    DC_TRY(dc_dinov2_build(&c, &opt, &g));
-    print_parameter_counts(g);
-    /* The recipe travels with the artifact so `dinoc train` and `dinort
-     * train` can run it without the config. */
-    dc_train_recipe recipe;
-    char *producer = NULL, *recipe_text = NULL;
-    dc_status s = dc_train_recipe_from_config(&c, &recipe);
-    if (s == DC_OK && (!(recipe_text = dc_train_recipe_text(&recipe)) ||
-                       asprintf(&producer, "dinoc DINOv2 training step, config %s", name) < 0))
-        s = dc_error(DC_ERR_NOMEM, "producer and recipe text");
-    dc_train_recipe_clear(&recipe);
-    if (s != DC_OK) {
-        free(recipe_text);
-        dc_graph_destroy(g);
-        return s;
-    }
-    dc_dinov2_training training = {.config = &c, .slices = slices};
-    dc_graph_transform step = {dc_dinov2_add_training, &training};
-    popt->training = &step;
-    popt->producer = producer;
-    s = dc_pipeline_compile(g, popt, plan);
-    popt->training = NULL;
-    popt->producer = NULL;
-    free(producer);
-    dc_graph_destroy(g);
-    if (s == DC_OK)
-        (*plan)->recipe = recipe_text;
-    else
-        free(recipe_text);
-    return s;
-}
-
 int cmd_compile(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *config = NULL, *overrides[64], *print_after = NULL,
@@ -244,7 +173,7 @@ int cmd_compile(int argc, char **argv)
     dc_pipeline_options popt = {.training = train ? &training : NULL, .no_fuse = no_fuse,
                                 .print_after = print_after, .log = stdout,
                                 .explain = explain ? stdout : NULL, .memory = &mem};
-    dc_status s = config ? compile_config(config, overrides, n_overrides, ranks, &popt, &plan)
+    dc_status s = config ? dc_dinov2_compile_step(config, overrides, n_overrides, ranks, &popt, &plan)
                          : dc_compile_onnx(model, NULL, 0, NULL, &popt, &plan);
     for (int i = 0; i < t.opt.adamw.n_groups; i++)
         free((char *)t.groups[i].pattern);

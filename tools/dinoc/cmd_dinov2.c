@@ -5,8 +5,9 @@
  *                                                  --text: "field = value" lines instead
  *   dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]
  *                                                  write the declared training graph
- *   dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors
- *              --batch BATCH.safetensors -o DIR    run exactly one training step
+ *   dinoc step --config NAME|STEP.so [FIELD=VALUE...] --init INIT.safetensors
+ *              --batch BATCH.safetensors -o DIR    run exactly one training step (of a
+ *                                                  config, or compiled: no gradients out)
  *              [--threads N] [--repeat N]          (--repeat: N more timed steps on
  *                                                  the same batch; prints their median)
  *              [--profile]                         (time per kernel of the timed steps)
@@ -20,6 +21,7 @@
 #include "commands.h"
 #include "config_yaml.h"
 #include "configs.h"
+#include "dc_artifact.h"
 #include "dinov2.h"
 #include "dinov2_step.h"
 #include "onnx_io.h"
@@ -139,7 +141,8 @@ int cmd_step(int argc, char **argv)
     if (dc_dinov2_step(a.config, a.overrides, a.n_overrides, a.init, a.batch, a.out, &opt) !=
         DC_OK)
         return dinoc_fail("step");
-    printf("%s: losses.json, gradients.safetensors, state.safetensors\n", a.out);
+    printf("%s: losses.json, %sstate.safetensors\n", a.out,
+           dc_artifact_is_file(a.config) ? "" : "gradients.safetensors, ");
     const dc_session_memory *m = &opt.memory;
     printf("memory: arena %.1f MB, state %.1f MB, constants %.1f MB, oneDNN scratchpad %.1f MB "
            "(one per primitive: %.1f MB)\n", (double)m->region_bytes[DC_REGION_ARENA] / 1e6,

@@ -43,8 +43,8 @@ static const dinoc_command commands[] = {
     {"graph", "write a config's DINOv2 training graph (or its loss graph) as ONNX",
      "dinoc graph --config NAME [FIELD=VALUE...] -o FILE.onnx [--inference]", cmd_graph},
     {"step", "run exactly one DINOv2 training step from given weights and batch",
-     "dinoc step --config NAME [FIELD=VALUE...] --init INIT.safetensors --batch BATCH.safetensors "
-     "-o DIR\n               [--threads N] [--repeat N] [--profile]\n       dinoc step --config NAME [FIELD=VALUE...] --list-state",
+     "dinoc step --config NAME|STEP.so|STEP.dnc [FIELD=VALUE...] --init INIT.safetensors\n"
+     "               --batch BATCH.safetensors -o DIR\n               [--threads N] [--repeat N] [--profile]\n       dinoc step --config NAME [FIELD=VALUE...] --list-state",
      cmd_step},
     {"knn", "k-NN top-1 accuracy of a checkpoint's teacher backbone (DINO's k=20, T=0.07)",
      "dinoc knn CKPT [--data DIR | --train DIR --test DIR] [--baselines] [--threads N] [--k K]\n"

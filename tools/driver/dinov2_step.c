@@ -9,6 +9,7 @@
 #include "codegen_env.h"
 #include "config_yaml.h"
 #include "configs.h"
+#include "dc_artifact.h"
 #include "dc_safetensors.h"
 #include "dc_session.h"
 #include "dinov2.h"
@@ -115,6 +116,17 @@ static dc_status write_tensors(const char *dir, const char *file, dc_tensor *ts,
     return s;
 }
 
+/* The state buffers a session reads and writes: each once (an in-place
+ * update's output views its state). */
+static bool is_state_root(const dc_plan *p, int b)
+{
+    bool root = p->buffers[b].region == DC_REGION_STATE;
+    for (int k = 0; root && k < b; k++)
+        root = !(p->buffers[k].region == DC_REGION_STATE &&
+                 p->buffers[k].offset == p->buffers[b].offset);
+    return root;
+}
+
 /* losses.json, gradients.safetensors, state.safetensors */
 static dc_status write_results(dc_session *sess, const dc_plan *p, const char *dir)
 {
@@ -146,17 +158,12 @@ static dc_status write_results(dc_session *sess, const dc_plan *p, const char *d
             json_object_object_add(losses, name, json_object_new_double(v));
         }
     }
-    if (s == DC_OK)
+    if (s == DC_OK && n > 0) /* a step compiled without gradient outputs has none */
         s = write_tensors(dir, "gradients.safetensors", ts, n);
     n = 0;
-    for (int b = 0; s == DC_OK && b < p->n_buffers; b++) {
-        const dc_plan_buffer *pb = &p->buffers[b];
-        bool root = pb->region == DC_REGION_STATE;
-        for (int k = 0; root && k < b; k++) /* in-place updates view their state */
-            root = !(p->buffers[k].region == DC_REGION_STATE && p->buffers[k].offset == pb->offset);
-        if (root)
-            ts[n++] = buffer_view(sess, p, b, pb->name);
-    }
+    for (int b = 0; s == DC_OK && b < p->n_buffers; b++)
+        if (is_state_root(p, b))
+            ts[n++] = buffer_view(sess, p, b, p->buffers[b].name);
     if (s == DC_OK)
         s = write_tensors(dir, "state.safetensors", ts, n);
     for (int i = 0; i < n_names; i++)
@@ -186,9 +193,11 @@ static dc_status make_step(dc_graph *g, void *ctx)
     return dc_load_state(g, r->init);
 }
 
-dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
-                         const char *init_path, const char *batch_path, const char *out_dir,
-                         dc_dinov2_step_options *opt)
+/* The plan of a config's step with `init` as its starting state; the
+ * session runs generated kernels when DINOC_CODEGEN asks for them. */
+static dc_status compile_step(const char *config, const char *const *overrides, int n_overrides,
+                              const char *init_path, int threads, dc_plan **plan,
+                              dc_artifact **generated, dc_session **sess)
 {
     dc_dinov2_config c;
     DC_TRY(dc_dinov2_config_load(config, overrides, n_overrides, &c));
@@ -197,21 +206,94 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
     DC_TRY(dc_dinov2_build(&c, &build_opt, &g));
     step_request req = {.training = {.config = &c, .grad_outputs = true}, .init = init_path};
     dc_graph_transform step = {make_step, &req};
-    dc_plan *plan = NULL;
-    dc_session *sess = NULL;
-    dc_artifact *generated = NULL;
-    dc_status s = dc_pipeline_compile(g, &(dc_pipeline_options){.training = &step}, &plan);
+    dc_status s = dc_pipeline_compile(g, &(dc_pipeline_options){.training = &step}, plan);
     /* The plan owns everything the session needs; the graph (with its copy
      * of every parameter) and, once copied, the plan's initial contents
      * would only add to the step's peak memory. */
     dc_graph_destroy(g);
     if (s == DC_OK)
-        s = dc_codegen_env_artifact(plan, &generated);
+        s = dc_codegen_env_artifact(*plan, generated);
     if (s == DC_OK)
-        s = generated ? dc_session_create_artifact(generated, opt ? opt->threads : 0, &sess)
-                      : dc_session_create(plan, opt ? opt->threads : 0, &sess);
+        s = *generated ? dc_session_create_artifact(*generated, threads, sess)
+                       : dc_session_create(*plan, threads, sess);
     if (s == DC_OK)
-        dc_plan_release_contents(plan);
+        dc_plan_release_contents(*plan);
+    return s;
+}
+
+/* A compiled step's state replaced by `init`, with dc_load_state's rules:
+ * every parameter and center there with its exact type, nothing else, and
+ * optimizer state that is absent keeps the artifact's (zero) values. */
+static dc_status load_session_state(dc_session *sess, const dc_plan *p, const char *path)
+{
+    dc_safetensors *st;
+    DC_TRY(dc_safetensors_load(path, &st));
+    dc_status s = DC_OK;
+    int found = 0;
+    char a[128], b[128];
+    for (int i = 0; s == DC_OK && i < p->n_buffers; i++) {
+        const dc_plan_buffer *pb = &p->buffers[i];
+        if (!is_state_root(p, i))
+            continue;
+        const dc_tensor *t = dc_safetensors_get(st, pb->name);
+        dc_type want = dc_type_make(pb->dtype, pb->rank, pb->dims);
+        if (!t) {
+            if (!is_optimizer_state(pb->name))
+                s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is missing", path, pb->name);
+            continue;
+        }
+        found++;
+        dc_type got = dc_type_make(t->dtype, t->rank, t->dims);
+        bool same = t->dtype == pb->dtype && t->rank == pb->rank &&
+                    memcmp(t->dims, pb->dims, sizeof(int64_t) * (size_t)pb->rank) == 0;
+        if (!same)
+            s = dc_error(DC_ERR_SHAPE, "%s: tensor '%s': expected %s, found %s", path, pb->name,
+                         dc_type_str(&want, a, sizeof a), dc_type_str(&got, b, sizeof b));
+        else
+            memcpy(dc_session_buffer(sess, i), t->data, t->nbytes);
+    }
+    for (int i = 0; s == DC_OK && found < st->n_tensors && i < st->n_tensors; i++) {
+        bool known = false;
+        for (int k = 0; !known && k < p->n_buffers; k++)
+            known = is_state_root(p, k) && strcmp(p->buffers[k].name, st->tensors[i]->name) == 0;
+        if (!known && !is_optimizer_state(st->tensors[i]->name))
+            s = dc_error(DC_ERR_INVALID, "%s: tensor '%s' is not state of this step (a checkpoint "
+                         "of another config?)", path, st->tensors[i]->name);
+    }
+    dc_safetensors_destroy(st);
+    return s;
+}
+
+/* A step compiled ahead of time (`dinoc compile --config NAME -o STEP.so`)
+ * with `init` as its starting state. */
+static dc_status open_step(const char *path, const char *init_path, int threads,
+                           dc_artifact **artifact, dc_session **sess)
+{
+    DC_TRY(dc_artifact_open(path, artifact));
+    const dc_plan *p = dc_artifact_plan(*artifact);
+    if (!p->recipe || !p->recipe[0])
+        return dc_error(DC_ERR_INVALID, "%s: not a DINOv2 training step (compile it with dinoc "
+                        "compile --config NAME)", path);
+    DC_TRY(dc_session_create_artifact(*artifact, threads, sess));
+    return load_session_state(*sess, p, init_path);
+}
+
+dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
+                         const char *init_path, const char *batch_path, const char *out_dir,
+                         dc_dinov2_step_options *opt)
+{
+    bool compiled = dc_artifact_is_file(config);
+    if (compiled && n_overrides > 0)
+        return dc_error(DC_ERR_INVALID, "%s: overrides change the compiled step; recompile with "
+                        "them (dinoc compile --config NAME FIELD=VALUE...)", config);
+    int threads = opt ? opt->threads : 0;
+    dc_plan *own_plan = NULL;
+    dc_session *sess = NULL;
+    dc_artifact *artifact = NULL;
+    dc_status s = compiled ? open_step(config, init_path, threads, &artifact, &sess)
+                           : compile_step(config, overrides, n_overrides, init_path, threads,
+                                          &own_plan, &artifact, &sess);
+    const dc_plan *plan = own_plan ? own_plan : artifact ? dc_artifact_plan(artifact) : NULL;
     if (s == DC_OK && opt)
         dc_session_memory_use(sess, &opt->memory);
     if (s == DC_OK)
@@ -230,7 +312,7 @@ dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n
     if (s == DC_OK && profile)
         dc_session_print_profile(sess, stdout);
     dc_session_destroy(sess);
-    dc_artifact_close(generated);
-    dc_plan_destroy(plan);
+    dc_artifact_close(artifact);
+    dc_plan_destroy(own_plan);
     return s;
 }

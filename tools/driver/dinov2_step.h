@@ -28,6 +28,12 @@ typedef struct dc_dinov2_step_options {
     dc_session_memory memory; /* out: the session's regions and scratchpad */
 } dc_dinov2_step_options;
 
+/* `config` is a config name or YAML file, compiled here with `init` as its
+ * state, or a training step compiled ahead of time (`dinoc compile --config
+ * NAME -o STEP.so` or .dnc; overrides are then refused) whose state `init`
+ * replaces by name. Such a step has no gradient outputs, so only
+ * losses.json (with the step's other scalar outputs) and state.safetensors
+ * are written for it. */
 dc_status dc_dinov2_step(const char *config, const char *const *overrides, int n_overrides,
                          const char *init_path, const char *batch_path, const char *out_dir,
                          dc_dinov2_step_options *opt);

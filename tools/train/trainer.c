@@ -107,19 +107,6 @@ static dc_status make_dirs(const char *path)
     return DC_OK;
 }
 
-/* A compiled training step (a shared object or a .dnc) rather than a config name. */
-static bool is_artifact(const char *path)
-{
-    char magic[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    bool yes = fread(magic, 1, sizeof magic, f) == sizeof magic &&
-               (memcmp(magic, "DINOCPLN", 8) == 0 || memcmp(magic, "\x7f" "ELF", 4) == 0);
-    fclose(f);
-    return yes;
-}
-
 /* Past the "# ..." comment lines (notes, whose wording may change between
  * versions) at the start of s. */
 static const char *skip_comments(const char *s)
@@ -755,7 +742,7 @@ static dc_status setup(run *r, dc_safetensors **ckpt)
     const char *stored = *ckpt ? dc_safetensors_meta(*ckpt, "config") : NULL;
     if (*ckpt && !stored)
         return dc_error(DC_ERR_INVALID, "%s: metadata 'config' is missing", r->path_ckpt);
-    if (!r->cc || (o->config && is_artifact(o->config))) {
+    if (!r->cc || (o->config && dc_artifact_is_file(o->config))) {
         if (!o->config)
             return dc_error(DC_ERR_INVALID, "no compiled training step given (STEP.so)");
         if (!r->cc && access(o->config, F_OK) != 0)
