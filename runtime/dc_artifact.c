@@ -24,6 +24,7 @@ enum {
     MAX_SYMBOL = 256,         /* bytes of a kernel's name */
     MAX_LACKING = 256,        /* bytes of the "lacks ..." list in a message */
 };
+static const int64_t MAX_SCRATCH = (int64_t)1 << 32; /* bytes of a kernel's per-thread scratch */
 
 struct dc_artifact {
     void *handle; /* dlopen's; NULL for a plan file */
@@ -121,7 +122,8 @@ static bool is_identifier(const char *s)
     return true;
 }
 
-dc_status dc_artifact_step_binding(const dc_plan_step *st, const char **symbol, int64_t *extent)
+dc_status dc_artifact_step_binding(const dc_plan_step *st, const char **symbol, int64_t *extent,
+                                   int64_t *scratch)
 {
     if (strncmp(st->kernel, "llvm.", 5) != 0 || strcmp(st->kernel + 5, st->op_type) != 0)
         return dc_error(DC_ERR_INVALID, "kernel '%s' does not name the step's op %s (expected "
@@ -134,8 +136,13 @@ dc_status dc_artifact_step_binding(const dc_plan_step *st, const char **symbol, 
                         "(a C identifier of at most %d bytes)", MAX_SYMBOL);
     if (!ext || ext->type != DC_PLAN_ATTR_INT || ext->i < 0)
         return dc_error(DC_ERR_INVALID, "attribute llvm_extent must be an integer >= 0");
+    const dc_plan_attr *scr = dc_step_attr(st, "llvm_scratch");
+    if (scr && (scr->type != DC_PLAN_ATTR_INT || scr->i < 0 || scr->i > MAX_SCRATCH))
+        return dc_error(DC_ERR_INVALID, "attribute llvm_scratch must be an integer in [0, %lld] "
+                        "(bytes per thread)", (long long)MAX_SCRATCH);
     *symbol = sym->s;
     *extent = ext->i;
+    *scratch = scr ? scr->i : 0;
     return DC_OK;
 }
 
@@ -170,10 +177,10 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
     for (int i = 0; i < (*plan)->n_steps; i++) {
         const dc_plan_step *st = &(*plan)->steps[i];
         const char *symbol;
-        int64_t extent;
+        int64_t extent, scratch;
         if (strncmp(st->kernel, "llvm.", 5) != 0)
             continue;
-        dc_status s = dc_artifact_step_binding(st, &symbol, &extent);
+        dc_status s = dc_artifact_step_binding(st, &symbol, &extent, &scratch);
         if (s != DC_OK) {
             s = one_line(dc_error_context(s, "%s: step %d '%s'", what, i, st->node)); /* before st is freed */
             dc_plan_destroy(*plan);
@@ -331,12 +338,12 @@ static dc_status open_shared_object(dc_artifact *a, const char *path)
     for (int i = 0; i < a->plan->n_steps; i++) {
         const dc_plan_step *st = &a->plan->steps[i];
         const char *symbol;
-        int64_t extent;
+        int64_t extent, scratch;
         const void *fn;
         uint64_t fn_size;
         if (strncmp(st->kernel, "llvm.", 5) != 0)
             continue;
-        DC_TRY(dc_artifact_step_binding(st, &symbol, &extent));
+        DC_TRY(dc_artifact_step_binding(st, &symbol, &extent, &scratch));
         dc_status s = exported(a, name, symbol, STT_FUNC, path, &fn, &fn_size);
         if (s != DC_OK)
             return dc_error(s, "%s: step %d '%s' (%s): the object has no function %s", path, i,

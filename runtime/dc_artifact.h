@@ -21,6 +21,11 @@
  * An llvm.* step keeps its op type and attributes and adds "llvm_symbol"
  * (STRING, the function) and "llvm_extent" (INT, its iteration count); the
  * runtime splits [0, llvm_extent) over its threads in contiguous chunks.
+ * A step with "llvm_scratch" (INT, bytes; at most 4 GiB) gets one more
+ * argument, args[n_inputs + n_outputs]: that many bytes, 64-byte aligned, of
+ * the calling thread's own (Attention keeps its [N, N] scores there).
+ * Generated code may call dnnl_sgemm of the process's oneDNN, which every
+ * dinoc runtime links.
  * A step that reads indices (Gather, ScatterAdd) also names, in
  * "llvm_index_check", `int32_t SYMBOL_check(void *const *args, int64_t *bad)`:
  * the runtime calls it first and fails the step on an index out of range
@@ -94,8 +99,11 @@ dc_status dc_artifact_check_exports(const dc_artifact_exports *e, const char *wh
  * pages past the end of the file and fault on first touch). */
 dc_status dc_artifact_check_elf(const void *file, size_t size, const char *what);
 
-/* The function name and iteration count of an llvm.* step, checked: kernel
- * "llvm.<its op type>", llvm_symbol a C identifier, llvm_extent >= 0. */
-dc_status dc_artifact_step_binding(const dc_plan_step *st, const char **symbol, int64_t *extent);
+/* The function name, iteration count and per-thread scratch bytes (0 when
+ * the step has none) of an llvm.* step, checked: kernel "llvm.<its op
+ * type>", llvm_symbol a C identifier, llvm_extent >= 0, llvm_scratch in
+ * [0, 4 GiB]. */
+dc_status dc_artifact_step_binding(const dc_plan_step *st, const char **symbol, int64_t *extent,
+                                   int64_t *scratch);
 
 #endif

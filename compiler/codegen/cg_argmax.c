@@ -173,7 +173,7 @@ static dc_status arg_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *
 }
 
 const cg_family cg_argmax_families[] = {
-    {"ArgMax", arg_refusal, arg_emit, false},
-    {"ArgMin", arg_refusal, arg_emit, false},
+    {"ArgMax", arg_refusal, arg_emit, false, NULL},
+    {"ArgMin", arg_refusal, arg_emit, false, NULL},
 };
 const int cg_n_argmax_families = 2;

@@ -263,7 +263,7 @@ static dc_status eltwise_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_st
     return DC_OK;
 }
 
-#define EW(op) {op, eltwise_refusal, eltwise_emit, false}
+#define EW(op) {op, eltwise_refusal, eltwise_emit, false, NULL}
 const cg_family cg_eltwise_families[] = {
     EW("FusedElementwise"), EW("Add"),  EW("Sub"),  EW("Mul"),        EW("Div"),
     EW("Pow"),              EW("Neg"),  EW("Abs"),  EW("Sqrt"),       EW("Reciprocal"),

@@ -151,6 +151,6 @@ static dc_status gather_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_ste
 }
 
 const cg_family cg_gather_families[] = {
-    {"Gather", gather_refusal, gather_emit, true},
+    {"Gather", gather_refusal, gather_emit, true, NULL},
 };
 const int cg_n_gather_families = 1;

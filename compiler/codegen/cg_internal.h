@@ -159,6 +159,9 @@ typedef struct cg_family {
     /* The emitter also makes SYMBOL_check (cg_index.c), which the step names
      * in its llvm_index_check attribute. */
     bool index_check;
+    /* Bytes of scratch each calling thread passes after the arguments
+     * (llvm_scratch, dc_artifact.h); NULL: none. */
+    int64_t (*scratch)(const dc_plan *p, const dc_plan_step *st);
 } cg_family;
 
 extern const cg_family cg_eltwise_families[];
@@ -183,6 +186,8 @@ extern const cg_family cg_gather_families[];
 extern const int cg_n_gather_families;
 extern const cg_family cg_scatter_families[];
 extern const int cg_n_scatter_families;
+extern const cg_family cg_attention_families[];
+extern const int cg_n_attention_families;
 
 /* Add, Sub, Mul, Div on other types than f32 are cg_typed_eltwise.c's: whether
  * this step is one, its refusal and emitter (cg_eltwise.c hands them over). */

@@ -172,7 +172,7 @@ static dc_status join_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step 
 }
 
 const cg_family cg_join_families[] = {
-    {"Concat", join_refusal, join_emit, false},
-    {"Split", join_refusal, join_emit, false},
+    {"Concat", join_refusal, join_emit, false, NULL},
+    {"Split", join_refusal, join_emit, false, NULL},
 };
 const int cg_n_join_families = 2;

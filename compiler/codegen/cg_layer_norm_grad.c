@@ -238,6 +238,6 @@ static dc_status lng_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *
 }
 
 const cg_family cg_norm_grad_families[] = {
-    {"LayerNormGrad", lng_refusal, lng_emit, false},
+    {"LayerNormGrad", lng_refusal, lng_emit, false, NULL},
 };
 const int cg_n_norm_grad_families = 1;

@@ -44,6 +44,18 @@ static dc_status rewrite_step(dc_plan_step *st, const char *symbol, int64_t exte
     return s;
 }
 
+/* A kernel with per-thread scratch says how many bytes (dc_artifact.h). */
+static dc_status add_scratch(dc_plan_step *st, int64_t bytes)
+{
+    char *name = strdup("llvm_scratch");
+    dc_status s = name ? add_attr(st, (dc_plan_attr){.name = name, .type = DC_PLAN_ATTR_INT,
+                                                     .i = bytes})
+                       : dc_error(DC_ERR_NOMEM, "step '%s'", st->node);
+    if (s != DC_OK)
+        free(name);
+    return s;
+}
+
 /* A step that reads indices names its index check too (cg_index.c). */
 static dc_status add_index_check(dc_plan_step *st, const char *symbol)
 {
@@ -93,7 +105,7 @@ dc_status dc_codegen_plan(dc_codegen *cg, dc_plan *plan, const dc_codegen_option
             continue;
         }
         snprintf(symbol, sizeof symbol, "dinoc_step%d_%.100s", i, st->op_type);
-        int64_t extent;
+        int64_t extent, scratch = dc_codegen_step_scratch(plan, i);
         DC_TRY(dc_codegen_add_step(cg, plan, i, symbol, &extent));
         if (opt->explain)
             fprintf(opt->explain, "codegen: step %d '%s' %s: llvm.%s replaces %s (%s, %lld "
@@ -102,6 +114,8 @@ dc_status dc_codegen_plan(dc_codegen *cg, dc_plan *plan, const dc_codegen_option
         DC_TRY(rewrite_step(st, symbol, extent));
         if (cg_has_index_check(st->op_type))
             DC_TRY(add_index_check(st, symbol));
+        if (scratch > 0)
+            DC_TRY(add_scratch(st, scratch));
         ++*n_generated;
     }
     return DC_OK;

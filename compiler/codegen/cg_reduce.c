@@ -461,9 +461,9 @@ static dc_status ce_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step *s
 }
 
 const cg_family cg_reduce_families[] = {
-    {"Softmax", softmax_refusal, softmax_emit, false},
-    {"LogSoftmax", softmax_refusal, softmax_emit, false},
-    {"LayerNormalization", ln_refusal, ln_emit, false},
-    {"CrossEntropySoft", ce_refusal, ce_emit, false},
+    {"Softmax", softmax_refusal, softmax_emit, false, NULL},
+    {"LogSoftmax", softmax_refusal, softmax_emit, false, NULL},
+    {"LayerNormalization", ln_refusal, ln_emit, false, NULL},
+    {"CrossEntropySoft", ce_refusal, ce_emit, false, NULL},
 };
 const int cg_n_reduce_families = sizeof cg_reduce_families / sizeof cg_reduce_families[0];

@@ -219,7 +219,7 @@ static dc_status axes_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step 
 }
 
 const cg_family cg_reduce_axes_families[] = {
-    {"ReduceSum", axes_refusal, axes_emit, false},
-    {"ReduceMean", axes_refusal, axes_emit, false},
+    {"ReduceSum", axes_refusal, axes_emit, false, NULL},
+    {"ReduceMean", axes_refusal, axes_emit, false, NULL},
 };
 const int cg_n_reduce_axes_families = 2;

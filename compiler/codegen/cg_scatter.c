@@ -171,6 +171,6 @@ static dc_status scatter_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_st
 }
 
 const cg_family cg_scatter_families[] = {
-    {"ScatterAdd", scatter_refusal, scatter_emit, true},
+    {"ScatterAdd", scatter_refusal, scatter_emit, true, NULL},
 };
 const int cg_n_scatter_families = 1;

@@ -260,9 +260,9 @@ static dc_status copy_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_step 
 }
 
 const cg_family cg_copy_families[] = {
-    {"Transpose", copy_refusal, copy_emit, false},
-    {"Slice", copy_refusal, copy_emit, false},
-    {"Expand", copy_refusal, copy_emit, false},
-    {"Identity", copy_refusal, copy_emit, false},
+    {"Transpose", copy_refusal, copy_emit, false, NULL},
+    {"Slice", copy_refusal, copy_emit, false, NULL},
+    {"Expand", copy_refusal, copy_emit, false, NULL},
+    {"Identity", copy_refusal, copy_emit, false, NULL},
 };
 const int cg_n_copy_families = 4;

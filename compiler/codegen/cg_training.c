@@ -297,8 +297,8 @@ static dc_status training_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_s
 }
 
 const cg_family cg_training_families[] = {
-    {"AdamW", training_refusal, training_emit, false},
-    {"AdamWGroup", training_refusal, training_emit, false},
-    {"EMA", training_refusal, training_emit, false},
+    {"AdamW", training_refusal, training_emit, false, NULL},
+    {"AdamWGroup", training_refusal, training_emit, false, NULL},
+    {"EMA", training_refusal, training_emit, false, NULL},
 };
 const int cg_n_training_families = sizeof cg_training_families / sizeof cg_training_families[0];

@@ -231,7 +231,7 @@ dc_status cg_typed_eltwise_emit(dc_codegen *cg, const dc_plan *p, const dc_plan_
 }
 
 const cg_family cg_typed_eltwise_families[] = {
-    {"Where", cg_typed_eltwise_refusal, cg_typed_eltwise_emit, false},
-    {"Equal", cg_typed_eltwise_refusal, cg_typed_eltwise_emit, false},
+    {"Where", cg_typed_eltwise_refusal, cg_typed_eltwise_emit, false, NULL},
+    {"Equal", cg_typed_eltwise_refusal, cg_typed_eltwise_emit, false, NULL},
 };
 const int cg_n_typed_eltwise_families = 2;

@@ -79,6 +79,7 @@ static const cg_family *find_family(const char *op_type)
         {cg_argmax_families, &cg_n_argmax_families},
         {cg_gather_families, &cg_n_gather_families},
         {cg_scatter_families, &cg_n_scatter_families},
+        {cg_attention_families, &cg_n_attention_families},
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (int i = 0; i < *tables[t].n; i++)
@@ -93,18 +94,6 @@ bool cg_has_index_check(const char *op_type)
     return f && f->index_check;
 }
 
-/* Ops left to their C kernel on purpose, and why (for --explain). */
-static const struct {
-    const char *op_type, *why;
-} kept_kernels[] = {
-    {"Attention", "the C kernel stays: it calls oneDNN's JIT sgemm per (batch, head) for QK^T "
-                  "and PV, the [N, N] scores only in per-thread scratch, and the generator has "
-                  "no GEMM as fast"},
-    {"AttentionGrad", "the C kernel stays: it calls oneDNN's JIT sgemm per (batch, head) for the "
-                      "backward's four products, the scores recomputed in per-thread scratch, "
-                      "and the generator has no GEMM as fast"},
-};
-
 const char *dc_codegen_refusal(const dc_plan *plan, int index, char *buf, size_t cap)
 {
     if (index < 0 || index >= plan->n_steps) {
@@ -113,16 +102,21 @@ const char *dc_codegen_refusal(const dc_plan *plan, int index, char *buf, size_t
     }
     const dc_plan_step *st = &plan->steps[index];
     const cg_family *f = find_family(st->op_type);
-    for (size_t k = 0; !f && k < sizeof kept_kernels / sizeof kept_kernels[0]; k++)
-        if (strcmp(st->op_type, kept_kernels[k].op_type) == 0) {
-            snprintf(buf, cap, "%s: %s", st->op_type, kept_kernels[k].why);
-            return buf;
-        }
     if (!f) {
         snprintf(buf, cap, "no generated kernel for %s", st->op_type);
         return buf;
     }
     return f->refusal(plan, st, buf, cap);
+}
+
+int64_t dc_codegen_step_scratch(const dc_plan *plan, int index)
+{
+    char why[256];
+    if (dc_codegen_refusal(plan, index, why, sizeof why))
+        return 0;
+    const dc_plan_step *st = &plan->steps[index];
+    const cg_family *f = find_family(st->op_type);
+    return f->scratch ? f->scratch(plan, st) : 0;
 }
 
 dc_status dc_codegen_add_step(dc_codegen *cg, const dc_plan *plan, int index, const char *symbol,

@@ -49,6 +49,10 @@ const char *dc_codegen_refusal(const dc_plan *plan, int index, char *buf, size_t
 dc_status dc_codegen_add_step(dc_codegen *cg, const dc_plan *plan, int index, const char *symbol,
                               int64_t *extent);
 
+/* Bytes of scratch each thread gives the generated kernel of step `index`
+ * (after its arguments, dc_artifact.h's llvm_scratch); 0: none. */
+int64_t dc_codegen_step_scratch(const dc_plan *plan, int index);
+
 /* Verifies the module and runs LLVM's O3 pipeline on it (once; later calls
  * do nothing). dc_codegen_write_shared_object calls it too. */
 dc_status dc_codegen_optimize(dc_codegen *cg);
@@ -77,8 +81,8 @@ typedef struct dc_codegen_options {
 
 /* Adds a kernel for every step of `plan` it can make (see replace_dnnl) and
  * rewrites those steps: kernel "llvm.<OpType>", op type and attributes kept
- * (the c.* kernel can still run it), plus "llvm_symbol" (STRING) and
- * "llvm_extent" (INT). Symbols are "dinoc_step<index>_<OpType>". Sets
+ * (the c.* kernel can still run it), plus "llvm_symbol" (STRING),
+ * "llvm_extent" (INT) and, for a kernel that needs it, "llvm_scratch" (INT). Symbols are "dinoc_step<index>_<OpType>". Sets
  * *n_generated. */
 dc_status dc_codegen_plan(dc_codegen *cg, dc_plan *plan, const dc_codegen_options *opt,
                           int *n_generated);

@@ -179,12 +179,28 @@ static inline void cgt_run_generated(const cgt_so *so, const dc_plan *p, int i, 
     CU_ASSERT_FATAL(extent >= 0);
     cgt_kernel_fn fn = (cgt_kernel_fn)dlsym(so->handle, sym);
     CU_ASSERT_PTR_NOT_NULL_FATAL(fn);
+    /* A kernel with scratch takes it after its arguments (dc_artifact.h). */
+    int64_t scratch = dc_step_int(st, "llvm_scratch", 0);
+    int n_args = st->n_inputs + st->n_outputs;
+    void **with_scratch = NULL;
+    if (scratch > 0) {
+        with_scratch = malloc((size_t)(n_args + 1) * sizeof *with_scratch);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(with_scratch);
+        memcpy(with_scratch, args, (size_t)n_args * sizeof *with_scratch);
+        with_scratch[n_args] = aligned_alloc(64, ((size_t)scratch + 63) / 64 * 64);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(with_scratch[n_args]);
+        args = with_scratch;
+    }
     int64_t at = 0;
     for (int c = 0; c < chunks; c++) {
         /* Pieces grow: 1/2^(chunks-c) of what is left, the last takes the rest. */
         int64_t piece = c == chunks - 1 ? extent - at : (extent - at) / (chunks - c + 1);
         fn(args, at, at + piece);
         at += piece;
+    }
+    if (with_scratch) {
+        free(with_scratch[n_args]);
+        free(with_scratch);
     }
 }
 

@@ -146,6 +146,110 @@ static void test_cross_entropy(void)
     }
 }
 
+/* Attention and AttentionGrad: products by sgemm, the rows generated, the
+ * scores in the thread's scratch; odd token counts, one head, head dims below
+ * and above a vector, with and without the logsumexp output. */
+static void test_attention(void)
+{
+    const char *targets[8];
+    cgt_targets(targets);
+    uint64_t rng = 23;
+    static const int64_t cases[][4] = {{2, 5, 1, 3}, {1, 17, 3, 8}, {2, 50, 2, 16},
+                                       {1, 1, 2, 4}, {3, 37, 4, 24}};
+    for (int t = 0; targets[t]; t++) {
+        dc_plan *p = cgt_plan();
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int64_t B = cases[c][0], N = cases[c][1], H = cases[c][2], D = H * cases[c][3];
+            int64_t qkv[3] = {B, N, 3 * D}, o[3] = {B, N, D}, lse[3] = {B, H, N};
+            int fw[3] = {cgt_buffer(p, DC_F32, 3, qkv), cgt_buffer(p, DC_F32, 3, o),
+                         c % 2 ? -1 : cgt_buffer(p, DC_F32, 3, lse)};
+            dc_plan_step *st = cgt_step(p, "Attention", 1, 2, fw);
+            cgt_attr_int(st, "num_heads", H);
+            cgt_attr_float(st, "scale", 1.0f / sqrtf((float)cases[c][3]));
+            int bw[5] = {cgt_buffer(p, DC_F32, 3, o), fw[0], fw[1], cgt_buffer(p, DC_F32, 3, lse),
+                         cgt_buffer(p, DC_F32, 3, qkv)};
+            st = cgt_step(p, "AttentionGrad", 4, 1, bw);
+            cgt_attr_int(st, "num_heads", H);
+            cgt_attr_float(st, "scale", 1.0f / sqrtf((float)cases[c][3]));
+        }
+        int n_generated;
+        cgt_so so = {0};
+        if (cgt_generate(p, targets[t], &so, &n_generated)) {
+            CU_ASSERT_EQUAL(n_generated, p->n_steps);
+            for (int i = 0; i < p->n_steps; i += 2) {
+                const dc_plan_step *fst = &p->steps[i], *bst = &p->steps[i + 1];
+                CU_ASSERT(dc_step_int(fst, "llvm_scratch", 0) > 0);
+                int64_t nq = numel(&p->buffers[fst->args[0]]), no = numel(&p->buffers[fst->args[1]]);
+                int64_t nl = numel(&p->buffers[bst->args[3]]);
+                float *x = malloc((size_t)nq * 4), *dout = malloc((size_t)no * 4);
+                float *out[2] = {malloc((size_t)no * 4), malloc((size_t)no * 4)};
+                float *l[2] = {malloc((size_t)nl * 4), malloc((size_t)nl * 4)};
+                float *dx[2] = {malloc((size_t)nq * 4), malloc((size_t)nq * 4)};
+                for (int64_t j = 0; j < nq; j++)
+                    x[j] = cgt_uniform(&rng, -2.0f, 2.0f);
+                for (int64_t j = 0; j < no; j++)
+                    dout[j] = cgt_uniform(&rng, -1.0f, 1.0f);
+                bool has_lse = fst->args[2] >= 0;
+                for (int k = 0; k < 2; k++) {
+                    void *fa[3] = {x, out[k], has_lse ? l[k] : NULL};
+                    if (k == 0)
+                        cgt_run_oracle(p, i, fa);
+                    else
+                        cgt_run_generated(&so, p, i, fa, 2);
+                }
+                char what[80];
+                snprintf(what, sizeof what, "Attention %s", p->buffers[fst->args[0]].name);
+                CU_ASSERT_EQUAL(cgt_compare(out[1], out[0], no, 2e-5, what), 0);
+                if (has_lse)
+                    CU_ASSERT_EQUAL(cgt_compare(l[1], l[0], nl, 2e-5, what), 0);
+                float *lse_in = l[0];
+                if (!has_lse) {
+                    /* The backward's LSE by hand: log Σ_j exp(s·q_r·k_j), in
+                     * double (these cases have at most 64 tokens). */
+                    const dc_plan_buffer *qb = &p->buffers[fst->args[0]];
+                    int64_t B = qb->dims[0], N = qb->dims[1], D = qb->dims[2] / 3;
+                    int64_t H = dc_step_int(fst, "num_heads", 1), hd = D / H;
+                    double s = dc_step_float(fst, "scale", 1.0f);
+                    for (int64_t b = 0; b < B; b++)
+                        for (int64_t h = 0; h < H; h++)
+                            for (int64_t r = 0; r < N; r++) {
+                                double m = -INFINITY, sum = 0, sc[64];
+                                for (int64_t j = 0; j < N; j++) {
+                                    double acc = 0;
+                                    for (int64_t e = 0; e < hd; e++)
+                                        acc += (double)x[(b * N + r) * 3 * D + h * hd + e] *
+                                               x[(b * N + j) * 3 * D + D + h * hd + e];
+                                    sc[j] = s * acc;
+                                    m = fmax(m, sc[j]);
+                                }
+                                for (int64_t j = 0; j < N; j++)
+                                    sum += exp(sc[j] - m);
+                                lse_in[(b * H + h) * N + r] = (float)(m + log(sum));
+                            }
+                }
+                for (int k = 0; k < 2; k++) {
+                    void *ba[5] = {dout, x, out[0], lse_in, dx[k]};
+                    if (k == 0)
+                        cgt_run_oracle(p, i + 1, ba);
+                    else
+                        cgt_run_generated(&so, p, i + 1, ba, 3);
+                }
+                snprintf(what, sizeof what, "AttentionGrad %s", p->buffers[fst->args[0]].name);
+                CU_ASSERT_EQUAL(cgt_compare(dx[1], dx[0], nq, 2e-5, what), 0);
+                free(x);
+                free(dout);
+                for (int k = 0; k < 2; k++) {
+                    free(out[k]);
+                    free(l[k]);
+                    free(dx[k]);
+                }
+            }
+        }
+        cgt_unload(&so);
+        dc_plan_destroy(p);
+    }
+}
+
 /* LayerNormGrad: dX by rows, dScale and dB by column blocks (vector blocks
  * and single tail columns), with and without the forward's statistics. */
 static void test_layer_norm_grad(void)
@@ -364,6 +468,7 @@ void register_codegen_reduce(void)
         {"row_kernels", test_row_kernels},
         {"cross_entropy", test_cross_entropy},
         {"layer_norm_grad", test_layer_norm_grad},
+        {"attention", test_attention},
         {"reduce_axes", test_reduce_axes},
         {"argmax", test_argmax},
         {"row_refusals", test_row_refusals},

@@ -331,19 +331,32 @@ static void test_step_binding(void)
     dc_plan *p = fixture_plan(true);
     dc_plan_step *st = &p->steps[0];
     const char *symbol;
-    int64_t extent;
-    DC_ASSERT_OK(dc_artifact_step_binding(st, &symbol, &extent));
+    int64_t extent, scratch = -1;
+    DC_ASSERT_OK(dc_artifact_step_binding(st, &symbol, &extent, &scratch));
     CU_ASSERT_STRING_EQUAL(symbol, "dinoc_step0_Add");
     CU_ASSERT_EQUAL(extent, FIX_ROWS);
+    CU_ASSERT_EQUAL(scratch, 0);
+    /* llvm_scratch: bytes per thread, at most 4 GiB. */
+    st->attrs = realloc(st->attrs, (size_t)(st->n_attrs + 1) * sizeof *st->attrs);
+    st->attrs[st->n_attrs++] = (dc_plan_attr){.name = fixture_strdup("llvm_scratch"),
+                                              .type = DC_PLAN_ATTR_INT, .i = 4096};
+    DC_ASSERT_OK(dc_artifact_step_binding(st, &symbol, &extent, &scratch));
+    CU_ASSERT_EQUAL(scratch, 4096);
+    st->attrs[st->n_attrs - 1].i = ((int64_t)1 << 32) + 1;
+    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent, &scratch), DC_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "llvm_scratch"));
+    st->attrs[st->n_attrs - 1].i = -8;
+    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent, &scratch), DC_ERR_INVALID);
+    st->attrs[st->n_attrs - 1].i = 0;
     st->attrs[1].i = -1;
-    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent), DC_ERR_INVALID);
+    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent, &scratch), DC_ERR_INVALID);
     st->attrs[1].i = 3;
     st->attrs[0].s[5] = '-';
-    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent), DC_ERR_INVALID);
+    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent, &scratch), DC_ERR_INVALID);
     st->attrs[0].s[5] = '_';
     free(st->op_type);
     st->op_type = fixture_strdup("Mul");
-    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent), DC_ERR_INVALID);
+    CU_ASSERT_EQUAL(dc_artifact_step_binding(st, &symbol, &extent, &scratch), DC_ERR_INVALID);
     CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "expected llvm.Mul"));
     dc_plan_destroy(p);
     /* Every llvm.* name finds the generated-kernel runner; it is never a candidate. */
