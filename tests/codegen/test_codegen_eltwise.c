@@ -341,8 +341,13 @@ static void test_refusals_and_errors(void)
     CU_ASSERT(cgt_refused(p, 1, "f32"));
     CU_ASSERT(cgt_refused(p, 2, "Gather"));
     CU_ASSERT(cgt_refused(p, 3, "operand 7"));
+    /* Attention is generated for f32 only; f64 stays with the C kernel. */
+    int64_t qkv[3] = {1, 2, 6}, o[3] = {1, 2, 2};
+    int q64 = cgt_buffer(p, DC_F64, 3, qkv), o64 = cgt_buffer(p, DC_F64, 3, o);
+    cgt_step(p, "Attention", 1, 1, (const int[]){q64, o64});
+    CU_ASSERT(cgt_refused(p, 4, "f64 stays"));
     cgt_step(p, "Attention", 1, 1, (const int[]){f, g});
-    CU_ASSERT(cgt_refused(p, 4, "sgemm"));
+    CU_ASSERT(cgt_refused(p, 5, "do not fit"));
     /* Refused steps keep their c.* kernel; a missing compiler is an error that says so. */
     setenv("DINOC_CC", "/nonexistent/cc", 1);
     int n_generated = -1;

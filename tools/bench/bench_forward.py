@@ -2,9 +2,11 @@
 """ViT-S/16 forward benchmark: dinoc vs ONNX Runtime vs PyTorch, same machine, same run.
 
 usage: tools/bench/bench_forward.py [--batches 1,32] [--threads 2] [--repeats 10]
+                                    [--artifact so|dnc]
 Needs the reference packages (tools/bootstrap.sh reference) and a built dinoc
 (build/dinoc). For each batch size it exports the model with PyTorch (opset 17),
-compiles it with dinoc, then times the three systems on the same input and prints
+compiles it with dinoc (to a shared object with generated kernels, or with
+--artifact dnc to a plan run by dinoc's C and oneDNN kernels), then times the three systems on the same input and prints
 the median latency of each, the ratios dinoc/ORT and dinoc/PyTorch, and the
 versions measured (dinoc and its oneDNN, ONNX Runtime, PyTorch).
 It times only a quiet machine (quiet.py): it refuses to start beside other work,
@@ -57,8 +59,8 @@ def dinoc_versions(dinoc):
     return ", ".join(out.stdout.splitlines())
 
 
-def time_dinoc(dinoc, model, batch, threads, repeats, work):
-    artifact = os.path.join(work, f"vits16_b{batch}.dnc")
+def time_dinoc(dinoc, model, batch, threads, repeats, work, kind):
+    artifact = os.path.join(work, f"vits16_b{batch}.{kind}")
     subprocess.run([dinoc, "compile", model, "-o", artifact], check=True, capture_output=True)
     x = os.path.join(work, f"x{batch}.npy")
     np.save(x, np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32))
@@ -76,11 +78,13 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--artifact", choices=["so", "dnc"], default="so")
     ap.add_argument("--dinoc", default=os.path.join(ROOT, "build", "dinoc"))
     quiet.add_arguments(ap)
     args = ap.parse_args()
     watch = quiet.Watch(args, "bench_forward")
-    print(f"ViT-S/16 forward, {args.threads} threads, median of {args.repeats} runs (ms)")
+    print(f"ViT-S/16 forward, {args.threads} threads, median of {args.repeats} runs (ms); "
+          f"dinoc from a .{args.artifact}")
     print(f"{'batch':>5} {'dinoc':>9} {'ORT':>9} {'PyTorch':>9} {'dinoc/ORT':>10} {'dinoc/PyTorch':>14}")
     ort_version = None
     with tempfile.TemporaryDirectory() as work:
@@ -89,7 +93,8 @@ def main():
             torch.onnx.export(export_vit_s16.build(), torch.randn(batch, 3, 224, 224), model,
                               opset_version=17, input_names=["pixels"], output_names=["logits"])
             watch.check(f"before batch {batch}")
-            dinoc_ms = time_dinoc(args.dinoc, model, batch, args.threads, args.repeats, work)
+            dinoc_ms = time_dinoc(args.dinoc, model, batch, args.threads, args.repeats, work,
+                                  args.artifact)
             ort_ms, ort_version = time_ort(model, batch, args.threads, args.repeats)
             torch_ms = time_torch(batch, args.threads, args.repeats)
             watch.check(f"after batch {batch}")
