@@ -950,7 +950,7 @@ static dc_status train_loop(run *r)
         double ips = dt > 0 ? r->c.batch.batch_size / dt : 0;
         r->rate_ema = done_here == 1 ? ips : 0.9 * r->rate_ema + 0.1 * ips;
         if (r->metrics)
-            fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.1f\n",
+            fprintf(r->metrics, "%" PRId64 ",%" PRId64 ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.6g\n",
                     step, step / r->spe, sch.lr, sch.weight_decay, sch.teacher_temp, sch.momentum,
                     loss[0], loss[1], loss[2], loss[3], similarity, ips);
         if (r->metrics && fflush(r->metrics) != 0)
