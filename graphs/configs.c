@@ -94,6 +94,7 @@ static const struct field {
     FIELD("epoch_length", F_INT, epoch_length),
     FIELD("grad_accum_steps", F_INT, grad_accum_steps),
     FIELD("optimizer_sharding", F_BOOL, optimizer_sharding),
+    FIELD("masks_per_slice", F_BOOL, masks_per_slice),
     FIELD("allreduce_bucket_mb", F_FLOAT, allreduce_bucket_mb),
     ENUM_FIELD("knn_features", knn_features, knn_features_names),
 #undef FIELD

@@ -25,8 +25,11 @@ int dc_dinov2_slice_count(dc_dinov2_slices s)
 int64_t dc_dinov2_max_masked_slice(const dc_dinov2_config *c, dc_dinov2_slices s)
 {
     int64_t grid = c->vit.image_size / c->vit.patch_size;
-    int64_t images = (int64_t)(2 * c->batch_size * c->mask_probability);
+    /* Masked views: floor(2·B·p) over the batch, any of which may fall in
+     * one slice; with masks per slice, exactly floor(2·b·p) in each. */
     int64_t slice_images = 2 * (int64_t)(c->batch_size / dc_dinov2_slice_count(s));
+    int64_t images = c->masks_per_slice ? (int64_t)(slice_images * c->mask_probability)
+                                        : (int64_t)(2 * c->batch_size * c->mask_probability);
     if (images > slice_images)
         images = slice_images;
     int64_t per_image = (int64_t)((double)(grid * grid) * c->mask_ratio[1]);

@@ -95,6 +95,13 @@ typedef struct dc_dinov2_config {
      * parameters and updates those (ZeRO stage 1, graphs/dinov2.h); the
      * trained weights are the same. No effect in one process. */
     bool optimizer_sharding;
+    /* Under MPI or grad_accum_steps, each slice of the batch (a process's
+     * images, a micro-batch) draws its own iBOT masks, floor(2·b·p) of its
+     * 2·b global views, as official DINOv2 and Lightly's DDP example do per
+     * process; the iBOT head then runs over that count on each slice instead
+     * of over the worst case of the whole batch's masks (drawn at once and
+     * split, which gives the masks one process with the whole batch draws). */
+    bool masks_per_slice;
     /* Under MPI, the gradients are summed in buckets of about this many MB
      * (PyTorch DDP's bucket_cap_mb; 25), taken from the last parameters to
      * the first, and each bucket's sum runs while the rest of the backward

@@ -72,6 +72,10 @@ typedef struct dc_batch_spec {
     float drop_path;
     float mask_probability, mask_ratio[2];
     int64_t max_masked;                       /* M, dc_dinov2_max_masked */
+    /* The masks are drawn for this many equal slices of the batch, each
+     * with its own floor(2·b·mask_probability) masked views (0 or 1: the
+     * whole batch at once). The run's, like the slice, not the recipe's. */
+    int mask_slices;
     /* Only images [slice_first, slice_first + slice_count) of each batch get
      * their views made (the others' stay as they were): a process of a
      * data-parallel run needs its own images only. 0, 0: every image. */

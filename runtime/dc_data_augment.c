@@ -63,6 +63,8 @@ dc_status dc_batch_spec_check(const dc_batch_spec *s)
     if (s->slice_first < 0 || s->slice_count < 0 || s->slice_first + s->slice_count > s->batch_size)
         BAD("slice [%d, %d) of a batch of %d images", s->slice_first,
             s->slice_first + s->slice_count, s->batch_size);
+    if (s->mask_slices < 0 || (s->mask_slices > 1 && s->batch_size % s->mask_slices != 0))
+        BAD("mask_slices %d does not divide batch_size %d", s->mask_slices, s->batch_size);
     if (s->global_size < 1 || s->global_size > 8192)
         BAD("global_size %d", s->global_size);
     if (s->n_local < 0 || s->n_local > 1024)

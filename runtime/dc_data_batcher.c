@@ -67,6 +67,35 @@ static uint64_t view_key(const dc_batcher *b, int64_t epoch, int64_t image, int 
     return dc_rng_key(b->seed, DC_RNG_VIEW, (uint64_t)epoch, (uint64_t)image, (uint64_t)view);
 }
 
+/* The block masks of a step: of the whole batch at once, or of each of
+ * mask_slices slices (images [k·b, (k + 1)·b), both views) on its own
+ * stream, drawn as a batch of 2·b views and put in place. */
+static dc_status draw_masks(const dc_batcher *b, int64_t step, uint8_t *mask)
+{
+    const dc_batch_spec *sp = &b->spec;
+    const int64_t B = sp->batch_size, N = b->N;
+    const int S = sp->mask_slices > 1 ? sp->mask_slices : 1;
+    if (S == 1) {
+        dc_block_masks(dc_rng_key(b->seed, DC_RNG_MASK, (uint64_t)step, 0, 0), 2 * B, (int)b->grid,
+                       (int)b->grid, sp->mask_probability, sp->mask_ratio, mask);
+        return DC_OK;
+    }
+    const int64_t per = B / S; /* images of a slice: views 0 then 1, as in a batch */
+    uint8_t *slice = malloc((size_t)(2 * per * N));
+    if (!slice)
+        return dc_error(DC_ERR_NOMEM, "batcher: out of memory");
+    for (int k = 0; k < S; k++) {
+        dc_block_masks(dc_rng_key(b->seed, DC_RNG_MASK, (uint64_t)step, (uint64_t)k + 1, (uint64_t)S),
+                       2 * per, (int)b->grid, (int)b->grid, sp->mask_probability, sp->mask_ratio,
+                       slice);
+        for (int v = 0; v < 2; v++)
+            memcpy(mask + (size_t)((v * B + k * per) * N), slice + (size_t)(v * per * N),
+                   (size_t)(per * N));
+    }
+    free(slice);
+    return DC_OK;
+}
+
 /* Masks, iBOT targets and drop-path scales of the slot's step. */
 static dc_status masks_item(const dc_batcher *b, slot *s)
 {
@@ -75,10 +104,13 @@ static dc_status masks_item(const dc_batcher *b, slot *s)
     uint8_t *mask = malloc((size_t)(n_img * b->N));
     if (!mask)
         return dc_error(DC_ERR_NOMEM, "batcher: out of memory");
-    dc_block_masks(dc_rng_key(b->seed, DC_RNG_MASK, (uint64_t)s->step, 0, 0), n_img,
-                   (int)b->grid, (int)b->grid, sp->mask_probability, sp->mask_ratio, mask);
-    dc_status st = dc_ibot_targets(mask, n_img, b->N, sp->n_registers, sp->max_masked,
-                                   s->mask->data, s->index->data, s->weight->data);
+    dc_status st = draw_masks(b, s->step, mask);
+    if (st != DC_OK) {
+        free(mask);
+        return st;
+    }
+    st = dc_ibot_targets(mask, n_img, b->N, sp->n_registers, sp->max_masked, s->mask->data,
+                         s->index->data, s->weight->data);
     free(mask);
     if (st != DC_OK)
         return st;

@@ -369,6 +369,12 @@ static void test_slices(void)
                      sharded = {.world_size = 2, .accum_steps = 1, .shard_optimizer = true};
     CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 4 * 8);  /* 4 masked images x 8 */
     CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 2 * 8); /* 1 image, 2 views */
+    /* Masks per slice: floor(2·b·p) masked views in each (b = 1, 2). */
+    c.masks_per_slice = true;
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 1 * 8);
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sharded), 2 * 8);
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 4 * 8);
+    c.masks_per_slice = false;
     dc_graph *g[3] = {NULL, NULL, NULL};
     const dc_dinov2_slices which[3] = {whole, sliced, sharded};
     int reduce[3], accum[3], gather[3], params = 0;

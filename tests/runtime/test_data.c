@@ -764,6 +764,50 @@ static void test_batcher(void)
     dc_dataset_close(ds);
 }
 
+/* Masks per slice (mask_slices): each slice's 2·b views hold exactly
+ * floor(2·b·p) masked ones, the slices' masks differ, the iBOT targets fit
+ * the whole batch's M; a count that does not divide the batch is refused. */
+static void test_batcher_masks_per_slice(void)
+{
+    dc_dataset *ds;
+    DC_ASSERT_OK(dc_dataset_open(FMNIST, "test", &ds));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    const int B = 16, S = 4, per = B / S;
+    const int64_t N = 49;
+    dc_batch_spec s = fmnist_spec(B, 0);
+    s.mask_slices = S;
+    dc_batcher *b;
+    DC_ASSERT_OK(dc_batcher_create(ds, &s, 7, 1, &b));
+    for (int64_t step = 0; step < 3; step++) {
+        dc_tensor **t;
+        int n;
+        DC_ASSERT_OK(dc_batcher_get(b, step, &t, &n));
+        const float *mask = t[1]->data; /* no local views: mask is tensor 1 */
+        CU_ASSERT_STRING_EQUAL(t[1]->name, "mask");
+        int distinct = 0;
+        for (int k = 0; k < S; k++) {
+            int masked = 0;
+            for (int v = 0; v < 2; v++)
+                for (int i = 0; i < per; i++) {
+                    const float *row = mask + (int64_t)(v * B + k * per + i) * N;
+                    int any = 0;
+                    for (int64_t p = 0; p < N; p++)
+                        any |= row[p] != 0;
+                    masked += any;
+                }
+            CU_ASSERT_EQUAL(masked, per); /* floor(2·per · 0.5) */
+            if (k > 0)
+                distinct |= memcmp(mask + (int64_t)k * per * N, mask, (size_t)(per * N) * sizeof *mask);
+        }
+        CU_ASSERT(distinct);
+    }
+    dc_batcher_destroy(b);
+    s.mask_slices = 3;
+    CU_ASSERT_EQUAL(dc_batcher_create(ds, &s, 7, 1, &b), DC_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "mask_slices 3"));
+    dc_dataset_close(ds);
+}
+
 /* The slices of a batch (dc_batch_slice): each image's views, mask and
  * drop-path scales where the slice puts it, the iBOT targets rebuilt with the
  * batch's per-image weights; and a batcher making only a slice's images
@@ -859,6 +903,7 @@ void register_runtime_data(void)
         {"block_masks", test_block_masks},
         {"ibot_targets", test_ibot_targets},
         {"batcher", test_batcher},
+        {"batcher_masks_per_slice", test_batcher_masks_per_slice},
         {"batch_slice", test_batch_slice},
         {NULL, NULL},
     };

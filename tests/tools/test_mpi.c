@@ -309,6 +309,32 @@ static void test_slices_train_alike(void)
     fprintf(stderr, "\n    2 ranks x 2 micro-batches: largest difference %.2g of a tensor's max", d);
 }
 
+/* masks_per_slice: each slice draws its own masks, so 2 ranks × 2 images and
+ * 1 process with 2 micro-batches of 2 see the same masks and train alike;
+ * their iBOT terms differ from those of the whole batch's masks. */
+static void test_masks_per_slice(void)
+{
+    const char *whole[] = {"--steps", "5", "grad_accum_steps=2"};
+    const char *accum[] = {"--steps", "5", "grad_accum_steps=2", "masks_per_slice=true"};
+    CU_ASSERT_EQUAL(train("batch_masks", 0, whole, 3), 0);
+    CU_ASSERT_EQUAL(train("slice_masks", 0, accum, 4), 0);
+    double a[16][4], b[16][4];
+    int n = read_losses("batch_masks", a, 16);
+    CU_ASSERT_EQUAL(read_losses("slice_masks", b, 16), n);
+    bool differ = false;
+    for (int i = 0; i < n; i++)
+        differ |= a[i][2] != b[i][2];
+    CU_ASSERT(differ);
+    if (!have_mpirun("masks per slice"))
+        return;
+    const char *two[] = {"--steps", "5", "masks_per_slice=true"};
+    CU_ASSERT_EQUAL(train("slice_masks_two", 2, two, 3), 0);
+    check_losses("slice_masks", "slice_masks_two", 1e-5);
+    int64_t exempt;
+    double d = compare_checkpoints("slice_masks", "slice_masks_two", 1e-4, &exempt);
+    fprintf(stderr, "\n    masks per slice, 2 ranks: largest difference %.2g of a tensor's max", d);
+}
+
 /* An accumulation that does not divide the batch is refused, naming the key. */
 static void test_accum_must_divide(void)
 {
@@ -517,6 +543,8 @@ void register_tools_mpi(void)
 {
     CU_pSuite s = CU_add_suite("tools_mpi", suite_init, suite_cleanup);
     CU_add_test(s, "1 rank, 1 rank x 2 micro-batches, 2 ranks train alike", test_slices_train_alike);
+    CU_add_test(s, "masks_per_slice: 2 ranks and 2 micro-batches draw the same masks",
+                test_masks_per_slice);
     CU_add_test(s, "grad_accum_steps must divide batch_size", test_accum_must_divide);
     CU_add_test(s, "KoLeo is per rank: the mean of the halves", test_koleo_per_rank);
     CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);

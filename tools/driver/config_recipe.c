@@ -42,6 +42,7 @@ dc_status dc_train_recipe_from_config(const dc_dinov2_config *c, dc_train_recipe
     out->epoch_length = c->epoch_length;
     out->grad_accum_steps = c->grad_accum_steps;
     out->optimizer_sharding = c->optimizer_sharding;
+    out->masks_per_slice = c->masks_per_slice;
     out->lr = c->lr;
     out->min_lr = c->min_lr;
     out->warmup_epochs = c->warmup_epochs;

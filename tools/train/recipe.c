@@ -28,6 +28,7 @@ static const field fields[] = {
     F("epoch_length", F_INT, epoch_length),
     F("grad_accum_steps", F_INT, grad_accum_steps),
     F("optimizer_sharding", F_BOOL, optimizer_sharding),
+    F("masks_per_slice", F_BOOL, masks_per_slice),
     F("lr", F_FLOAT, lr),
     F("min_lr", F_FLOAT, min_lr),
     F("warmup_epochs", F_INT, warmup_epochs),

@@ -33,6 +33,7 @@ typedef struct dc_train_recipe {
      * processes (graphs/dinov2_config.h). */
     int grad_accum_steps;
     bool optimizer_sharding;
+    bool masks_per_slice;      /* the batcher's mask_slices is then the slice count */
     /* The schedules (trainer.h: dc_train_schedule). */
     float lr, min_lr;
     int warmup_epochs, freeze_last_layer_epochs;
@@ -41,8 +42,8 @@ typedef struct dc_train_recipe {
     int warmup_teacher_temp_epochs;
     float momentum_teacher, momentum_teacher_end;
     int head_output_dim;       /* K prototypes: ln K is the collapse reference */
-    /* The batcher's settings (dc_data.h); slice_first and slice_count are
-     * the run's, not the recipe's (0 here). */
+    /* The batcher's settings (dc_data.h); slice_first, slice_count and
+     * mask_slices are the run's, not the recipe's (0 here). */
     dc_batch_spec batch;
     char *config_text;         /* the config as dc_config_print writes it (owned) */
 } dc_train_recipe;

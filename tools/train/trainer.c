@@ -233,6 +233,7 @@ static dc_status open_data(run *r)
         return dc_error(DC_ERR_INVALID, "%s (%s): %" PRId64 " readable images, fewer than one batch "
                         "of %d", r->data, split, n, r->c.batch.batch_size);
     dc_batch_spec spec = r->c.batch;
+    spec.mask_slices = r->c.masks_per_slice ? n_slices(r->slices) : 1;
     if (n_slices(r->slices) > 1) {
         spec.slice_first = (int)r->first;
         spec.slice_count = r->c.batch.batch_size / r->world;
