@@ -2,7 +2,7 @@
 """Data-parallel scaling: images/s of `dinoc train` on 2 MPI ranks x 1 thread vs 1 rank x 1 thread.
 
 usage: tools/bench/bench_mpi.py [--configs fashion-mnist,vits16-b16] [--steps 12] [--warmup 3]
-                                [--data DIR] [--dinoc build/dinoc] [quiet.py options]
+                                [--repeat 3] [--data DIR] [--dinoc build/dinoc] [quiet.py options]
 Needs a dinoc built with MPI (DINOC_MPI, on where libopenmpi-dev is installed) and
 mpirun (openmpi-bin). Cases: fashion-mnist (the dinoc config as is), vits16-b16
 (lightly-example batch_size=16: ViT-S/16, K=65536, 2x224^2 + 8x96^2 crops per
@@ -18,13 +18,18 @@ For each case it runs, each in a fresh output folder,
   1 rank   mpirun --bind-to core -np 1 -x OMP_NUM_THREADS=1 dinoc train --config C ... --threads 1 --steps S
   2 ranks  mpirun --bind-to core -np 2 -x OMP_NUM_THREADS=1 dinoc train ... --threads 1 --steps S
 so each rank, its compute thread and its batcher thread, has one core: the
-2-rank run has twice the CPU of the 1-rank run, and nothing else.
-and reads images/s from metrics.csv (the median over the steps after the first
-`warmup`, which include compilation of the plan and the data pipeline's start).
-Prints both rates, their ratio and the scaling efficiency (ratio / 2): 1.8 and 0.9
-are the goal. It times only a quiet machine (quiet.py): it refuses to start beside
-other work and marks the results INVALID (exit 3) if other work appeared while it
-ran; --allow-busy runs anyway (the way to check the driver on a busy machine).
+2-rank run has twice the CPU of the 1-rank run, and nothing else. Then, for what
+the machine itself gives two processes at once (its cores share caches and memory),
+two independent 1-process runs of half the batch, one per core (taskset), no MPI:
+the pair; their images/s add up.
+It reads images/s from metrics.csv (the median over the steps after the first
+`warmup`, which include compilation of the plan and the data pipeline's start),
+runs the three `--repeat` times in turn and keeps the median of each. Prints the
+rates, the ratio of 2 ranks to 1 and its scaling efficiency (ratio / 2; 1.8 and 0.9
+are the goal), and the ratio of the independent pair to 1 rank. It times only a
+quiet machine (quiet.py): it refuses to start beside other work and marks the
+results INVALID (exit 3) if other work appeared while it ran; --allow-busy runs
+anyway (the way to check the driver on a busy machine).
 """
 import argparse
 import csv
@@ -69,10 +74,7 @@ def train(args, work, label, ranks, config, overrides):
     if p.returncode != 0:
         last = (p.stderr.strip().splitlines() or ["no message"])[-1]
         return {"error": f"{ranks} rank(s): exit {p.returncode}: {last}"}
-    with open(os.path.join(out, "metrics.csv")) as f:
-        rates = [float(row["images_per_s"]) for row in csv.DictReader(f)]
-    timed = rates[args.warmup:] or rates
-    return {"ips": statistics.median(timed), "steps": len(timed)}
+    return {"ips": median_rate(out, args.warmup)}
 
 
 def batch_of(overrides):
@@ -82,12 +84,59 @@ def batch_of(overrides):
     return None
 
 
+def median_rate(out, warmup):
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rates = [float(row["images_per_s"]) for row in csv.DictReader(f)]
+    return statistics.median(rates[warmup:] or rates)
+
+
+def independent_pair(args, work, label, config, overrides):
+    """Two 1-process runs of half the batch at once, one per core; their summed images/s."""
+    batch = batch_of(overrides)
+    if batch is None:
+        text = subprocess.run([args.dinoc, "config", config, *overrides, "--text"],
+                              capture_output=True, text=True).stdout
+        batch = next((int(line.split("=")[1]) for line in text.splitlines()
+                      if line.startswith("batch_size =")), 0)
+    if batch < 2:
+        return {"error": f"independent pair: no batch size of {config} to halve"}
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    runs = []
+    for core in (0, 1):
+        out = os.path.join(work, f"{label}-pair{core}")
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = ["taskset", "-c", str(core), args.dinoc, "train", "--config", config, *overrides,
+               f"batch_size={batch // 2}", "--data", args.data, "--out", out, "--steps",
+               str(args.steps), "--threads", "1", "--seed", "1", "--no-plot", "--no-knn",
+               "--progress", "none"]
+        runs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.PIPE, text=True, env=env)))
+    total = 0.0
+    for out, p in runs:
+        err = p.communicate()[1]
+        if p.returncode != 0:
+            last = (err.strip().splitlines() or ["no message"])[-1]
+            return {"error": f"independent pair: exit {p.returncode}: {last}"}
+        total += median_rate(out, args.warmup)
+    return {"ips": total}
+
+
 def run_case(args, watch, work, label, config, overrides):
-    res = {"case": label}
-    for ranks in (1, 2):
-        watch.check(f"before {label} on {ranks} rank(s)")
-        res[ranks] = train(args, work, label, ranks, config, overrides)
+    """The three runs, `--repeat` times in turn (this machine's speed drifts over
+    minutes; interleaving spreads the drift over all three); the median of each."""
+    rounds = {1: [], 2: [], "pair": []}
+    for _ in range(args.repeat):
+        for ranks in (1, 2):
+            watch.check(f"before {label} on {ranks} rank(s)")
+            rounds[ranks].append(train(args, work, label, ranks, config, overrides))
+        watch.check(f"before {label}'s independent pair")
+        rounds["pair"].append(independent_pair(args, work, label, config, overrides))
     watch.check(f"after {label}")
+    res = {"case": label}
+    for k, runs in rounds.items():
+        errors = [r["error"] for r in runs if "error" in r]
+        res[k] = {"error": errors[0]} if errors else {
+            "ips": statistics.median(r["ips"] for r in runs)}
     return res
 
 
@@ -96,6 +145,8 @@ def main():
     ap.add_argument("--configs", default="fashion-mnist,vits16-b16")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3, help="first steps left out of the median (3)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds of the three runs, interleaved; the median of each (3)")
     ap.add_argument("--data", default=FASHION_MNIST)
     ap.add_argument("--dinoc", default=os.path.join(ROOT, "build", "dinoc"))
     ap.add_argument("--mpirun", default=shutil.which("mpirun") or "mpirun")
@@ -120,17 +171,21 @@ def main():
                 results.append(run_case(args, watch, work, f"{label}->b{FALLBACK_BATCH}", config,
                                         ov + [f"batch_size={FALLBACK_BATCH}"]))
     print(f"dinoc train, data parallel over MPI: 2 ranks x 1 thread vs 1 rank x 1 thread (a core "
-          f"per rank), the same global batch; median images/s of {args.steps - args.warmup} steps after {args.warmup}; "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'case':<26} {'1 rank img/s':>13} {'2 ranks img/s':>14} {'ratio':>7} {'efficiency':>11}")
+          f"per rank), the same global batch; median images/s of {args.steps - args.warmup} steps "
+          f"after {args.warmup}, median of {args.repeat} interleaved rounds; {os.cpu_count()} CPUs")
+    print(f"{'case':<26} {'1 rank img/s':>13} {'2 ranks img/s':>14} {'ratio':>7} {'efficiency':>11}"
+          f" {'pair img/s':>11} {'pair ratio':>11}")
     for r in results:
-        one, two = r[1].get("ips"), r[2].get("ips")
+        one, two, pair = r[1].get("ips"), r[2].get("ips"), r["pair"].get("ips")
         ratio = two / one if one and two else None
+        ceiling = pair / one if one and pair else None
         print(f"{r['case']:<26} {format(one, '.3g') if one else '-':>13} "
               f"{format(two, '.3g') if two else '-':>14} "
               f"{format(ratio, '.2f') if ratio else '-':>7} "
-              f"{format(ratio / 2, '.2f') if ratio else '-':>11}{watch.mark()}")
-        for n in (1, 2):
+              f"{format(ratio / 2, '.2f') if ratio else '-':>11} "
+              f"{format(pair, '.3g') if pair else '-':>11} "
+              f"{format(ceiling, '.2f') if ceiling else '-':>11}{watch.mark()}")
+        for n in (1, 2, "pair"):
             if "error" in r[n]:
                 print(f"  {r['case']}: {r[n]['error']}")
     for n in notes:
