@@ -32,9 +32,10 @@ int dc_world_size(void);      /* 1 before dc_world_init or without a launcher */
 /* In place, over every process: data[i] = Σ_ranks data[i]. */
 dc_status dc_world_allreduce_f32(float *data, int64_t n);
 dc_status dc_world_allreduce_f64(double *data, int64_t n);
-/* Non-blocking, in place: starts data[i] = Σ_ranks data[i] (MPI_Iallreduce)
- * and returns at once; the bytes belong to the operation until
- * dc_world_wait(data). Every process must start its collectives in the same
+/* Non-blocking, in place: starts data[i] = Σ_ranks data[i] and returns at
+ * once; the bytes belong to the operation until dc_world_wait(data). The
+ * operation on (data, n) is a persistent MPI request made on its first start
+ * and restarted on the next ones (a plan's buckets are the same every step). Every process must start its collectives in the same
  * order. Nothing happens in a world of one. */
 dc_status dc_world_start_allreduce_f32(float *data, int64_t n);
 /* Waits for the operation started on `data` and forgets it; returns at once
