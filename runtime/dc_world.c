@@ -218,6 +218,24 @@ dc_status dc_world_wait(const void *data)
     return DC_OK;
 }
 
+dc_status dc_world_release(const void *data)
+{
+    dc_status st = dc_world_wait(data);
+    for (int i = 0; i < n_collectives;) {
+        collective *c = &collectives[i];
+        if (c->data != data) {
+            i++;
+            continue;
+        }
+        for (int k = 0; k < c->n_requests; k++)
+            MPI_Request_free(&c->requests[k]);
+        free(c->requests);
+        memmove(c, c + 1, (size_t)(n_collectives - i - 1) * sizeof *c);
+        n_collectives--;
+    }
+    return st;
+}
+
 dc_status dc_world_progress(void)
 {
     /* MPI_Test on one request runs the progress engine for all of them; a
@@ -317,6 +335,12 @@ dc_status dc_world_start_allreduce_f32(float *data, int64_t n)
 }
 
 dc_status dc_world_wait(const void *data)
+{
+    (void)data;
+    return DC_OK;
+}
+
+dc_status dc_world_release(const void *data)
 {
     (void)data;
     return DC_OK;

@@ -34,13 +34,18 @@ dc_status dc_world_allreduce_f32(float *data, int64_t n);
 dc_status dc_world_allreduce_f64(double *data, int64_t n);
 /* Non-blocking, in place: starts data[i] = Σ_ranks data[i] and returns at
  * once; the bytes belong to the operation until dc_world_wait(data). The
- * operation on (data, n) is a persistent MPI request made on its first start
- * and restarted on the next ones (a plan's buckets are the same every step). Every process must start its collectives in the same
- * order. Nothing happens in a world of one. */
+ * operation on (data, n) is a persistent MPI request, made (collectively) on
+ * its first start and restarted on the next ones, until dc_world_release.
+ * Every process must start its collectives in the same order. Nothing
+ * happens in a world of one. */
 dc_status dc_world_start_allreduce_f32(float *data, int64_t n);
-/* Waits for the operation started on `data` and forgets it; returns at once
- * when none is in flight there. */
+/* Waits for the operation started on `data`; returns at once when none is
+ * in flight there. */
 dc_status dc_world_wait(const void *data);
+/* Waits as dc_world_wait, then frees the persistent requests on `data`:
+ * before its bytes are freed, so that a later buffer at the same address
+ * gets requests of its own on every process alike. */
+dc_status dc_world_release(const void *data);
 /* Lets the operations in flight advance: Open MPI progresses non-blocking
  * collectives only inside MPI calls, so a session calls this between steps.
  * One MPI_Test; nothing at all when no operation is in flight. */

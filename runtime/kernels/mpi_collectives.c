@@ -188,13 +188,14 @@ static dc_status wait_check(const dc_kernel_args *a)
 }
 
 /* Also when a run stopped between a start and its wait: MPI must be done
- * with the bucket before the session frees it. */
+ * with the bucket, and its persistent requests gone, before the session
+ * frees it. */
 static void bucket_release(void *state)
 {
     bucket_state *s = state;
     if (!s)
         return;
-    dc_world_wait(s->bucket);
+    dc_world_release(s->bucket);
     free(s->parts);
     free(s->numel);
     free(s);
