@@ -56,13 +56,22 @@ CASES = {
 FALLBACK_BATCH = 8
 
 
+def train_command(args, config, overrides, out):
+    """`dinoc train` of one thread into a fresh folder `out`."""
+    shutil.rmtree(out, ignore_errors=True)
+    return [args.dinoc, "train", "--config", config, *overrides, "--data", args.data, "--out", out,
+            "--steps", str(args.steps), "--threads", "1", "--seed", "1", "--no-plot", "--no-knn",
+            "--progress", "none"]
+
+
+def last_line(err):
+    return (err.strip().splitlines() or ["no message"])[-1]
+
+
 def train(args, work, label, ranks, config, overrides):
     """One `dinoc train`; returns {"ips": median images/s} or {"error": text}."""
     out = os.path.join(work, f"{label}-{ranks}")
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [args.dinoc, "train", "--config", config, *overrides, "--data", args.data, "--out", out,
-           "--steps", str(args.steps), "--threads", "1", "--seed", "1", "--no-plot", "--no-knn",
-           "--progress", "none"]
+    cmd = train_command(args, config, overrides, out)
     # Both cases go through mpirun, which binds each rank to its own core: a
     # rank's compute thread and its batcher thread share that core. Run
     # without mpirun, the single process would spread the two threads over
@@ -72,8 +81,7 @@ def train(args, work, label, ranks, config, overrides):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
-        last = (p.stderr.strip().splitlines() or ["no message"])[-1]
-        return {"error": f"{ranks} rank(s): exit {p.returncode}: {last}"}
+        return {"error": f"{ranks} rank(s): exit {p.returncode}: {last_line(p.stderr)}"}
     return {"ips": median_rate(out, args.warmup)}
 
 
@@ -104,19 +112,15 @@ def independent_pair(args, work, label, config, overrides):
     runs = []
     for core in (0, 1):
         out = os.path.join(work, f"{label}-pair{core}")
-        shutil.rmtree(out, ignore_errors=True)
-        cmd = ["taskset", "-c", str(core), args.dinoc, "train", "--config", config, *overrides,
-               f"batch_size={batch // 2}", "--data", args.data, "--out", out, "--steps",
-               str(args.steps), "--threads", "1", "--seed", "1", "--no-plot", "--no-knn",
-               "--progress", "none"]
+        cmd = ["taskset", "-c", str(core),
+               *train_command(args, config, [*overrides, f"batch_size={batch // 2}"], out)]
         runs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                            stderr=subprocess.PIPE, text=True, env=env)))
     total = 0.0
     for out, p in runs:
         err = p.communicate()[1]
         if p.returncode != 0:
-            last = (err.strip().splitlines() or ["no message"])[-1]
-            return {"error": f"independent pair: exit {p.returncode}: {last}"}
+            return {"error": f"independent pair: exit {p.returncode}: {last_line(err)}"}
         total += median_rate(out, args.warmup)
     return {"ips": total}
 
