@@ -6,6 +6,7 @@
 
 #include "autodiff.h"
 #include "builder.h"
+#include "dc_data.h"
 #include "ema.h"
 #include "heads.h"
 #include "losses.h"
@@ -25,15 +26,13 @@ int dc_dinov2_slice_count(dc_dinov2_slices s)
 int64_t dc_dinov2_max_masked_slice(const dc_dinov2_config *c, dc_dinov2_slices s)
 {
     int64_t grid = c->vit.image_size / c->vit.patch_size;
-    /* Masked views: floor(2·B·p) over the batch, any of which may fall in
-     * one slice; with masks per slice, exactly floor(2·b·p) in each. */
-    int64_t slice_images = 2 * (int64_t)(c->batch_size / dc_dinov2_slice_count(s));
-    int64_t images = c->masks_per_slice ? (int64_t)(slice_images * c->mask_probability)
-                                        : (int64_t)(2 * c->batch_size * c->mask_probability);
-    if (images > slice_images)
-        images = slice_images;
-    int64_t per_image = (int64_t)((double)(grid * grid) * c->mask_ratio[1]);
-    return images * per_image > 0 ? images * per_image : 1;
+    /* A slice's 2·b global views: with masks per slice, their own masks; else
+     * any 2·b of the whole batch's (the largest masks may all fall in one). */
+    int64_t slice_views = 2 * (int64_t)(c->batch_size / dc_dinov2_slice_count(s));
+    int64_t drawn_over = c->masks_per_slice ? slice_views : 2 * (int64_t)c->batch_size;
+    int64_t bound = dc_block_masks_bound(drawn_over, grid * grid, c->mask_probability,
+                                         c->mask_ratio, slice_views);
+    return bound > 0 ? bound : 1;
 }
 
 /* The outputs of a slice's center statistics (dinov2.h), in the order of

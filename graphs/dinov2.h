@@ -13,8 +13,10 @@
  *   keep_local    f32 [depth, 2, nL·B]  ... and of its local pass
  *   teacher_temp  f32 []                schedule values of this step
  *   lr, last_layer_lr, weight_decay, momentum   f32 [] (training only)
- * M is the upper bound of masked patches, ⌊2B·mask_probability⌋·⌊N·mask_ratio_max⌋:
- * memory and compute are planned for it, padding rows weigh nothing.
+ * M is the upper bound of masked patches: ⌊2B·mask_probability⌋ views are masked, view i
+ * at a ratio below linspace(mask_ratio)[i + 1], so M = Σ_i ⌊N·linspace[i + 1]⌋, about
+ * ⌊2B·p⌋·N·(min + max)/2 (dc_block_masks_bound): memory and compute are planned for it,
+ * padding rows weigh nothing.
  * Outputs: loss, dino_loss, ibot_loss, koleo_loss (f32 scalars); with
  * teacher_similarity also teacher_cls_similarity (below).
  * Parameters are named as timm names backbones (the official DinoVisionTransformer
@@ -74,8 +76,9 @@ void dc_dinov2_shard_owners(dc_value *const *params, int n, int world_size, int6
 
 /* The slice count world_size · accum_steps (at least 1). */
 int dc_dinov2_slice_count(dc_dinov2_slices s);
-/* M for one slice of a batch of c->batch_size images: the images a slice can
- * hold, all masked at the largest ratio, but no more than the batch masks. */
+/* M for one slice of a batch of c->batch_size images: the largest masks its
+ * 2·b views can receive, of the whole batch's masks, or of the slice's own
+ * when c->masks_per_slice. */
 int64_t dc_dinov2_max_masked_slice(const dc_dinov2_config *c, dc_dinov2_slices s);
 
 typedef struct dc_dinov2_options {

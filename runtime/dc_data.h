@@ -120,6 +120,18 @@ dc_status dc_augment_view(const dc_image *img, const dc_batch_spec *spec, int vi
 int64_t dc_block_masks(uint64_t seed, int64_t n_images, int grid_h, int grid_w,
                        float mask_probability, const float mask_ratio[2], uint8_t *mask);
 
+/* The most patches dc_block_masks can mask in any `slots` of its n_images
+ * images (of n_patches each): mask i of floor(n_images · mask_probability)
+ * targets at most floor(n_patches · p_{i+1}) patches, p = linspace(mask_ratio),
+ * so the sum of the `slots` largest of those (about n_patches · (min + max) / 2
+ * per masked image, not n_patches · max). The iBOT row count M of a step. */
+int64_t dc_block_masks_bound(int64_t n_images, int64_t n_patches, float mask_probability,
+                             const float mask_ratio[2], int64_t slots);
+
+/* The upper bound of masked patches in a batch of `spec` (dc_block_masks_bound over its
+ * mask slices, whose masks together may exceed the whole batch's): the least max_masked. */
+int64_t dc_batch_max_masked(const dc_batch_spec *spec);
+
 typedef struct dc_batcher dc_batcher;
 
 /* Prepares batches on `threads` background threads (at least 1) that share

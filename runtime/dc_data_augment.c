@@ -41,11 +41,13 @@ void dc_batch_spec_defaults(dc_batch_spec *s)
 
 int64_t dc_batch_max_masked(const dc_batch_spec *s)
 {
-    /* The same arithmetic as dc_dinov2_max_masked (int·float in float). */
+    /* The masks of the whole batch, drawn at once or per slice (2·b views each). */
     int64_t grid = s->patch_size > 0 ? s->global_size / s->patch_size : 0;
-    int64_t images = (int64_t)(2 * s->batch_size * s->mask_probability);
-    int64_t per_image = (int64_t)((double)(grid * grid) * s->mask_ratio[1]);
-    return images * per_image > 0 ? images * per_image : 1;
+    int64_t slices = s->mask_slices > 1 ? s->mask_slices : 1;
+    int64_t views = 2 * (int64_t)s->batch_size / slices;
+    int64_t bound = slices * dc_block_masks_bound(views, grid * grid, s->mask_probability,
+                                                  s->mask_ratio, views);
+    return bound > 0 ? bound : 1;
 }
 
 static int prob_ok(float p)

@@ -52,6 +52,39 @@ int64_t dc_block_mask_image(dc_rng *r, int H, int W, int64_t target, uint8_t *ma
     return count;
 }
 
+/* How many of n_images get a mask: int·float in float, as the reference computes it. */
+static int64_t masked_image_count(int64_t n_images, float mask_probability)
+{
+    int64_t n = (int64_t)((float)n_images * mask_probability);
+    return n < 0 ? 0 : n > n_images ? n_images : n;
+}
+
+/* The upper end of mask i's ratio range: numpy.linspace(min, max, n_masked + 1)
+ * [i + 1], that is start + (i + 1)·step with the end exact. */
+static double ratio_upper(int64_t i, int64_t n_masked, const float mask_ratio[2])
+{
+    const double r0 = mask_ratio[0], r1 = mask_ratio[1];
+    return i + 1 == n_masked ? r1 : r0 + (double)(i + 1) * ((r1 - r0) / (double)n_masked);
+}
+
+/* The most patches mask i may target: floor(N · its upper ratio), at most the cap floor(N · max). */
+static int64_t target_bound(int64_t i, int64_t n_masked, int64_t N, const float mask_ratio[2])
+{
+    int64_t bound = (int64_t)floor((double)N * ratio_upper(i, n_masked, mask_ratio));
+    int64_t cap = (int64_t)((double)N * mask_ratio[1]);
+    return bound < cap ? bound : cap;
+}
+
+int64_t dc_block_masks_bound(int64_t n_images, int64_t n_patches, float mask_probability,
+                             const float mask_ratio[2], int64_t slots)
+{
+    /* The targets' bounds grow with i, so the largest are the last ones. */
+    int64_t n_masked = masked_image_count(n_images, mask_probability), total = 0;
+    for (int64_t i = n_masked - 1; i >= 0 && i >= n_masked - slots; i--)
+        total += target_bound(i, n_masked, n_patches, mask_ratio);
+    return total;
+}
+
 int64_t dc_block_masks(uint64_t seed, int64_t n_images, int grid_h, int grid_w,
                        float mask_probability, const float mask_ratio[2], uint8_t *mask)
 {
@@ -60,11 +93,7 @@ int64_t dc_block_masks(uint64_t seed, int64_t n_images, int grid_h, int grid_w,
     if (n_images <= 0 || N <= 0)
         return 0;
     dc_rng r = dc_rng_from(seed);
-    /* int·float in float, as dc_dinov2_max_masked computes the bound. */
-    int64_t n_masked = (int64_t)((float)n_images * mask_probability);
-    if (n_masked > n_images)
-        n_masked = n_images;
-    const int64_t cap = (int64_t)((double)N * mask_ratio[1]);
+    const int64_t n_masked = masked_image_count(n_images, mask_probability);
     /* Python's random.shuffle of the list of masks (masked ones first), done
      * on their positions: image order[k] receives mask k. Drawn after the
      * masks, as the reference draws. */
@@ -73,16 +102,17 @@ int64_t dc_block_masks(uint64_t seed, int64_t n_images, int grid_h, int grid_w,
         return 0;
     for (int64_t i = 0; i < n_images; i++)
         order[i] = i;
-    /* numpy.linspace(min, max, n_masked + 1): start + i·step, the end exact. */
-    const double r0 = mask_ratio[0], r1 = mask_ratio[1];
-    const double step = n_masked > 0 ? (r1 - r0) / (double)n_masked : 0;
+    /* Mask i's ratio is drawn from [linspace[i], linspace[i + 1]); its target
+     * is held to target_bound, which dc_block_masks_bound adds up, whatever
+     * the rounding of the draw. */
     int64_t total = 0;
     for (int64_t i = 0; i < n_masked; i++) {
-        double p0 = r0 + (double)i * step;
-        double p1 = i + 1 == n_masked ? r1 : r0 + (double)(i + 1) * step;
+        double p0 = i == 0 ? mask_ratio[0] : ratio_upper(i - 1, n_masked, mask_ratio);
+        double p1 = ratio_upper(i, n_masked, mask_ratio);
         int64_t target = (int64_t)floor((double)N * dc_rng_range(&r, p0, p1));
-        if (target > cap)
-            target = cap;
+        int64_t bound = target_bound(i, n_masked, N, mask_ratio);
+        if (target > bound)
+            target = bound;
         /* Mask i is written to row i for now; the shuffle permutes rows. */
         total += dc_block_mask_image(&r, grid_h, grid_w, target, mask + i * N, NULL, 0, NULL);
     }

@@ -295,6 +295,47 @@ static void run_case(const char *cas, const char *config) { run_case_as(cas, con
 
 static void test_tiny(void) { run_case("test-tiny", "test-tiny"); }
 static void test_sinkhorn(void) { run_case("test-sinkhorn", "test-sinkhorn"); }
+
+/* The reference batches pad ibot_index and ibot_weight to the official code's
+ * bound (16 rows for test-tiny) and the step cuts them to its own M (12: 2 masked
+ * views of 16 patches, below 0.3 and 0.5 of them): a masked row past M is refused. */
+static void test_masked_rows_past_bound(void)
+{
+    const char *names[] = {"global_views", "local_views", "mask", "ibot_index", "ibot_weight",
+                           "keep_global", "keep_local", "teacher_temp", "lr", "last_layer_lr",
+                           "weight_decay", "momentum"};
+    enum { N_NAMES = sizeof names / sizeof *names };
+    dc_safetensors *batch;
+    DC_ASSERT_OK(dc_safetensors_load(REF_DIR "test-tiny/batch.safetensors", &batch));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(batch);
+    dc_tensor copies[N_NAMES], *ptrs[N_NAMES];
+    float weight[64];
+    for (int i = 0; i < N_NAMES; i++) {
+        const dc_tensor *t = dc_safetensors_get(batch, names[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        copies[i] = *t;
+        ptrs[i] = &copies[i];
+    }
+    const dc_tensor *w = dc_safetensors_get(batch, "ibot_weight");
+    CU_ASSERT_EQUAL_FATAL(w->dims[0], 16);
+    memcpy(weight, w->data, w->nbytes);
+    CU_ASSERT_EQUAL(weight[12], 0.0f);
+    weight[12] = 0.5f; /* a 13th masked row */
+    copies[4].data = weight;
+    char dir[] = "/tmp/dinoc_masked_rows_XXXXXX", path[64], init[1024];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/batch.safetensors", dir);
+    snprintf(init, sizeof init, REF_DIR "test-tiny/init.safetensors");
+    DC_ASSERT_OK(dc_safetensors_save(path, ptrs, N_NAMES, NULL, NULL, 0));
+    const char *lines[MAX_OVERRIDES];
+    char storage[MAX_OVERRIDES][128];
+    int n = read_overrides("test-tiny", storage, lines);
+    CU_ASSERT_EQUAL(dc_dinov2_step("test-tiny", lines, n, init, path, dir, NULL), DC_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(dc_error_message(), "bound M = 12"));
+    dc_safetensors_destroy(batch);
+    unlink(path);
+    rmdir(dir);
+}
 static void test_tiny_bm(void) { run_case("test-tiny-bm", "test-tiny"); }
 static void test_tiny_module_clip(void) { run_case("test-tiny-module-clip", "test-tiny"); }
 static void test_sinkhorn_module_clip(void) { run_case("test-sinkhorn-module-clip", "test-sinkhorn"); }
@@ -367,13 +408,15 @@ static void test_slices(void)
     c.batch_size = 4;
     dc_dinov2_slices whole = {0}, sliced = {.world_size = 2, .accum_steps = 2},
                      sharded = {.world_size = 2, .accum_steps = 1, .shard_optimizer = true};
-    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 4 * 8);  /* 4 masked images x 8 */
-    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 2 * 8); /* 1 image, 2 views */
+    /* 16 patches; 4 of the 8 views masked, at ratios below linspace(0.1, 0.5, 5)[1:]:
+     * at most 3, 4, 6 and 8 patches (not 4 × 8). */
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 3 + 4 + 6 + 8);
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 6 + 8); /* 1 image: the 2 largest */
     /* Masks per slice: floor(2·b·p) masked views in each (b = 1, 2). */
     c.masks_per_slice = true;
-    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 1 * 8);
-    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sharded), 2 * 8);
-    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 4 * 8);
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sliced), 8);     /* linspace(0.1, 0.5, 2) */
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, sharded), 4 + 8); /* linspace(0.1, 0.5, 3) */
+    CU_ASSERT_EQUAL(dc_dinov2_max_masked_slice(&c, whole), 3 + 4 + 6 + 8);
     c.masks_per_slice = false;
     dc_graph *g[3] = {NULL, NULL, NULL};
     const dc_dinov2_slices which[3] = {whole, sliced, sharded};
@@ -536,6 +579,8 @@ void register_graphs_dinov2(void)
     static const dc_test_case tests[] = {
         {"test-tiny step matches torch (mean centering, iBOT head, drop-path)", test_tiny},
         {"test-sinkhorn step matches torch (Sinkhorn-Knopp, registers, shared head)", test_sinkhorn},
+        {"a batch padded past the step's masked-row bound fits it; a masked row past it is refused",
+         test_masked_rows_past_bound},
         {"test-tiny with benchmark optimiser overrides, step 4, matches torch", test_tiny_bm},
         {"test-tiny with per-module clipping and offset resize, step 4, matches torch",
          test_tiny_module_clip},

@@ -287,8 +287,10 @@ def random_block_mask(rng, n_img, h, w, ratio=(0.1, 0.5), probability=0.5):
     return np.stack(masks)
 
 
-def max_masked(c):
-    """dc_dinov2_max_masked: ⌊2B·p⌋·⌊N·ratio_max⌋ in float32 as configs hold them."""
+def padded_rows(c):
+    """The official code's upperbound ⌊2B·p⌋·⌊N·ratio_max⌋ (float32 as configs hold them):
+    ibot_index and ibot_weight are padded to it; `dinoc step` cuts the padding to its own,
+    tighter bound M."""
     grid = c["image"] // c["patch"]
     images = int(np.float32(2 * c["batch"]) * np.float32(c["mask_probability"]))
     per_image = int(float(grid * grid) * float(np.float32(c["mask_ratio"][1])))
@@ -368,7 +370,7 @@ def param_group(c, name):
 def make_batch(c, gen, rng):
     b, nl, g, l, ch = c["batch"], c["n_local"], c["image"], c["local"], c["chans"]
     grid = g // c["patch"]
-    n, t_len, m_max = grid * grid, 1 + c["registers"] + grid * grid, max_masked(c)
+    n, t_len, m_max = grid * grid, 1 + c["registers"] + grid * grid, padded_rows(c)
     # a mask with two masked images and enough tokens to matter
     for _ in range(1000):
         block = random_block_mask(rng, 2 * b, grid, grid, c["mask_ratio"], c["mask_probability"])

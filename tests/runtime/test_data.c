@@ -629,6 +629,53 @@ static void test_block_masks(void)
     }
 }
 
+static int compare_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* dc_block_masks_bound holds for every draw and every `slots` of the images
+ * (the largest counts all in one slice), over grids, probabilities and
+ * ratios of other shapes; and it is the sum of floor(N · linspace[i + 1]). */
+static void test_block_masks_bound(void)
+{
+    enum { MAX_IMAGES = 48, MAX_N = 15 * 15 };
+    static uint8_t mask[MAX_IMAGES * MAX_N];
+    const struct {
+        int images, grid;
+        float p, ratio[2];
+    } cases[] = {{32, 14, 0.5f, {0.1f, 0.5f}}, {48, 15, 0.3f, {0.0f, 0.9f}},
+                 {8, 4, 1.0f, {0.1f, 0.5f}},   {17, 7, 0.5f, {0.25f, 0.25f}},
+                 {6, 2, 0.5f, {0.1f, 1.0f}},   {40, 9, 0.9f, {0.05f, 0.7f}}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int n_img = cases[c].images, N = cases[c].grid * cases[c].grid;
+        for (int run = 0; run < 40; run++) {
+            dc_block_masks(7000 + run, n_img, cases[c].grid, cases[c].grid, cases[c].p,
+                           cases[c].ratio, mask);
+            int64_t counts[MAX_IMAGES] = {0};
+            for (int i = 0; i < n_img; i++)
+                for (int q = 0; q < N; q++)
+                    counts[i] += mask[i * N + q];
+            qsort(counts, (size_t)n_img, sizeof *counts, compare_desc);
+            int64_t largest = 0;
+            for (int slots = 1; slots <= n_img; slots++) {
+                largest += counts[slots - 1];
+                CU_ASSERT(largest <= dc_block_masks_bound(n_img, N, cases[c].p, cases[c].ratio,
+                                                          slots));
+            }
+        }
+    }
+    /* ViT-S/16 at batch 16: 16 of 32 views, 196 patches, ratios up to linspace(0.1, 0.5, 17)
+     * [1:]: 24 + 29 + 34 + 39 + 44 + 49 + 53 + 58 + 63 + 68 + 73 + 78 + 83 + 88 + 93 + 98
+     * patches (16 · 98 = 1568 at the largest ratio); the 8 largest for a slice of 4 images. */
+    const float ratio[2] = {0.1f, 0.5f};
+    CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 32), 974);
+    CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 8), 63 + 68 + 73 + 78 + 83 + 88 + 93 + 98);
+    CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 1), 98); /* the largest mask */
+    CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.0f, ratio, 32), 0); /* nothing masked */
+}
+
 static void test_ibot_targets(void)
 {
     /* 3 images of 4 patches, 1 register: T = 6. */
@@ -656,7 +703,7 @@ static void test_batcher(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
     dc_batch_spec s = fmnist_spec(64, 4);
     const int64_t B = 64, N = 49, T = 1 + 1 + N, M = s.max_masked;
-    CU_ASSERT_EQUAL(M, 64 * 24);
+    CU_ASSERT_EQUAL(M, 919); /* 64 masked views, up to 5..24 patches each (64 · 24 = 1536) */
 
     dc_batcher *b1, *b2;
     DC_ASSERT_OK(dc_batcher_create(ds, &s, 42, 1, &b1));
@@ -776,6 +823,12 @@ static void test_batcher_masks_per_slice(void)
     const int64_t N = 49;
     dc_batch_spec s = fmnist_spec(B, 0);
     s.mask_slices = S;
+    /* S slices of 8 views, 4 masked in each: at most 4 · (9 + 14 + 19 + 24) masked patches
+     * (49 patches, ratios below linspace(0.1, 0.5, 5)[1:]), more than the 238 of the whole
+     * batch's 16 masked views drawn at once. */
+    CU_ASSERT_EQUAL(s.max_masked, 238);
+    s.max_masked = dc_batch_max_masked(&s);
+    CU_ASSERT_EQUAL(s.max_masked, 4 * (9 + 14 + 19 + 24));
     dc_batcher *b;
     DC_ASSERT_OK(dc_batcher_create(ds, &s, 7, 1, &b));
     for (int64_t step = 0; step < 3; step++) {
@@ -901,6 +954,7 @@ void register_runtime_data(void)
         {"augment_view", test_augment_view},
         {"crop_box", test_crop_box},
         {"block_masks", test_block_masks},
+        {"block_masks_bound", test_block_masks_bound},
         {"ibot_targets", test_ibot_targets},
         {"batcher", test_batcher},
         {"batcher_masks_per_slice", test_batcher_masks_per_slice},

@@ -69,15 +69,46 @@ dc_status dc_load_state(dc_graph *g, const char *path)
     return s;
 }
 
+/* A batch may pad ibot_index and ibot_weight to a larger bound than the
+ * plan's M (the official code pads to ⌊2B·p⌋·⌊N·max⌋): t, its padding
+ * (weight 0) past M cut off, when all its masked rows fit in M. */
+static dc_status fit_masked_rows(const dc_safetensors *st, const dc_plan_buffer *want,
+                                 const dc_tensor *t, dc_tensor *fitted)
+{
+    *fitted = *t;
+    const dc_tensor *weight = dc_safetensors_get(st, "ibot_weight");
+    if (t->rank != 1 || want->rank != 1 || t->dims[0] <= want->dims[0] || !weight ||
+        weight->dtype != DC_F32 || weight->rank != 1 || weight->dims[0] != t->dims[0])
+        return DC_OK; /* not padding: the session reports any mismatch */
+    int64_t masked = 0;
+    for (int64_t i = 0; i < weight->dims[0]; i++)
+        masked += ((const float *)weight->data)[i] != 0.0f;
+    for (int64_t i = want->dims[0]; i < weight->dims[0]; i++)
+        if (((const float *)weight->data)[i] != 0.0f)
+            return dc_error(DC_ERR_INVALID,
+                            "%s: %lld masked patches, more than the step's bound M = %lld "
+                            "(or not packed first)",
+                            t->name, (long long)masked, (long long)want->dims[0]);
+    fitted->dims[0] = want->dims[0];
+    fitted->nbytes = t->nbytes / (size_t)t->dims[0] * (size_t)want->dims[0];
+    return DC_OK;
+}
+
 static dc_status set_batch(dc_session *sess, const dc_plan *p, const char *path)
 {
     dc_safetensors *st;
     DC_TRY(dc_safetensors_load(path, &st));
     dc_status s = DC_OK;
     for (int i = 0; s == DC_OK && i < p->n_inputs; i++) {
-        const dc_tensor *t = dc_safetensors_get(st, p->inputs[i].name);
-        s = t ? dc_session_set_input(sess, p->inputs[i].name, t)
-              : dc_error(DC_ERR_INVALID, "%s: input '%s' is missing", path, p->inputs[i].name);
+        const char *name = p->inputs[i].name;
+        const dc_tensor *t = dc_safetensors_get(st, name);
+        dc_tensor fitted;
+        if (!t)
+            s = dc_error(DC_ERR_INVALID, "%s: input '%s' is missing", path, name);
+        else if (strcmp(name, "ibot_index") && strcmp(name, "ibot_weight"))
+            s = dc_session_set_input(sess, name, t);
+        else if ((s = fit_masked_rows(st, &p->buffers[p->inputs[i].buffer], t, &fitted)) == DC_OK)
+            s = dc_session_set_input(sess, name, &fitted);
     }
     dc_safetensors_destroy(st);
     return s == DC_OK ? DC_OK : dc_error_context(s, "%s", path);

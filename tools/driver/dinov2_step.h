@@ -4,7 +4,9 @@
  *   init.safetensors   every parameter of student and teacher (and the centers)
  *                      under the graph's names; AdamW moments and the step
  *                      count may be given, else they start at zero
- *   batch.safetensors  every graph input by name (dinov2.h)
+ *   batch.safetensors  every graph input by name (dinov2.h); ibot_index and
+ *                      ibot_weight may be padded past the step's M (as the
+ *                      official code pads them) if their masked rows fit in M
  * Writes into out_dir: losses.json (the four loss terms), gradients.safetensors
  * (d loss / d every student parameter, named as the parameter) and
  * state.safetensors (all state after AdamW, the EMA and the center updates). */
