@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dc_plan.h"
 #include "dc_safetensors.h"
 #include "test_util.h"
 
@@ -476,7 +477,8 @@ static void read_log(const char *name, char *buf, size_t cap)
 
 /* `dinoc compile --config --ranks 2 --explain` compiles rank 0's step and
  * says where each all-reduce bucket starts and waits; a process count that
- * does not divide the batch is refused, naming both. */
+ * does not divide the batch is refused, naming both; grad_accum_steps alone
+ * compiles the micro-batch's step. */
 static void test_compile_ranks_explain(void)
 {
     char cmd[1024], text[1 << 16];
@@ -497,6 +499,26 @@ static void test_compile_ranks_explain(void)
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 1);
     read_log("r3.log", text, sizeof text);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "batch_size 4 is not divisible by 3 processes"));
+
+    /* grad_accum_steps on one process: the micro-batch's step, as `dinoc train` runs it
+     * (an 'accumulate' input, 2·2 global views of batch 4), not the whole batch's. */
+    snprintf(cmd, sizeof cmd, "'%s' compile --config test-tiny batch_size=4 grad_accum_steps=2 "
+             "-o '%s/a2.dnc' > '%s/a2.log' 2>&1", DINOC_BINARY, root, root);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/a2.dnc", root);
+    dc_plan *plan = NULL;
+    DC_ASSERT_OK(dc_plan_read(path, &plan));
+    int accumulate = 0;
+    int64_t views = 0;
+    for (int i = 0; plan && i < plan->n_inputs; i++) {
+        accumulate += strcmp(plan->inputs[i].name, "accumulate") == 0;
+        if (strcmp(plan->inputs[i].name, "global_views") == 0)
+            views = plan->buffers[plan->inputs[i].buffer].dims[0];
+    }
+    CU_ASSERT_EQUAL(accumulate, 1);
+    CU_ASSERT_EQUAL(views, 2 * 2);
+    dc_plan_destroy(plan);
 }
 
 /* A checkpoint written before the grad_accum_steps and optimizer_sharding
@@ -550,6 +572,6 @@ void register_tools_mpi(void)
     CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);
     CU_add_test(s, "optimizer_sharding: half the moments per rank, same weights", test_sharded_optimizer);
     CU_add_test(s, "a checkpoint from before these fields resumes", test_resume_older_checkpoint);
-    CU_add_test(s, "compile --ranks 2 --explain shows each bucket's start and wait",
+    CU_add_test(s, "compile --ranks 2 --explain shows each bucket's start and wait; grad_accum_steps a micro-batch",
                 test_compile_ranks_explain);
 }

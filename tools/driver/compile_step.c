@@ -33,7 +33,7 @@ dc_status dc_dinov2_compile_step(const char *name, const char *const *overrides,
     dc_dinov2_config c;
     DC_TRY(dc_dinov2_config_load(name, overrides, n_overrides, &c));
     dc_dinov2_slices slices = {0};
-    if (ranks > 1) {
+    if (ranks > 1 || c.grad_accum_steps > 1) {
         if (c.batch_size % (ranks * c.grad_accum_steps) != 0)
             return dc_error(DC_ERR_INVALID, "batch_size %d is not divisible by %d processes x "
                             "grad_accum_steps %d", c.batch_size, ranks, c.grad_accum_steps);
