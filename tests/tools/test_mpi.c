@@ -572,6 +572,7 @@ void register_tools_mpi(void)
     CU_add_test(s, "resume a 2-rank run on 2 ranks and on 1", test_resume_across_ranks);
     CU_add_test(s, "optimizer_sharding: half the moments per rank, same weights", test_sharded_optimizer);
     CU_add_test(s, "a checkpoint from before these fields resumes", test_resume_older_checkpoint);
-    CU_add_test(s, "compile --ranks 2 --explain shows each bucket's start and wait; grad_accum_steps a micro-batch",
+    CU_add_test(s, "compile --ranks 2 --explain shows each bucket's start and wait; "
+                   "grad_accum_steps, a micro-batch's step",
                 test_compile_ranks_explain);
 }
