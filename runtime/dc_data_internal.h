@@ -96,5 +96,4 @@ dc_status dc_ibot_targets(const uint8_t *mask, int64_t n_images, int64_t N, int 
 /* Drop-path scales: n values, each 0 with probability p, else 1/(1 - p). */
 void dc_drop_path_scales(dc_rng *r, float p, int64_t n, float *out);
 
-
 #endif

@@ -671,7 +671,8 @@ static void test_block_masks_bound(void)
      * patches (16 · 98 = 1568 at the largest ratio); the 8 largest for a slice of 4 images. */
     const float ratio[2] = {0.1f, 0.5f};
     CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 32), 974);
-    CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 8), 63 + 68 + 73 + 78 + 83 + 88 + 93 + 98);
+    CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 8),
+                    63 + 68 + 73 + 78 + 83 + 88 + 93 + 98);
     CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.5f, ratio, 1), 98); /* the largest mask */
     CU_ASSERT_EQUAL(dc_block_masks_bound(32, 196, 0.0f, ratio, 32), 0); /* nothing masked */
 }

@@ -80,15 +80,17 @@ static dc_status fit_masked_rows(const dc_safetensors *st, const dc_plan_buffer 
     if (t->rank != 1 || want->rank != 1 || t->dims[0] <= want->dims[0] || !weight ||
         weight->dtype != DC_F32 || weight->rank != 1 || weight->dims[0] != t->dims[0])
         return DC_OK; /* not padding: the session reports any mismatch */
-    int64_t masked = 0;
-    for (int64_t i = 0; i < weight->dims[0]; i++)
-        masked += ((const float *)weight->data)[i] != 0.0f;
+    const float *w = weight->data;
     for (int64_t i = want->dims[0]; i < weight->dims[0]; i++)
-        if (((const float *)weight->data)[i] != 0.0f)
+        if (w[i] != 0.0f) {
+            int64_t masked = 0;
+            for (int64_t k = 0; k < weight->dims[0]; k++)
+                masked += w[k] != 0.0f;
             return dc_error(DC_ERR_INVALID,
                             "%s: %lld masked patches, more than the step's bound M = %lld "
                             "(or not packed first)",
                             t->name, (long long)masked, (long long)want->dims[0]);
+        }
     fitted->dims[0] = want->dims[0];
     fitted->nbytes = t->nbytes / (size_t)t->dims[0] * (size_t)want->dims[0];
     return DC_OK;

@@ -234,8 +234,9 @@ static dc_status open_data(run *r)
                         "of %d", r->data, split, n, r->c.batch.batch_size);
     dc_batch_spec spec = r->c.batch;
     spec.mask_slices = r->c.masks_per_slice ? n_slices(r->slices) : 1;
-    if (spec.max_masked < dc_batch_max_masked(&spec))
-        spec.max_masked = dc_batch_max_masked(&spec); /* the slices' own masks, together */
+    int64_t sliced_masks = dc_batch_max_masked(&spec); /* the slices' own masks, together */
+    if (spec.max_masked < sliced_masks)
+        spec.max_masked = sliced_masks;
     if (n_slices(r->slices) > 1) {
         spec.slice_first = (int)r->first;
         spec.slice_count = r->c.batch.batch_size / r->world;
