@@ -115,7 +115,8 @@ typedef struct dc_train_options {
     int64_t knn_max_train, knn_max_test; /* images of each split used (0: all) */
     const char *version;           /* stored in checkpoints; NULL: "dev" */
     const char *program;           /* names the run in messages; NULL: "dinoc train" */
-    bool profile;                  /* print the time per kernel at the end */
+    bool profile;                  /* print the time per kernel of the steps after the
+                                      first (which creates the primitives) at the end */
     bool stop_on_collapse;         /* end the loop (with a checkpoint) once collapse is
                                       detected (tools/train/collapse.h); k-NN and the plot follow */
     /* Set (to the signal number) by a SIGINT/SIGTERM handler: the current step
