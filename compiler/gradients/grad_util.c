@@ -29,6 +29,12 @@ dc_value *dg_reshape_like(dc_graph *g, dc_value *dy, const dc_value *v)
 {
     int64_t dims[DC_MAX_RANK];
     int rank = dg_dims(v, dims);
+    bool same = dy && dc_type_is_static(&dy->type) && dc_type_is_static(&v->type) &&
+                dy->type.rank == rank;
+    for (int i = 0; same && i < rank; i++)
+        same = dy->type.dims[i].size == dims[i];
+    if (same)
+        return dy; /* already v's shape: no Reshape for later passes to look through */
     return dc_reshape(g, dy, dims, rank);
 }
 

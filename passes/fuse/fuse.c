@@ -1,7 +1,8 @@
 /* The fusion pass: the rules in their fixed order (fuse.h). A rule earlier in
  * the table sees the graph before the later ones: MatMul + bias claims its
  * bias Add before the element-wise chains would, and finds the GELU and
- * attention compositions already fused. */
+ * attention compositions already fused, and folds its transposed weights
+ * before the transpose rule turns what is left into Gemms. */
 #include "fuse.h"
 
 static const dc_fuse_rule rules[] = {
@@ -9,6 +10,7 @@ static const dc_fuse_rule rules[] = {
     {"attention", dc_fuse_attention, DC_FUSE_FORWARD},
     {"layer-norm", dc_fuse_layer_norm, DC_FUSE_FORWARD},
     {"matmul-bias", dc_fuse_matmul_bias, DC_FUSE_FORWARD | DC_FUSE_FINAL},
+    {"transpose", dc_fuse_transpose, DC_FUSE_FINAL},
     {"elementwise", dc_fuse_elementwise, DC_FUSE_FINAL},
     {"adamw", dc_fuse_adamw, DC_FUSE_FINAL},
     {"gelu-recompute", dc_fuse_gelu_recompute, DC_FUSE_FINAL},

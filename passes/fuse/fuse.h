@@ -50,6 +50,10 @@ dc_status dc_fuse_elementwise(dc_graph *g, int *n_fused);
 /* MatMul/Gemm + bias (+ an element-wise activation) as one ai.dinoc
  * MatMulBias: a oneDNN matmul with a bias and an eltwise post-op. */
 dc_status dc_fuse_matmul_bias(dc_graph *g, int *n_fused);
+/* Transposes of matrices folded into the MatMul/Gemm reading or producing
+ * them (transA/transB flags), chains of Transposes composed, and Transposes
+ * left without readers removed. FINAL. */
+dc_status dc_fuse_transpose(dc_graph *g, int *n_fused);
 /* The optimizer's per-parameter AdamW nodes of one param group as one
  * multi-tensor ai.dinoc AdamW node. */
 dc_status dc_fuse_adamw(dc_graph *g, int *n_fused);

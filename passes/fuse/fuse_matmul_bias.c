@@ -6,8 +6,9 @@
  *
  *   MatMulBias without activation followed by one of those -> activation
  *
- * The MatMul's result must be read by the Add only; the Transpose's by the
- * MatMul only and the Add's by the activation only, or they stay as they are.
+ * The MatMul's result must be read by the Add only and the Add's by the
+ * activation only, or they stay as they are. A Transpose read by other nodes
+ * too stays for them (the transpose rule removes it once none is left).
  * MatMulBias has a gradient rule, so the rule runs before autodiff too: the
  * Linear layers of a training step are then fused forward and backward (no
  * transposed weight, no transposed activations); after autodiff it fuses
@@ -100,8 +101,12 @@ dc_status dc_fuse_matmul_bias(dc_graph *g, int *n_fused)
         dc_node *tr = dc_match_producer(b, "", "Transpose");
         int perm_n = 0;
         const int64_t *perm = tr ? dc_node_attr_ints(tr, "perm", &perm_n) : NULL;
-        if (tr && perm_n == 2 && perm[0] == 1 && perm[1] == 0 && dc_uses_only_reader(u, b) == mm) {
-            match[n++] = tr;
+        if (tr && perm_n == 2 && perm[0] == 1 && perm[1] == 0) {
+            /* A weight shared by several layers (a DINO head applied to the
+             * class and the masked tokens) is read through transB by each;
+             * its Transpose goes with the last one. */
+            if (dc_uses_only_reader(u, b) == mm)
+                match[n++] = tr;
             b = tr->inputs[0];
             trans_b = 1;
         }

@@ -269,6 +269,70 @@ static void test_matmul_bias_kernels(void)
             }
 }
 
+/* ---- transposes folded into matmuls ---------------------------------------- */
+
+/* The transposes autodiff and Linear layers write, each in a form the rule
+ * folds: y1 = x·wᵀ (w also an output: its Transpose stays for it), y2 =
+ * (aᵀ·b)ᵀ, a weight gradient's form, y3 = Gemm(aᵀ, b, c) with alpha and beta,
+ * y4 = (xᵀ)ᵀ + 1, and y5 a 3-D transpose of a transpose. */
+static dc_graph *transpose_graph(void)
+{
+    dc_graph *g = dc_graph_create("transposes");
+    int64_t xd[2] = {3, 4}, wd[2] = {5, 4}, ad[2] = {6, 3}, bd[2] = {6, 5}, cd[2] = {3, 5},
+            ud[3] = {2, 3, 4}, swap[2] = {1, 0}, p[3] = {1, 0, 2}, q[3] = {0, 2, 1};
+    dc_value *x = dc_input(g, "x", DC_F32, 2, xd), *a = dc_input(g, "a", DC_F32, 2, ad);
+    dc_value *b = dc_input(g, "b", DC_F32, 2, bd), *u = dc_input(g, "u", DC_F32, 3, ud);
+    dc_value *w = dc_param_f32(g, "w", 2, wd, 0.25f), *c = dc_param_f32(g, "c", 2, cd, -0.5f);
+    dc_value *wt = dc_transpose(g, w, swap, 2);
+    dc_output(g, dc_matmul(g, x, wt));
+    dc_output(g, wt);
+    dc_value *atb = dc_matmul(g, dc_transpose(g, a, swap, 2), b);
+    dc_output(g, dc_transpose(g, atb, swap, 2));
+    dc_value *in[3] = {dc_transpose(g, a, swap, 2), b, c};
+    dc_node *gemm = dc_node_begin(g, "Gemm", "", in, 3, 1);
+    DC_ASSERT_OK(dc_node_set_float(gemm, g, "alpha", 0.5f));
+    DC_ASSERT_OK(dc_node_set_float(gemm, g, "beta", 2.0f));
+    dc_output(g, dc_node_finish(g, gemm));
+    dc_value *xtt = dc_transpose(g, dc_transpose(g, x, swap, 2), swap, 2);
+    dc_output(g, dc_add(g, xtt, dc_scalar_f32(g, 1.0f)));
+    dc_output(g, dc_transpose(g, dc_transpose(g, u, p, 3), q, 3));
+    DC_ASSERT_OK(dc_build_status(g));
+    return g;
+}
+
+static void test_transpose(void)
+{
+    dc_graph *g = transpose_graph();
+    int n = 0;
+    DC_ASSERT_OK(dc_fuse_transpose(g, &n));
+    CU_ASSERT_EQUAL(n, 6);
+    DC_ASSERT_OK(dc_graph_verify(g));
+    EXPECT_TEXT(g,
+                "graph transposes (ir 8, opset 17)\n"
+                "  input  x: f32[3,4]\n"
+                "  input  a: f32[6,3]\n"
+                "  input  b: f32[6,5]\n"
+                "  input  u: f32[2,3,4]\n"
+                "  init   w = <f32[5,4] {0.25, 0.25, 0.25, 0.25, 0.25, 0.25, ...}>\n"
+                "  init   c = <f32[3,5] {-0.5, -0.5, -0.5, -0.5, -0.5, -0.5, ...}>\n"
+                "  init   const_18 = <f32[] {1}>\n"
+                "  t_1: f32[4,5] = Transpose(w) {perm=[1, 0]}  # Transpose_0\n"
+                "  t_3: f32[3,5] = Gemm(x, w) {transB=1}  # Gemm_25\n"
+                "  t_9: f32[5,3] = Gemm(b, a) {transA=1}  # Gemm_27\n"
+                "  t_13: f32[3,5] = Gemm(a, b, c) {transA=1, alpha=0.5, beta=2}  # Gemm_28\n"
+                "  t_20: f32[3,4] = Add(x, const_18)  # Add_19\n"
+                "  t_24: f32[3,4,2] = Transpose(u) {perm=[1, 2, 0]}  # Transpose_29\n"
+                "  output t_3: f32[3,5]\n"
+                "  output t_1: f32[4,5]\n"
+                "  output t_9: f32[5,3]\n"
+                "  output t_13: f32[3,5]\n"
+                "  output t_20: f32[3,4]\n"
+                "  output t_24: f32[3,4,2]\n",
+                "after transpose folding");
+    dc_graph_destroy(g);
+    check_equivalent(transpose_graph, dc_fuse_transpose, 6, 1e-5);
+}
+
 /* ---- AdamW groups -------------------------------------------------------- */
 
 /* AdamW over four parameters: weights with decay, biases without: two
@@ -405,6 +469,7 @@ void register_pass_fusion(void)
         {"element-wise chains: golden and equivalence", test_elementwise},
         {"MatMul + bias (+ activation): golden and equivalence", test_matmul_bias},
         {"MatMulBias kernels (dnnl, c) vs reference", test_matmul_bias_kernels},
+        {"transposes into matmuls: golden and equivalence", test_transpose},
         {"AdamW groups: golden and equivalence", test_adamw},
         {"pipeline: pass order", test_pipeline_order},
         {"pipeline: log and --print-after", test_pipeline_log},
