@@ -17,12 +17,37 @@ static uint64_t hash_string(uint64_t h, const char *s)
     return h;
 }
 
-static uint64_t hash_node(const dc_node *n)
+/* Small tensors known at compile time (axes, shapes, scalars): the builder
+ * and autodiff make a fresh one per node, so two ReduceSums over the same
+ * axes read different values with the same contents. Inputs are compared by
+ * contents then, so the nodes still merge. Graph inputs and training state
+ * are not constants whatever data they start with. */
+enum { SMALL_CONSTANT_BYTES = 256 };
+
+static const dc_tensor *small_constant(const bool *is_input, const dc_value *v)
+{
+    return v && v->constant && !v->is_state && !is_input[v->id] &&
+                   v->constant->nbytes <= SMALL_CONSTANT_BYTES
+               ? v->constant : NULL;
+}
+
+static uint64_t hash_input(const bool *is_input, const dc_value *v)
+{
+    const dc_tensor *t = small_constant(is_input, v);
+    if (!t)
+        return v ? (uint64_t)v->id + 1 : 0;
+    uint64_t h = mix(0x5eedull, (uint64_t)t->dtype);
+    for (size_t i = 0; i < t->nbytes; i++)
+        h = mix(h, ((const unsigned char *)t->data)[i]);
+    return h;
+}
+
+static uint64_t hash_node(const bool *is_input, const dc_node *n)
 {
     uint64_t h = hash_string(hash_string(0, n->op_type), n->domain);
     h = mix(h, (uint64_t)n->n_inputs);
     for (int i = 0; i < n->n_inputs; i++)
-        h = mix(h, n->inputs[i] ? (uint64_t)n->inputs[i]->id + 1 : 0);
+        h = mix(h, hash_input(is_input, n->inputs[i]));
     for (int i = 0; i < n->n_attrs; i++)
         h = mix(hash_string(h, n->attrs[i].name), (uint64_t)n->attrs[i].i);
     return h;
@@ -72,13 +97,21 @@ static const dc_attr *find_attr(const dc_node *n, const char *name)
     return NULL;
 }
 
-static bool same_node(const dc_node *a, const dc_node *b)
+static bool same_input(const bool *is_input, const dc_value *a, const dc_value *b)
+{
+    if (a == b)
+        return true;
+    const dc_tensor *ta = small_constant(is_input, a), *tb = small_constant(is_input, b);
+    return ta && tb && same_tensor(ta, tb);
+}
+
+static bool same_node(const bool *is_input, const dc_node *a, const dc_node *b)
 {
     if (strcmp(a->op_type, b->op_type) != 0 || strcmp(a->domain, b->domain) != 0 ||
         a->n_inputs != b->n_inputs || a->n_outputs != b->n_outputs || a->n_attrs != b->n_attrs)
         return false;
     for (int i = 0; i < a->n_inputs; i++)
-        if (a->inputs[i] != b->inputs[i])
+        if (!same_input(is_input, a->inputs[i], b->inputs[i]))
             return false;
     for (int i = 0; i < a->n_outputs; i++)
         if ((a->outputs[i] == NULL) != (b->outputs[i] == NULL))
@@ -128,8 +161,14 @@ dc_status dc_eliminate_common_subexpressions(dc_graph *g, int *n_removed)
     while (cap < 2 * (size_t)g->n_nodes + 2)
         cap *= 2;
     dc_node **table = calloc(cap, sizeof *table);
-    if (!table)
+    bool *is_input = calloc((size_t)g->n_values + 1, sizeof *is_input);
+    if (!table || !is_input) {
+        free(table);
+        free(is_input);
         return dc_error(DC_ERR_NOMEM, "CSE of graph '%s'", g->name);
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        is_input[g->inputs[i]->id] = true;
     dc_status s = DC_OK;
     int removed = 0;
     for (int i = 0; i < g->n_nodes && s == DC_OK;) {
@@ -138,8 +177,8 @@ dc_status dc_eliminate_common_subexpressions(dc_graph *g, int *n_removed)
             i++;
             continue;
         }
-        size_t slot = (size_t)hash_node(n) & (cap - 1);
-        while (table[slot] && !same_node(table[slot], n))
+        size_t slot = (size_t)hash_node(is_input, n) & (cap - 1);
+        while (table[slot] && !same_node(is_input, table[slot], n))
             slot = (slot + 1) & (cap - 1);
         if (!table[slot]) {
             table[slot] = n;
@@ -158,6 +197,7 @@ dc_status dc_eliminate_common_subexpressions(dc_graph *g, int *n_removed)
         removed++;
     }
     free(table);
+    free(is_input);
     if (n_removed)
         *n_removed = removed;
     return s;

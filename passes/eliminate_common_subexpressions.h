@@ -5,7 +5,9 @@
 #include "ir.h"
 
 /* In schedule order, a node that computes what an earlier node computes (same
- * op and domain, the same input values in the same order, equal attributes)
+ * op and domain, the same input values in the same order, equal attributes;
+ * small compile-time constants, such as the axes of a reduction, count as the
+ * same input when their contents are equal)
  * is removed and the readers of its outputs read the earlier node's. Kept:
  * nodes that are not pure functions of their inputs (training-mode Dropout,
  * every ai.dinoc op: some draw random numbers or update state), nodes with

@@ -7,6 +7,9 @@
  *   MatMul(Transpose(A, [1, 0]), B)     -> Gemm(A, B) {transA=1}   (2-D operands)
  *   MatMul(A, Transpose(B, [1, 0]))     -> Gemm(A, B) {transB=1}
  *   Gemm(Transpose(A, [1, 0]), B, ...)  -> Gemm(A, B, ...) with transA flipped; B likewise
+ *   Transpose(P + Q, [1, 0])            -> Pᵀ + Qᵀ when P and Q are such products (or sums
+ *                                          of them) read only by the sum: a weight used
+ *                                          several times gets its gradients' sum that way
  *
  * oneDNN reads a transposed operand through strides, so the transposed copy is
  * never made: autodiff writes Aᵀ·dY and dY·Bᵀ for every matmul, and a DINO
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "infer_shapes.h"
 #include "match.h"
 
 /* A 2-D f32 value with static dims: what the Gemm kernel reads. */
@@ -122,6 +126,54 @@ static dc_status transpose_product(dc_graph *g, const dc_uses *u, dc_node *t, bo
     return replace_by_gemm(g, match, 2, inputs, 2, swapped, mm, t->outputs[0]);
 }
 
+/* `v` is a matrix product, or a sum of such sums and products each read only
+ * by the sum above it: its transpose folds into the products. */
+static bool is_sum_of_products(const dc_uses *u, const dc_value *v, int depth)
+{
+    dc_node *p = v->producer;
+    int64_t trans[2];
+    if (!p || depth > 32)
+        return false;
+    if (is_plain_product(p, trans))
+        return true;
+    if (!dc_match_op(p, "", "Add") || p->n_inputs != 2 || !is_matrix(v))
+        return false;
+    for (int k = 0; k < 2; k++)
+        if (!dc_match_same_type(&p->inputs[k]->type, &v->type) ||
+            dc_uses_only_reader(u, p->inputs[k]) != p ||
+            !is_sum_of_products(u, p->inputs[k], depth + 1))
+            return false;
+    return true;
+}
+
+/* Transpose(P + Q, [1, 0]) -> Transpose(P) + Transpose(Q), each of which the
+ * next visits fold into its product. */
+static dc_status transpose_sum(dc_graph *g, const dc_uses *u, dc_node *t, bool *done)
+{
+    dc_node *add = t->inputs[0]->producer;
+    if (!matrix_transpose(t->outputs[0]) || !dc_match_op(add, "", "Add") ||
+        dc_uses_only_reader(u, t->inputs[0]) != t || !is_sum_of_products(u, t->inputs[0], 0))
+        return DC_OK;
+    static const int64_t swap[2] = {1, 0};
+    dc_value *parts[2];
+    for (int k = 0; k < 2; k++) {
+        dc_node *part;
+        DC_TRY(dc_graph_add_node(g, "Transpose", "", dc_graph_unique_name(g, "Transpose"),
+                                 &add->inputs[k], 1, NULL, 1, &part));
+        DC_TRY(dc_node_set_ints(part, g, "perm", swap, 2));
+        DC_TRY(dc_infer_node(g, part));
+        DC_TRY(dc_graph_move_node(g, part, add->id)); /* after P and Q, before the sum */
+        parts[k] = part->outputs[0];
+    }
+    dc_value *y = t->outputs[0];
+    dc_node *match[2] = {add, t}, *node;
+    dc_fused_node f = {.op_type = "Add", .domain = "", .inputs = parts, .n_inputs = 2,
+                       .outputs = &y, .n_outputs = 1};
+    DC_TRY(dc_match_replace(g, match, 2, &f, &node));
+    *done = true;
+    return dc_match_finish(g, node);
+}
+
 /* A MatMul or Gemm reading a transposed matrix reads the matrix itself. */
 static dc_status absorb_operands(dc_graph *g, const dc_uses *u, dc_node *mm, bool *done)
 {
@@ -175,6 +227,8 @@ dc_status dc_fuse_transpose(dc_graph *g, int *n_fused)
                 s = compose(g, u, n, &folded);
             if (s == DC_OK && !done && !folded)
                 s = transpose_product(g, u, n, &folded);
+            if (s == DC_OK && !done && !folded)
+                s = transpose_sum(g, u, n, &folded);
         } else if (dc_match_op(n, "", "MatMul") || dc_match_op(n, "", "Gemm")) {
             s = absorb_operands(g, u, n, &folded);
         }

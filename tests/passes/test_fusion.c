@@ -133,6 +133,44 @@ static void test_cse(void)
     check_equivalent(cse_graph, run_cse, 2, 1e-6);
 }
 
+/* Two ReduceSums over the same axes, each with its own axes constant (as the
+ * builder and autodiff make them): one stays. A ReduceSum over other axes
+ * stays too. */
+static dc_graph *cse_constants_graph(void)
+{
+    dc_graph *g = dc_graph_create("cse_constants");
+    int64_t d[2] = {2, 3}, one = 1, zero = 0;
+    dc_value *x = dc_input(g, "x", DC_F32, 2, d);
+    dc_value *s1 = dc_reduce(g, "ReduceSum", x, &one, 1, true);
+    dc_value *s2 = dc_reduce(g, "ReduceSum", x, &one, 1, true);
+    dc_output(g, dc_mul(g, s1, s2));
+    dc_output(g, dc_reduce(g, "ReduceSum", x, &zero, 1, true));
+    DC_ASSERT_OK(dc_build_status(g));
+    return g;
+}
+
+static void test_cse_constants(void)
+{
+    dc_graph *g = cse_constants_graph();
+    int n = 0;
+    DC_ASSERT_OK(dc_eliminate_common_subexpressions(g, &n));
+    CU_ASSERT_EQUAL(n, 1);
+    EXPECT_TEXT(g,
+                "graph cse_constants (ir 8, opset 17)\n"
+                "  input  x: f32[2,3]\n"
+                "  init   const_0 = <i64[1] {1}>\n"
+                "  init   const_3 = <i64[1] {1}>\n"
+                "  init   const_8 = <i64[1] {0}>\n"
+                "  t_2: f32[2,1] = ReduceSum(x, const_0) {keepdims=1}  # ReduceSum_1\n"
+                "  t_7: f32[2,1] = Mul(t_2, t_2)  # Mul_6\n"
+                "  t_10: f32[1,3] = ReduceSum(x, const_8) {keepdims=1}  # ReduceSum_9\n"
+                "  output t_7: f32[2,1]\n"
+                "  output t_10: f32[1,3]\n",
+                "after CSE over equal constants");
+    dc_graph_destroy(g);
+    check_equivalent(cse_constants_graph, run_cse, 1, 1e-6);
+}
+
 /* ---- element-wise chains ------------------------------------------------- */
 
 /* y = Relu((x + b)·gamma + r)·0.5, and z = x + c read by a Mul and as an
@@ -274,7 +312,8 @@ static void test_matmul_bias_kernels(void)
 /* The transposes autodiff and Linear layers write, each in a form the rule
  * folds: y1 = x·wᵀ (w also an output: its Transpose stays for it), y2 =
  * (aᵀ·b)ᵀ, a weight gradient's form, y3 = Gemm(aᵀ, b, c) with alpha and beta,
- * y4 = (xᵀ)ᵀ + 1, and y5 a 3-D transpose of a transpose. */
+ * y4 = (xᵀ)ᵀ + 1, y5 a 3-D transpose of a transpose, and y6 = (aᵀ·b + aᵀ·b2)ᵀ,
+ * the gradient of a weight used twice. */
 static dc_graph *transpose_graph(void)
 {
     dc_graph *g = dc_graph_create("transposes");
@@ -296,6 +335,10 @@ static dc_graph *transpose_graph(void)
     dc_value *xtt = dc_transpose(g, dc_transpose(g, x, swap, 2), swap, 2);
     dc_output(g, dc_add(g, xtt, dc_scalar_f32(g, 1.0f)));
     dc_output(g, dc_transpose(g, dc_transpose(g, u, p, 3), q, 3));
+    dc_value *b2 = dc_input(g, "b2", DC_F32, 2, bd);
+    dc_value *p1 = dc_matmul(g, dc_transpose(g, a, swap, 2), b);
+    dc_value *p2 = dc_matmul(g, dc_transpose(g, a, swap, 2), b2);
+    dc_output(g, dc_transpose(g, dc_add(g, p1, p2), swap, 2));
     DC_ASSERT_OK(dc_build_status(g));
     return g;
 }
@@ -305,7 +348,7 @@ static void test_transpose(void)
     dc_graph *g = transpose_graph();
     int n = 0;
     DC_ASSERT_OK(dc_fuse_transpose(g, &n));
-    CU_ASSERT_EQUAL(n, 6);
+    CU_ASSERT_EQUAL(n, 11);
     DC_ASSERT_OK(dc_graph_verify(g));
     EXPECT_TEXT(g,
                 "graph transposes (ir 8, opset 17)\n"
@@ -313,24 +356,29 @@ static void test_transpose(void)
                 "  input  a: f32[6,3]\n"
                 "  input  b: f32[6,5]\n"
                 "  input  u: f32[2,3,4]\n"
+                "  input  b2: f32[6,5]\n"
                 "  init   w = <f32[5,4] {0.25, 0.25, 0.25, 0.25, 0.25, 0.25, ...}>\n"
                 "  init   c = <f32[3,5] {-0.5, -0.5, -0.5, -0.5, -0.5, -0.5, ...}>\n"
                 "  init   const_18 = <f32[] {1}>\n"
                 "  t_1: f32[4,5] = Transpose(w) {perm=[1, 0]}  # Transpose_0\n"
-                "  t_3: f32[3,5] = Gemm(x, w) {transB=1}  # Gemm_25\n"
-                "  t_9: f32[5,3] = Gemm(b, a) {transA=1}  # Gemm_27\n"
-                "  t_13: f32[3,5] = Gemm(a, b, c) {transA=1, alpha=0.5, beta=2}  # Gemm_28\n"
+                "  t_3: f32[3,5] = Gemm(x, w) {transB=1}  # Gemm_37\n"
+                "  t_9: f32[5,3] = Gemm(b, a) {transA=1}  # Gemm_39\n"
+                "  t_13: f32[3,5] = Gemm(a, b, c) {transA=1, alpha=0.5, beta=2}  # Gemm_40\n"
                 "  t_20: f32[3,4] = Add(x, const_18)  # Add_19\n"
-                "  t_24: f32[3,4,2] = Transpose(u) {perm=[1, 2, 0]}  # Transpose_29\n"
+                "  t_24: f32[3,4,2] = Transpose(u) {perm=[1, 2, 0]}  # Transpose_41\n"
+                "  t_45: f32[5,3] = Gemm(b, a) {transA=1}  # Gemm_49\n"
+                "  t_47: f32[5,3] = Gemm(b2, a) {transA=1}  # Gemm_50\n"
+                "  t_36: f32[5,3] = Add(t_45, t_47)  # Add_48\n"
                 "  output t_3: f32[3,5]\n"
                 "  output t_1: f32[4,5]\n"
                 "  output t_9: f32[5,3]\n"
                 "  output t_13: f32[3,5]\n"
                 "  output t_20: f32[3,4]\n"
-                "  output t_24: f32[3,4,2]\n",
+                "  output t_24: f32[3,4,2]\n"
+                "  output t_36: f32[5,3]\n",
                 "after transpose folding");
     dc_graph_destroy(g);
-    check_equivalent(transpose_graph, dc_fuse_transpose, 6, 1e-5);
+    check_equivalent(transpose_graph, dc_fuse_transpose, 11, 1e-5);
 }
 
 /* ---- AdamW groups -------------------------------------------------------- */
@@ -466,6 +514,7 @@ void register_pass_fusion(void)
 {
     static const dc_test_case tests[] = {
         {"CSE: golden and equivalence", test_cse},
+        {"CSE: constants equal by contents", test_cse_constants},
         {"element-wise chains: golden and equivalence", test_elementwise},
         {"MatMul + bias (+ activation): golden and equivalence", test_matmul_bias},
         {"MatMulBias kernels (dnnl, c) vs reference", test_matmul_bias_kernels},
